@@ -1,0 +1,44 @@
+"""archaudit: audit what a PyTorch model contains, what it costs to run, and whether its documentation is true.
+
+The public API is what this module exports; everything else is private and may change.
+
+>>> from torch import nn
+>>> import archaudit
+>>> audit = archaudit.audit_params(nn.MultiheadAttention(768, 12))
+>>> audit.total          # 4*768*768 + 4*768
+2362368
+>>> audit.leaf_only_total  # what a leaf-only counter sees: out_proj alone, 768*768 + 768
+590592
+"""
+
+from .errors import (
+    ArchauditError,
+    FormulaMismatchError,
+    LazyModuleError,
+    RegistryError,
+    TargetError,
+)
+from .frames import params_frame
+from .registry import KNOWN_ZERO, REGISTRY, FormulaRegistry, LayerFormula
+from .walker import ModelAudit, ModuleRecord, SharedTensor, Status, UnregisteredModule, audit_params
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArchauditError",
+    "FormulaMismatchError",
+    "FormulaRegistry",
+    "KNOWN_ZERO",
+    "LayerFormula",
+    "LazyModuleError",
+    "ModelAudit",
+    "ModuleRecord",
+    "REGISTRY",
+    "RegistryError",
+    "SharedTensor",
+    "Status",
+    "TargetError",
+    "UnregisteredModule",
+    "audit_params",
+    "params_frame",
+]

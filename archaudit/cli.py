@@ -1,0 +1,136 @@
+"""The ``archaudit`` command line. Thin: it parses arguments, calls the public API and writes output.
+
+Exit codes (also in the README):
+
+====  ==========================================================================================
+0     success
+1     a check failed (a claim that does not hold, a budget exceeded)
+2     bad input: usage, TARGET, file, lazy module; one line on stderr names what was wrong
+3     internal error: an archaudit bug (for instance a formula that disagrees with numel()); please report
+====  ==========================================================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Callable, Sequence
+
+from .errors import ArchauditError, FormulaMismatchError
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so ``main`` returns the documented code."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise _UsageError(f"{self.prog}: {message}")
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _emit(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _cmd_params(args: argparse.Namespace) -> int:
+    from . import audit_params
+    from .report import params_json, params_markdown
+    from .targets import build_target
+
+    built = build_target(args.target, meta=args.meta)
+    audit = audit_params(built.model)
+    if args.format == "json":
+        _emit(json.dumps(params_json(audit), indent=2))
+    else:
+        _emit(params_markdown(audit, title=built.name))
+    if audit.mismatches:
+        names = ", ".join(r.name or "(root)" for r in audit.mismatches)
+        print(f"archaudit: internal error: formula disagrees with numel() at {names}", file=sys.stderr)
+        return EXIT_INTERNAL
+    return EXIT_OK
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from reference_models import references
+
+    from .report.references import references_json, references_markdown
+
+    entries = references()
+    _emit(json.dumps(references_json(entries), indent=2) if args.format == "json" else references_markdown(entries))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="archaudit", description="Audit PyTorch model architectures: parameters, FLOPs and "
+                     "the claims their documents make.",
+                     epilog="exit codes: 0 ok, 1 a check failed, 2 bad input, 3 internal error")
+    parser.add_argument("--version", action="version", version=f"archaudit {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    target_help = ("package.module:callable, path/to/file.py:callable (called with no arguments, returning an "
+                   "nn.Module) or a reference-model name (see `archaudit list`)")
+    p = sub.add_parser("params", help="count parameters per module, with ownership, sharing and status")
+    p.add_argument("target", metavar="TARGET", help=target_help)
+    p.add_argument("--format", choices=("md", "json"), default="md")
+    p.add_argument("--meta", action="store_true", help="build the model on the meta device (allocates nothing)")
+    p.set_defaults(run=_cmd_params)
+
+    p = sub.add_parser("list", help="list the reference models")
+    p.add_argument("--format", choices=("md", "json"), default="md")
+    p.set_defaults(run=_cmd_list)
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except SystemExit as exc:  # --help and --version exit 0 through argparse
+        return int(exc.code or 0)
+    run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
+    if run is None:
+        parser.print_help(sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        return run(args)
+    except FormulaMismatchError as exc:
+        print(f"archaudit: internal error: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+    except ArchauditError as exc:
+        print(f"archaudit: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("archaudit: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`archaudit params amnl | head`): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except Exception as exc:  # an archaudit bug: one line, and the traceback only on request
+        if os.environ.get("ARCHAUDIT_DEBUG"):
+            raise
+        print(f"archaudit: internal error: {type(exc).__name__}: {exc} "
+              "(set ARCHAUDIT_DEBUG=1 for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def entry_point() -> None:  # pragma: no cover - thin wrapper for the console script
+    sys.exit(main())

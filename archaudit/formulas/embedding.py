@@ -1,0 +1,29 @@
+"""Embedding and EmbeddingBag: one row of ``embedding_dim`` per entry of the table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from ..registry import REGISTRY
+
+
+@dataclass(frozen=True)
+class EmbeddingSpec:
+    num_embeddings: int
+    embedding_dim: int
+
+
+def embedding_params(s: EmbeddingSpec) -> int:
+    return s.num_embeddings * s.embedding_dim
+
+
+def _embedding_expr(s: EmbeddingSpec) -> str:
+    return f"{s.num_embeddings}*{s.embedding_dim}"
+
+
+@REGISTRY.register(nn.Embedding, nn.EmbeddingBag, family="embedding",
+                   params=embedding_params, expression=_embedding_expr)
+def embedding_spec(m: nn.Embedding | nn.EmbeddingBag) -> EmbeddingSpec:
+    return EmbeddingSpec(m.num_embeddings, m.embedding_dim)

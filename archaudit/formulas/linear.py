@@ -1,0 +1,50 @@
+"""Linear and Bilinear."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from ..registry import REGISTRY
+
+
+@dataclass(frozen=True)
+class LinearSpec:
+    in_features: int
+    out_features: int
+    bias: bool
+
+
+def linear_params(s: LinearSpec) -> int:
+    return s.in_features * s.out_features + (s.out_features if s.bias else 0)
+
+
+def _linear_expr(s: LinearSpec) -> str:
+    return f"{s.in_features}*{s.out_features}" + (f" + {s.out_features}" if s.bias else "")
+
+
+@REGISTRY.register(nn.Linear, family="linear", params=linear_params, expression=_linear_expr)
+def linear_spec(m: nn.Linear) -> LinearSpec:
+    return LinearSpec(m.in_features, m.out_features, m.bias is not None)
+
+
+@dataclass(frozen=True)
+class BilinearSpec:
+    in1_features: int
+    in2_features: int
+    out_features: int
+    bias: bool
+
+
+def bilinear_params(s: BilinearSpec) -> int:
+    return s.out_features * s.in1_features * s.in2_features + (s.out_features if s.bias else 0)
+
+
+def _bilinear_expr(s: BilinearSpec) -> str:
+    return f"{s.out_features}*{s.in1_features}*{s.in2_features}" + (f" + {s.out_features}" if s.bias else "")
+
+
+@REGISTRY.register(nn.Bilinear, family="bilinear", params=bilinear_params, expression=_bilinear_expr)
+def bilinear_spec(m: nn.Bilinear) -> BilinearSpec:
+    return BilinearSpec(m.in1_features, m.in2_features, m.out_features, m.bias is not None)

@@ -1,0 +1,64 @@
+"""PReLU, and every layer type known to own no parameters.
+
+Known-zero types are registered explicitly, one list per kind, so that the set is reviewable and a new
+PyTorch layer is never assumed parameter-free. A subclass of one of them that does own parameters is
+reported as unsupported by the walker, not as zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from ..registry import REGISTRY
+
+
+@dataclass(frozen=True)
+class PReLUSpec:
+    num_parameters: int
+
+
+def prelu_params(s: PReLUSpec) -> int:
+    return s.num_parameters
+
+
+@REGISTRY.register(nn.PReLU, family="prelu", params=prelu_params, expression=lambda s: str(s.num_parameters))
+def prelu_spec(m: nn.PReLU) -> PReLUSpec:
+    return PReLUSpec(m.num_parameters)
+
+
+ACTIVATIONS = (
+    nn.CELU, nn.ELU, nn.GELU, nn.GLU, nn.Hardshrink, nn.Hardsigmoid, nn.Hardswish, nn.Hardtanh, nn.LeakyReLU,
+    nn.LogSigmoid, nn.LogSoftmax, nn.Mish, nn.RReLU, nn.ReLU, nn.ReLU6, nn.SELU, nn.SiLU, nn.Sigmoid,
+    nn.Softmax, nn.Softmax2d, nn.Softmin, nn.Softplus, nn.Softshrink, nn.Softsign, nn.Tanh, nn.Tanhshrink,
+    nn.Threshold,
+)
+DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
+POOLING = (
+    nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
+    nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
+    nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
+    nn.LPPool1d, nn.LPPool2d, nn.LPPool3d, nn.FractionalMaxPool2d, nn.FractionalMaxPool3d,
+    nn.MaxUnpool1d, nn.MaxUnpool2d, nn.MaxUnpool3d,
+)
+RESHAPING = (
+    nn.Identity, nn.Flatten, nn.Unflatten, nn.Fold, nn.Unfold, nn.PixelShuffle, nn.PixelUnshuffle,
+    nn.ChannelShuffle, nn.Upsample, nn.UpsamplingNearest2d, nn.UpsamplingBilinear2d,
+)
+PADDING = (
+    nn.ConstantPad1d, nn.ConstantPad2d, nn.ConstantPad3d, nn.ZeroPad1d, nn.ZeroPad2d, nn.ZeroPad3d,
+    nn.ReflectionPad1d, nn.ReflectionPad2d, nn.ReflectionPad3d,
+    nn.ReplicationPad1d, nn.ReplicationPad2d, nn.ReplicationPad3d,
+    nn.CircularPad1d, nn.CircularPad2d, nn.CircularPad3d,
+)
+PARAMETER_FREE_NORMS = (nn.LocalResponseNorm, nn.CrossMapLRN2d)
+DISTANCES = (nn.CosineSimilarity, nn.PairwiseDistance)
+CONTAINERS = (
+    nn.Sequential, nn.ModuleList, nn.ModuleDict,
+    nn.TransformerEncoder, nn.TransformerDecoder, nn.Transformer,
+)
+
+KNOWN_ZERO_TYPES = ACTIVATIONS + DROPOUT + POOLING + RESHAPING + PADDING + PARAMETER_FREE_NORMS + DISTANCES + CONTAINERS
+
+REGISTRY.register_zero(*KNOWN_ZERO_TYPES)

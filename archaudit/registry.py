@@ -1,0 +1,131 @@
+"""One registry of analytic formulas, keyed by ``nn.Module`` type.
+
+A formula is a pure function of a small frozen *spec*; an adapter builds the spec from a module. Lookup
+walks the module type's MRO, so a subclass inherits its base class's formula (``NonDynamicallyQuantizableLinear``
+is counted as a ``Linear``). Registration refuses a key that is not an ``nn.Module`` subclass and a type
+that is already registered, so one formula can never silently replace another.
+
+Types known to own no parameters (activations, dropout, pooling ...) are registered as *known zero*.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, Iterator, TypeVar
+
+from torch import nn
+
+from .errors import RegistryError
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class LayerFormula(Generic[S]):
+    """How one layer family is counted.
+
+    ``spec`` reads the module's hyperparameters into a frozen spec; ``params`` is pure arithmetic on that
+    spec and gives every parameter the module holds *including its children* (what ``module.parameters()``
+    yields); ``expression`` renders that arithmetic for a report, e.g. ``"256*128 + 128"``.
+    """
+
+    family: str
+    spec: Callable[[nn.Module], S]
+    params: Callable[[S], int]
+    expression: Callable[[S], str]
+
+    def count(self, module: nn.Module) -> int:
+        return self.params(self.spec(module))
+
+    def describe(self, module: nn.Module) -> str:
+        return self.expression(self.spec(module))
+
+
+class _KnownZero:
+    """Marker for types that own no parameters by construction."""
+
+    family = "zero"
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return "KNOWN_ZERO"
+
+
+KNOWN_ZERO = _KnownZero()
+
+Entry = LayerFormula[Any] | _KnownZero
+
+
+def _check_key(key: object) -> type[nn.Module]:
+    if not (isinstance(key, type) and issubclass(key, nn.Module)):
+        raise RegistryError(f"formula keys must be nn.Module subclasses, got {key!r}")
+    return key
+
+
+class FormulaRegistry:
+    """Maps ``nn.Module`` types to a :class:`LayerFormula` or to :data:`KNOWN_ZERO`."""
+
+    def __init__(self) -> None:
+        self._entries: dict[type[nn.Module], Entry] = {}
+
+    def _add(self, key: object, entry: Entry) -> None:
+        layer_type = _check_key(key)
+        if layer_type in self._entries:
+            raise RegistryError(f"{layer_type.__qualname__} is already registered "
+                                f"(as {self._entries[layer_type].family!r})")
+        self._entries[layer_type] = entry
+
+    def register(
+        self,
+        *layer_types: type[nn.Module],
+        family: str,
+        params: Callable[[S], int],
+        expression: Callable[[S], str],
+    ) -> Callable[[Callable[[nn.Module], S]], Callable[[nn.Module], S]]:
+        """Decorate a spec adapter to register ``params`` for each of ``layer_types``."""
+        if not layer_types:
+            raise RegistryError("register() needs at least one nn.Module type")
+        for key in layer_types:
+            _check_key(key)
+
+        def decorate(adapter: Callable[[nn.Module], S]) -> Callable[[nn.Module], S]:
+            formula = LayerFormula(family=family, spec=adapter, params=params, expression=expression)
+            for key in layer_types:
+                self._add(key, formula)
+            return adapter
+
+        return decorate
+
+    def register_zero(self, *layer_types: type[nn.Module]) -> None:
+        """Register types that own no parameters (their ``numel()`` total is 0 by construction)."""
+        for key in layer_types:
+            self._add(key, KNOWN_ZERO)
+
+    def lookup(self, layer_type: type[nn.Module]) -> tuple[type[nn.Module], Entry] | None:
+        """The entry for ``layer_type``, found along its MRO, with the type it was registered under."""
+        for base in layer_type.__mro__:
+            entry = self._entries.get(base)
+            if entry is not None:
+                return base, entry
+        return None
+
+    def __contains__(self, layer_type: object) -> bool:
+        return layer_type in self._entries
+
+    def __iter__(self) -> Iterator[type[nn.Module]]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def items(self) -> Iterator[tuple[type[nn.Module], Entry]]:
+        return iter(self._entries.items())
+
+    def formula_types(self) -> list[type[nn.Module]]:
+        return [t for t, e in self._entries.items() if isinstance(e, LayerFormula)]
+
+    def zero_types(self) -> list[type[nn.Module]]:
+        return [t for t, e in self._entries.items() if e is KNOWN_ZERO]
+
+
+REGISTRY = FormulaRegistry()
+"""The registry every formula module in :mod:`archaudit.formulas` registers into."""

@@ -1,0 +1,107 @@
+"""Resolving a TARGET into a built model.
+
+A TARGET is one of
+
+* ``package.module:callable``: imported by name;
+* ``path/to/file.py:callable``: loaded from that file;
+* a reference-model name (``archaudit list`` prints them).
+
+The callable is called with no arguments and must return an ``nn.Module``. ``meta=True`` builds it under
+``torch.device("meta")``, so no weight is allocated. Every failure raises :class:`TargetError` with one line
+naming what was wrong.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .errors import TargetError
+
+
+@dataclass(frozen=True)
+class BuiltTarget:
+    name: str
+    model: nn.Module
+    reference: object | None = None
+    """The reference-model registry entry, when TARGET named one."""
+
+
+def _load_file(path: Path, target: str):
+    if not path.is_file():
+        raise TargetError(f"{target}: no such file {str(path)!r}")
+    module_name = f"_archaudit_target_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise TargetError(f"{target}: {str(path)!r} cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        del sys.modules[module_name]
+        raise TargetError(f"{target}: syntax error in {exc.filename}, line {exc.lineno}: {exc.msg}") from None
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise TargetError(f"{target}: importing {str(path)!r} raised {type(exc).__name__}: {exc}") from None
+    return module
+
+
+def _load_module(name: str, target: str):
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        raise TargetError(f"{target}: no module named {exc.name!r}") from None
+    except Exception as exc:
+        raise TargetError(f"{target}: importing {name!r} raised {type(exc).__name__}: {exc}") from None
+
+
+def _resolve_callable(target: str) -> Callable[[], object]:
+    where, _, attr = target.rpartition(":")
+    if not where or not attr:
+        raise TargetError(f"{target!r}: expected package.module:callable, path/to/file.py:callable "
+                          "or a reference-model name")
+    module = _load_file(Path(where), target) if where.endswith(".py") else _load_module(where, target)
+    obj = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise TargetError(f"{target}: {where} has no attribute {attr!r}") from None
+    if not callable(obj):
+        raise TargetError(f"{target}: {attr!r} is a {type(obj).__name__}, not a callable")
+    return obj
+
+
+def _call(target: str, builder: Callable[[], object], meta: bool) -> nn.Module:
+    try:
+        if meta:
+            with torch.device("meta"):
+                model = builder()
+        else:
+            model = builder()
+    except Exception as exc:
+        raise TargetError(f"{target}: calling it raised {type(exc).__name__}: {exc}") from None
+    if not isinstance(model, nn.Module):
+        raise TargetError(f"{target}: returned a {type(model).__name__}, not an nn.Module")
+    return model
+
+
+def build_target(target: str, *, meta: bool = False) -> BuiltTarget:
+    """Resolve and build TARGET (see the module docstring)."""
+    if ":" not in target:
+        from reference_models import get_reference  # deferred: the registry builds nothing on import
+
+        try:
+            entry = get_reference(target)
+        except LookupError as exc:
+            raise TargetError(str(exc.args[0]) if exc.args else str(exc)) from None
+        return BuiltTarget(entry.name, _call(target, entry.build, meta), entry)
+    return BuiltTarget(target, _call(target, _resolve_callable(target), meta))

@@ -1,0 +1,356 @@
+"""The model walker: who owns which parameter, and how each module is accounted for.
+
+For every module path (``named_modules(remove_duplicate=False)``, so a module registered twice is seen at
+both paths) the walker records the parameters the module owns itself (``recurse=False``), splits them into
+trainable and frozen, counts a tensor shared between places once (at the first path that holds it) and
+names every place that shares it, lists buffers apart, and gives the module exactly one status:
+
+* ``formula``: its type (or a base class, along the MRO) has an analytic formula, and that formula was checked
+  against ``numel()`` of the module's parameters (children included);
+* ``zero``: it owns no parameters (a known parameter-free layer, or a container whose children are counted);
+* ``unsupported``: it owns parameters that no formula covers. Its ``numel()`` is still counted.
+
+It also finds modules kept in plain Python lists, tuples, sets or dicts on a module: PyTorch does not
+register them, so ``.parameters()``, ``.to()`` and every optimizer miss them.
+
+Nothing here allocates: it reads shapes, so a model built on the meta device is walked as cheaply as any.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from torch import nn
+
+from . import formulas as _formulas  # noqa: F401  (registers every formula family)
+from .errors import FormulaMismatchError, LazyModuleError
+from .registry import KNOWN_ZERO, REGISTRY, FormulaRegistry, LayerFormula
+
+
+class Status(str, enum.Enum):
+    FORMULA = "formula"
+    ZERO = "zero"
+    UNSUPPORTED = "unsupported"
+
+
+@dataclass(frozen=True)
+class ModuleRecord:
+    """One module path of the model, with plain numbers only."""
+
+    name: str
+    """Qualified path (``""`` for the root module)."""
+    type: str
+    """Class name, e.g. ``"Linear"``."""
+    type_path: str
+    """Importable class path, e.g. ``"torch.nn.modules.linear.Linear"``."""
+    depth: int
+    leaf: bool
+    own_params: int
+    """Elements of the parameters this module holds itself (``recurse=False``), shared ones included."""
+    params: int
+    """Elements counted at this path: ``own_params`` less tensors already counted at an earlier path."""
+    trainable: int
+    frozen: int
+    param_bytes: int
+    buffers: int
+    buffer_bytes: int
+    status: Status
+    family: str | None = None
+    """Formula family (``"linear"``, ``"recurrent"`` ...) or ``"zero"``; None when unsupported without one."""
+    formula: str | None = None
+    """The formula's arithmetic for this module, e.g. ``"256*128 + 128"``."""
+    formula_params: int | None = None
+    """The formula's value: parameters of this module and all its children."""
+    subtree_params: int | None = None
+    """``numel()`` of this module and all its children, each tensor once (the formula's oracle)."""
+    shared: tuple[str, ...] = ()
+    """Local names of this module's parameters that are also held elsewhere."""
+    note: str = ""
+
+    @property
+    def formula_agrees(self) -> bool | None:
+        if self.formula_params is None:
+            return None
+        return self.formula_params == self.subtree_params
+
+
+@dataclass(frozen=True)
+class SharedTensor:
+    """One tensor held at several places; counted once, at ``names[0]``."""
+
+    names: tuple[str, ...]
+    params: int
+    kind: str = "parameter"  # or "buffer"
+
+
+@dataclass(frozen=True)
+class UnregisteredModule:
+    """A module kept in a plain Python container attribute, invisible to ``.parameters()``."""
+
+    name: str
+    """Where it sits, e.g. ``"encoder.layers[0]"``."""
+    type: str
+    params: int
+    """Parameters it would have added had it been registered (tensors registered elsewhere excluded)."""
+
+
+@dataclass(frozen=True)
+class ModelAudit:
+    """Immutable audit of a model's parameters. Totals are functions of the records, not stored state."""
+
+    model_type: str
+    device: str
+    records: tuple[ModuleRecord, ...]
+    shared: tuple[SharedTensor, ...] = ()
+    unregistered: tuple[UnregisteredModule, ...] = field(default=())
+
+    @property
+    def total(self) -> int:
+        return sum(r.params for r in self.records)
+
+    @property
+    def trainable(self) -> int:
+        return sum(r.trainable for r in self.records)
+
+    @property
+    def frozen(self) -> int:
+        return sum(r.frozen for r in self.records)
+
+    @property
+    def buffers(self) -> int:
+        return sum(r.buffers for r in self.records)
+
+    @property
+    def buffer_bytes(self) -> int:
+        return sum(r.buffer_bytes for r in self.records)
+
+    @property
+    def param_bytes(self) -> int:
+        return sum(r.param_bytes for r in self.records)
+
+    @property
+    def shared_params(self) -> int:
+        """Elements that a naive per-path sum would count more than once (each extra copy)."""
+        return sum(s.params * (len(s.names) - 1) for s in self.shared if s.kind == "parameter")
+
+    @property
+    def unregistered_params(self) -> int:
+        return sum(u.params for u in self.unregistered)
+
+    @property
+    def unsupported(self) -> tuple[ModuleRecord, ...]:
+        return tuple(r for r in self.records if r.status is Status.UNSUPPORTED)
+
+    @property
+    def mismatches(self) -> tuple[ModuleRecord, ...]:
+        """Formula-counted modules whose formula disagrees with numel(): archaudit bugs, never model facts."""
+        return tuple(r for r in self.records if r.formula_agrees is False)
+
+    @property
+    def leaf_only_total(self) -> int:
+        """What a counter that sums leaf modules only would report (it misses non-leaf owners)."""
+        return sum(r.params for r in self.records if r.leaf)
+
+    def record(self, name: str) -> ModuleRecord:
+        for r in self.records:
+            if r.name == name:
+                return r
+        raise KeyError(f"no module path {name!r} in this {self.model_type} audit")
+
+    def component(self, prefix: str) -> int:
+        """Parameters counted under a module path (the path itself and every path below it)."""
+        if prefix:
+            self.record(prefix)  # raises KeyError naming the path when it does not exist
+        return sum(r.params for r in self.records if _under(r.name, prefix))
+
+
+def _under(name: str, prefix: str) -> bool:
+    return not prefix or name == prefix or name.startswith(prefix + ".")
+
+
+def _type_path(t: type) -> str:
+    return f"{t.__module__}.{t.__qualname__}"
+
+
+def _check_initialised(path: str, module: nn.Module) -> None:
+    for kind, tensors in (("parameter", module._parameters), ("buffer", module._buffers)):
+        for local, tensor in tensors.items():
+            if tensor is not None and nn.parameter.is_lazy(tensor):
+                where = path or "(root)"
+                raise LazyModuleError(
+                    f"module {where!r} ({type(module).__name__}) has an uninitialised {kind} {local!r}: "
+                    "run one forward pass on an example input (or build it non-lazily) before auditing"
+                )
+
+
+def _classify(
+    module: nn.Module, own_params: int, registry: FormulaRegistry
+) -> tuple[Status, str | None, str | None, int | None, int | None, str]:
+    """(status, family, formula text, formula value, subtree numel, note) for one module."""
+    found = registry.lookup(type(module))
+    if found is None:
+        if own_params == 0:
+            note = "container: its children are counted" if len(module._modules) else "owns no parameters"
+            return Status.ZERO, None, None, None, None, note
+        return Status.UNSUPPORTED, None, None, None, None, f"no formula for {type(module).__name__}"
+
+    registered_as, entry = found
+    inherited = registered_as is not type(module)
+    if entry is KNOWN_ZERO:
+        if own_params == 0:
+            note = "container: its children are counted" if module._modules else "known parameter-free"
+            return Status.ZERO, "zero", None, None, None, note
+        return (Status.UNSUPPORTED, None, None, None, None,
+                f"subclass of parameter-free {registered_as.__name__} that owns parameters")
+
+    if not isinstance(entry, LayerFormula):  # the registry holds nothing else
+        raise TypeError(f"unexpected registry entry {entry!r}")
+    subtree = sum(p.numel() for p in module.parameters())
+    try:
+        value = entry.count(module)
+        text = entry.describe(module)
+    except (AttributeError, TypeError, ValueError) as exc:
+        return (Status.UNSUPPORTED, None, None, None, subtree,
+                f"{registered_as.__name__} formula could not read this module: {exc}")
+    if value != subtree and inherited:
+        return (Status.UNSUPPORTED, None, None, None, subtree,
+                f"subclass of {registered_as.__name__} with parameters its formula does not cover "
+                f"(formula {value:,}, numel {subtree:,})")
+    note = f"counted as {registered_as.__name__}" if inherited else ""
+    if value != subtree:
+        note = f"FORMULA DISAGREES WITH numel(): formula {value:,}, numel {subtree:,}"
+    return Status.FORMULA, entry.family, text, value, subtree, note
+
+
+def _plain_container_modules(value: object, where: str, depth: int = 0) -> Iterator[tuple[str, nn.Module]]:
+    """Modules inside plain lists, tuples, sets and dicts (nested), with their index path."""
+    if depth > 4:
+        return
+    if isinstance(value, nn.Module):
+        yield where, value
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _plain_container_modules(item, f"{where}[{i}]", depth + 1)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _plain_container_modules(item, f"{where}[{key!r}]", depth + 1)
+    elif isinstance(value, (set, frozenset)):
+        for i, item in enumerate(value):
+            yield from _plain_container_modules(item, f"{where}{{{i}}}", depth + 1)
+
+
+_REGISTERED_SLOTS = frozenset({"_modules", "_parameters", "_buffers"})
+
+
+def _find_unregistered(
+    paths: list[tuple[str, nn.Module]], registered_modules: set[int], registered_tensors: set[int]
+) -> tuple[UnregisteredModule, ...]:
+    found: list[UnregisteredModule] = []
+    seen: set[int] = set()
+    stack = [(path, module) for path, module in paths]
+    while stack:
+        path, module = stack.pop(0)
+        for attr, value in vars(module).items():
+            if attr in _REGISTERED_SLOTS or not isinstance(value, (list, tuple, dict, set, frozenset)):
+                continue
+            base = f"{path}.{attr}" if path else attr
+            for where, hidden in _plain_container_modules(value, base):
+                if id(hidden) in registered_modules or id(hidden) in seen:
+                    continue
+                seen.add(id(hidden))
+                extra = sum(p.numel() for p in hidden.parameters() if id(p) not in registered_tensors)
+                found.append(UnregisteredModule(where, type(hidden).__name__, extra))
+                # Look inside it too: a hidden module may hide more of its own.
+                stack.extend((f"{where}.{n}" if n else where, m) for n, m in hidden.named_modules())
+    return tuple(found)
+
+
+def audit_params(model: nn.Module, *, registry: FormulaRegistry = REGISTRY, strict: bool = False) -> ModelAudit:
+    """Walk ``model`` and return its immutable parameter audit.
+
+    ``strict=True`` raises :class:`FormulaMismatchError` when a formula disagrees with ``numel()`` on a
+    module of exactly its registered type; otherwise such modules are kept and listed in
+    :attr:`ModelAudit.mismatches`.
+    Raises :class:`LazyModuleError` naming the first lazy module with uninitialised parameters.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"audit_params expects an nn.Module, got {type(model).__name__}")
+
+    paths = list(model.named_modules(remove_duplicate=False))
+    for path, module in paths:
+        _check_initialised(path, module)
+
+    first_holder: dict[int, list[str]] = {}
+    buffer_holder: dict[int, list[str]] = {}
+    tensor_size: dict[int, int] = {}
+    records: list[ModuleRecord] = []
+    for path, module in paths:
+        own = counted = trainable = frozen = nbytes = 0
+        shared_here: list[str] = []
+        for local, p in module._parameters.items():
+            if p is None:
+                continue
+            qualified = f"{path}.{local}" if path else local
+            n = p.numel()
+            own += n
+            holders = first_holder.setdefault(id(p), [])
+            holders.append(qualified)
+            tensor_size[id(p)] = n
+            if len(holders) > 1:
+                shared_here.append(local)
+                continue
+            counted += n
+            nbytes += n * p.element_size()
+            if p.requires_grad:
+                trainable += n
+            else:
+                frozen += n
+        buffers = buffer_bytes = 0
+        for local, b in module._buffers.items():
+            if b is None:
+                continue
+            holders = buffer_holder.setdefault(id(b), [])
+            holders.append(f"{path}.{local}" if path else local)
+            tensor_size[id(b)] = b.numel()
+            if len(holders) == 1:
+                buffers += b.numel()
+                buffer_bytes += b.numel() * b.element_size()
+
+        status, family, text, value, subtree, note = _classify(module, own, registry)
+        if status is Status.FORMULA and value != subtree and strict:
+            raise FormulaMismatchError(
+                f"module {path or '(root)'!r} ({type(module).__name__}): formula {text} = {value:,} "
+                f"but numel() = {subtree:,}"
+            )
+        records.append(ModuleRecord(
+            name=path, type=type(module).__name__, type_path=_type_path(type(module)),
+            depth=path.count(".") + 1 if path else 0, leaf=not module._modules,
+            own_params=own, params=counted, trainable=trainable, frozen=frozen, param_bytes=nbytes,
+            buffers=buffers, buffer_bytes=buffer_bytes, status=status, family=family, formula=text,
+            formula_params=value, subtree_params=subtree, shared=tuple(shared_here), note=note,
+        ))
+
+    shared = tuple(
+        SharedTensor(tuple(names), tensor_size[key], kind)
+        for kind, holders in (("parameter", first_holder), ("buffer", buffer_holder))
+        for key, names in holders.items() if len(names) > 1
+    )
+    unregistered = _find_unregistered(
+        paths, {id(m) for _, m in paths}, set(first_holder) | set(buffer_holder)
+    )
+    device = _device_of(model)
+    return ModelAudit(type(model).__name__, device, tuple(records), shared, unregistered)
+
+
+def _device_of(model: nn.Module) -> str:
+    devices = {str(t.device) for t in model.parameters()} | {str(t.device) for t in model.buffers()}
+    if not devices:
+        return "none"
+    return ", ".join(sorted(devices))
+
+
+__all__ = [
+    "ModelAudit", "ModuleRecord", "SharedTensor", "Status", "UnregisteredModule", "audit_params",
+]

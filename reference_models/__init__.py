@@ -1,0 +1,9 @@
+"""Reference models: runnable PyTorch models that the audited documents are held against.
+
+Each entry carries its provenance: the citation, the input it expects, and every hyperparameter its source
+leaves unstated, with the value chosen and the figure of the source that fixed it.
+"""
+
+from ._registry import Assumption, ReferenceModel, get_reference, reference_names, references
+
+__all__ = ["Assumption", "ReferenceModel", "get_reference", "reference_names", "references"]

@@ -1,0 +1,85 @@
+"""The reference-model registry (entries are added by the model modules of this package)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Assumption:
+    """A hyperparameter the source does not state, the value chosen, and what fixed it."""
+
+    hyperparameter: str
+    value: Any
+    fixed_by: str
+
+
+@dataclass(frozen=True)
+class ReferenceModel:
+    name: str
+    description: str
+    citation: str
+    input_shape: tuple[int, ...] | None
+    """Shape of one example input, batch first (None when no architecture is public)."""
+    builder: Callable[..., nn.Module] | None
+    """Takes the hyperparameters as keyword arguments; defaults are the documented configuration."""
+    provenance: tuple[Assumption, ...] = ()
+    published_architecture: bool = True
+    notes: str = ""
+    example: Callable[..., tuple[torch.Tensor, ...]] | None = field(default=None, repr=False)
+    """Example-input factory ``example(batch=1, device="cpu")``; defaults to ``randn(batch, *input_shape[1:])``."""
+
+    def build(self, **hyperparameters: Any) -> nn.Module:
+        if self.builder is None:
+            raise LookupError(f"{self.name!r} has no public architecture, so no model is built under its name")
+        return self.builder(**hyperparameters)
+
+    def example_input(self, batch: int = 1, device: str | torch.device = "cpu") -> tuple[torch.Tensor, ...]:
+        if self.example is not None:
+            return self.example(batch=batch, device=device)
+        if self.input_shape is None:
+            raise LookupError(f"{self.name!r} has no input shape")
+        return (torch.randn(batch, *self.input_shape[1:], device=device),)
+
+
+_REGISTRY: dict[str, ReferenceModel] = {}
+
+
+def register(entry: ReferenceModel) -> ReferenceModel:
+    if entry.name in _REGISTRY:
+        raise ValueError(f"reference model {entry.name!r} is already registered")
+    _REGISTRY[entry.name] = entry
+    return entry
+
+
+_MODEL_MODULES: tuple[str, ...] = ()
+
+
+def _load_all() -> None:
+    # Model modules register themselves on import; imported here so that `import reference_models` stays cheap.
+    import importlib
+
+    for module in _MODEL_MODULES:
+        importlib.import_module(f"{__package__}.{module}")
+
+
+def references() -> tuple[ReferenceModel, ...]:
+    _load_all()
+    return tuple(_REGISTRY.values())
+
+
+def reference_names() -> tuple[str, ...]:
+    return tuple(entry.name for entry in references())
+
+
+def get_reference(name: str) -> ReferenceModel:
+    _load_all()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY)) or "(none)"
+        raise LookupError(f"unknown reference model {name!r}; known: {known}") from None

@@ -1,0 +1,86 @@
+"""The command line, through ``main(argv) -> int``: output formats, and one clear line per bad TARGET."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from archaudit.cli import EXIT_BAD_INPUT, EXIT_OK, main
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TARGETS = f"{FIXTURES / 'targets.py'}"
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_params_json_has_the_documented_keys(capsys):
+    code, out, err = run(capsys, "params", f"{TARGETS}:small", "--format", "json")
+    assert code == EXIT_OK and err == ""
+    data = json.loads(out)
+    assert {"total", "trainable", "frozen", "buffers", "modules", "shared", "unregistered"} <= set(data)
+    assert data["total"] == 171  # 17*8 + 8 + 8*3 + 3
+    assert data["trainable"] == 171 and data["frozen"] == 0
+    assert [m["name"] for m in data["modules"]] == ["", "0", "1", "2"]
+    assert {m["status"] for m in data["modules"]} == {"zero", "formula"}
+    first = data["modules"][1]
+    assert {"name", "type", "params", "status"} <= set(first)
+    assert (first["type"], first["params"], first["formula"]) == ("Linear", 144, "17*8 + 8")
+
+
+def test_params_markdown_and_meta(capsys):
+    code, out, _ = run(capsys, "params", "torch.nn:Identity", "--meta")
+    assert code == EXIT_OK and "| total parameters" in out
+    code, out, _ = run(capsys, "params", f"{TARGETS}:small", "--meta")
+    assert code == EXIT_OK
+    assert "| total parameters" in out and "171" in out and "`17*8 + 8`" in out
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("nosuchpackage.models:build", "no module named 'nosuchpackage'"),
+        ("archaudit:no_such_builder", "archaudit has no attribute 'no_such_builder'"),
+        (f"{TARGETS}:raises", "calling it raised RuntimeError: the builder is broken"),
+        (f"{TARGETS}:not_a_module", "returned a int, not an nn.Module"),
+        (f"{TARGETS}:NOT_CALLABLE", "'NOT_CALLABLE' is a int, not a callable"),
+        (f"{FIXTURES / 'missing.py'}:build", "no such file"),
+        (f"{FIXTURES / 'syntax_error.py'}:broken", "syntax error in"),
+        (f"{TARGETS}:lazy", "module '0' (LazyLinear) has an uninitialised parameter 'weight'"),
+        ("no-such-model", "unknown reference model 'no-such-model'"),
+        ("module.only:", "expected package.module:callable"),
+    ],
+)
+def test_bad_target_exits_2_with_one_line(capsys, target, message):
+    code, out, err = run(capsys, "params", target)
+    assert code == EXIT_BAD_INPUT
+    assert out == ""
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_usage_errors_exit_2(capsys):
+    code, _, err = run(capsys, "params")
+    assert code == EXIT_BAD_INPUT and "TARGET" in err
+    code, _, err = run(capsys, "params", "x:y", "--format", "xml")
+    assert code == EXIT_BAD_INPUT and "invalid choice" in err
+    code, _, _ = run(capsys)
+    assert code == EXIT_BAD_INPUT
+
+
+def test_python_dash_m_and_console_script_agree():
+    args = ["params", f"{TARGETS}:small", "--format", "json"]
+    by_module = subprocess.run([sys.executable, "-m", "archaudit", *args], capture_output=True, text=True)
+    script = Path(sys.executable).with_name("archaudit")
+    by_script = subprocess.run([str(script), *args], capture_output=True, text=True)
+    assert by_module.returncode == by_script.returncode == 0
+    assert json.loads(by_module.stdout) == json.loads(by_script.stdout)
+    bad = subprocess.run([sys.executable, "-m", "archaudit", "params", "nosuch:x"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
