@@ -56,7 +56,7 @@ def register(entry: ReferenceModel) -> ReferenceModel:
     return entry
 
 
-_MODEL_MODULES: tuple[str, ...] = ()
+_MODEL_MODULES: tuple[str, ...] = ("amnl", "dcnn", "dast", "transformer_rul", "unpublished")
 
 
 def _load_all() -> None:
