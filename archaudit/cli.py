@@ -18,7 +18,7 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from .errors import ArchauditError, FormulaMismatchError
+from .errors import ArchauditError, FormulaMismatchError, InputSpecError
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -59,6 +59,59 @@ def _cmd_params(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _model_inputs(args: argparse.Namespace, built) -> list:
+    """The --input shapes, or the reference model's example input (on meta)."""
+    from .capture import parse_input
+
+    if args.input:
+        return [parse_input(text) for text in args.input]
+    if built.reference is None:
+        raise InputSpecError(f"{args.target}: give the input shape with --input (for instance --input 1x30x17)")
+    return list(built.reference.example_input(batch=1, device="meta"))
+
+
+def _cpu_builder(args: argparse.Namespace, built, inputs):
+    """How --compare builds a real (CPU) copy for the tools that need real tensors."""
+    import torch
+
+    from .targets import build_target
+
+    def build():
+        model = build_target(args.target).model
+        tensors = [torch.zeros(t.shape, dtype=t.dtype) if t.dtype in (torch.int64, torch.int32, torch.bool)
+                   else torch.randn(t.shape, dtype=t.dtype) for t in (_as_tensor(i) for i in inputs)]
+        return model, tensors
+
+    return build
+
+
+def _as_tensor(spec):
+    from .capture import InputSpec
+
+    return spec.meta_tensor() if isinstance(spec, InputSpec) else spec
+
+
+def _cmd_flops(args: argparse.Namespace) -> int:
+    from .flops import audit_macs
+    from .report import flops_json, flops_markdown
+    from .targets import build_target
+
+    built = build_target(args.target, meta=True)
+    inputs = _model_inputs(args, built)
+    audit = audit_macs(built.model, inputs)
+    comparison = None
+    if args.compare:
+        from .compare import compare_tools
+
+        tensors = [_as_tensor(i) for i in inputs]
+        comparison = compare_tools(audit, built.model, tensors, _cpu_builder(args, built, inputs))
+    if args.format == "json":
+        _emit(json.dumps(flops_json(audit, comparison), indent=2))
+    else:
+        _emit(flops_markdown(audit, comparison, title=built.name))
+    return EXIT_OK
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from reference_models import references
 
@@ -83,6 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("md", "json"), default="md")
     p.add_argument("--meta", action="store_true", help="build the model on the meta device (allocates nothing)")
     p.set_defaults(run=_cmd_params)
+
+    input_help = ("input shape, such as 1x30x17, or 1x128:int64 for token ids; repeat for several inputs "
+                  "(default: the reference model's example input)")
+    p = sub.add_parser("flops", help="MACs and FLOPs per module from shapes captured on the meta device")
+    p.add_argument("target", metavar="TARGET", help=target_help)
+    p.add_argument("--input", action="append", metavar="SHAPE", help=input_help)
+    p.add_argument("--format", choices=("md", "json"), default="md")
+    p.add_argument("--compare", action="store_true",
+                   help="run torchinfo, fvcore and FlopCounterMode on the same model and explain the differences")
+    p.set_defaults(run=_cmd_flops)
 
     p = sub.add_parser("list", help="list the reference models")
     p.add_argument("--format", choices=("md", "json"), default="md")

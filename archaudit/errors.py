@@ -29,3 +29,11 @@ class FormulaMismatchError(ArchauditError, AssertionError):
 
     That is a bug in archaudit (or a PyTorch release that changed a layer), never a property of the model.
     """
+
+
+class InputSpecError(ArchauditError, ValueError):
+    """An ``--input`` shape could not be parsed (the value is named)."""
+
+
+class ForwardError(ArchauditError, RuntimeError):
+    """The model's forward pass failed on the given input shapes; the module path where it failed is named."""

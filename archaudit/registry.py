@@ -61,11 +61,17 @@ def _check_key(key: object) -> type[nn.Module]:
     return key
 
 
+MacRule = Callable[[Any, Any], Any]
+"""``rule(module, call) -> MacCount``: the MACs of one forward call (see :mod:`archaudit.macs`)."""
+
+
 class FormulaRegistry:
-    """Maps ``nn.Module`` types to a :class:`LayerFormula` or to :data:`KNOWN_ZERO`."""
+    """Maps ``nn.Module`` types to a :class:`LayerFormula` or to :data:`KNOWN_ZERO` (parameters), and to a MAC
+    rule (compute). The two maps are kept apart so that each can be checked for completeness on its own."""
 
     def __init__(self) -> None:
         self._entries: dict[type[nn.Module], Entry] = {}
+        self._macs: dict[type[nn.Module], MacRule] = {}
 
     def _add(self, key: object, entry: Entry) -> None:
         layer_type = _check_key(key)
@@ -99,6 +105,33 @@ class FormulaRegistry:
         """Register types that own no parameters (their ``numel()`` total is 0 by construction)."""
         for key in layer_types:
             self._add(key, KNOWN_ZERO)
+
+    def register_macs(self, *layer_types: type[nn.Module]) -> Callable[[MacRule], MacRule]:
+        """Decorate ``rule(module, call) -> MacCount`` to register it for each of ``layer_types``."""
+        if not layer_types:
+            raise RegistryError("register_macs() needs at least one nn.Module type")
+        for key in layer_types:
+            _check_key(key)
+            if key in self._macs:
+                raise RegistryError(f"{key.__qualname__} already has a MAC rule")
+
+        def decorate(rule: MacRule) -> MacRule:
+            for key in layer_types:
+                self._macs[key] = rule
+            return rule
+
+        return decorate
+
+    def lookup_macs(self, layer_type: type[nn.Module]) -> tuple[type[nn.Module], MacRule] | None:
+        """The MAC rule for ``layer_type``, found along its MRO, with the type it was registered under."""
+        for base in layer_type.__mro__:
+            rule = self._macs.get(base)
+            if rule is not None:
+                return base, rule
+        return None
+
+    def mac_types(self) -> list[type[nn.Module]]:
+        return list(self._macs)
 
     def lookup(self, layer_type: type[nn.Module]) -> tuple[type[nn.Module], Entry] | None:
         """The entry for ``layer_type``, found along its MRO, with the type it was registered under."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from ..macs import Call, MacCount, numel
 from ..registry import REGISTRY
 from .linear import LinearSpec, linear_params
 from .norm import ShapeNormSpec, shape_norm_params
@@ -106,3 +107,47 @@ def transformer_layer_spec(m: nn.TransformerEncoderLayer | nn.TransformerDecoder
         bias=m.linear1.bias is not None,
         decoder=isinstance(m, nn.TransformerDecoderLayer),
     )
+
+
+# --- MACs --------------------------------------------------------------------------------------------------------
+
+
+def attention_macs(s: AttentionSpec, batch: int, target_len: int, source_len: int,
+                   add_zero_attn: bool = False) -> MacCount:
+    """Projections, scores (Q K^T) and the weighted sum (A V), and the output projection.
+
+    ``source_len`` is the key/value length; ``bias_k``/``bias_v`` and ``add_zero_attn`` each add one key position
+    to the scores and the weighted sum (not to the projections).
+    """
+    e = s.embed_dim
+    keys = source_len + int(s.add_bias_kv) + int(add_zero_attn)
+    projections = target_len * e * e + source_len * (s.kdim + s.vdim) * e + target_len * e * e
+    products = 2 * target_len * keys * e  # Q K^T and A V over all heads: H * L * S * (E / H) each
+    bias = (2 * target_len * e + 2 * source_len * e) if s.bias else 0
+    return MacCount(macs=batch * (projections + products), bias=batch * bias,
+                    softmax=batch * s.num_heads * target_len * keys)
+
+
+@REGISTRY.register_macs(nn.MultiheadAttention)
+def _attention_call(m: nn.MultiheadAttention, call: Call) -> MacCount:
+    query, key = call.arg(0, "query"), call.arg(1, "key")
+    if len(query) == 2:  # unbatched (L, E)
+        batch, target, source = 1, query[0], key[0]
+    elif m.batch_first:
+        batch, target, source = query[0], query[1], key[1]
+    else:
+        batch, target, source = query[1], query[0], key[0]
+    return attention_macs(attention_spec(m), batch, target, source, m.add_zero_attn)
+
+
+@REGISTRY.register_macs(nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)
+def _transformer_layer_call(m: nn.Module, call: Call) -> MacCount:
+    """The layer's own work: its attention, linear, norm and dropout children are counted where they are called.
+
+    On the meta device the layer never takes the fused inference path (``_transformer_encoder_layer_fwd``), so
+    its children are always called as modules. What the layer does itself is the feed-forward activation when
+    that is a plain function (a module activation is a child and counted there).
+    """
+    if isinstance(m.activation, nn.Module):
+        return MacCount()
+    return MacCount(activation=numel(call.output[:-1]) * m.linear1.out_features)

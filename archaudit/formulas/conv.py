@@ -11,6 +11,7 @@ from math import prod
 
 from torch import nn
 
+from ..macs import Call, MacCount
 from ..registry import REGISTRY
 
 
@@ -48,3 +49,28 @@ def conv_spec(m: nn.modules.conv._ConvNd) -> ConvSpec:
         bias=m.bias is not None,
         transposed=m.transposed,
     )
+
+
+# --- MACs --------------------------------------------------------------------------------------------------------
+
+
+def conv_macs(s: ConvSpec, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> MacCount:
+    """Stride, padding and dilation act through the output's spatial size; groups through ``in/groups``.
+
+    A convolution does ``in/groups * prod(kernel)`` MACs per output element. A transposed convolution scatters
+    each *input* element through ``out/groups * prod(kernel)`` weights. Unbatched inputs count as batch 1.
+    """
+    dims = len(s.kernel_size)
+    batch = input_shape[0] if len(input_shape) == dims + 2 else 1
+    kernel = prod(s.kernel_size)
+    out_elements = batch * s.out_channels * prod(output_shape[-dims:])
+    if s.transposed:
+        macs = batch * s.in_channels * prod(input_shape[-dims:]) * (s.out_channels // s.groups) * kernel
+    else:
+        macs = out_elements * (s.in_channels // s.groups) * kernel
+    return MacCount(macs=macs, bias=out_elements if s.bias else 0)
+
+
+@REGISTRY.register_macs(nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+def _conv_call(m: nn.modules.conv._ConvNd, call: Call) -> MacCount:
+    return conv_macs(conv_spec(m), call.input, call.output)

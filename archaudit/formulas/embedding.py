@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from ..macs import Call, MacCount
 from ..registry import REGISTRY
 
 
@@ -27,3 +28,12 @@ def _embedding_expr(s: EmbeddingSpec) -> str:
                    params=embedding_params, expression=_embedding_expr)
 def embedding_spec(m: nn.Embedding | nn.EmbeddingBag) -> EmbeddingSpec:
     return EmbeddingSpec(m.num_embeddings, m.embedding_dim)
+
+
+# --- MACs --------------------------------------------------------------------------------------------------------
+
+
+@REGISTRY.register_macs(nn.Embedding, nn.EmbeddingBag)
+def _embedding_call(m: nn.Module, call: Call) -> MacCount:
+    """A table lookup: no multiply-accumulate (EmbeddingBag's reduction over a bag is not counted either)."""
+    return MacCount()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from ..macs import Call, MacCount, numel
 from ..registry import REGISTRY
 
 
@@ -48,3 +49,29 @@ def _bilinear_expr(s: BilinearSpec) -> str:
 @REGISTRY.register(nn.Bilinear, family="bilinear", params=bilinear_params, expression=_bilinear_expr)
 def bilinear_spec(m: nn.Bilinear) -> BilinearSpec:
     return BilinearSpec(m.in1_features, m.in2_features, m.out_features, m.bias is not None)
+
+
+# --- MACs --------------------------------------------------------------------------------------------------------
+
+
+def linear_macs(s: LinearSpec, input_shape: tuple[int, ...]) -> MacCount:
+    """Any rank: every row of the last axis goes through the ``in x out`` weight."""
+    rows = numel(input_shape) // s.in_features
+    return MacCount(macs=rows * s.in_features * s.out_features, bias=rows * s.out_features if s.bias else 0)
+
+
+def bilinear_macs(s: BilinearSpec, input1_shape: tuple[int, ...]) -> MacCount:
+    """Per row and output: ``x1 @ A_k`` (in1*in2 MACs), then the dot product with ``x2`` (in2 MACs)."""
+    rows = numel(input1_shape) // s.in1_features
+    per_output = s.in1_features * s.in2_features + s.in2_features
+    return MacCount(macs=rows * s.out_features * per_output, bias=rows * s.out_features if s.bias else 0)
+
+
+@REGISTRY.register_macs(nn.Linear)
+def _linear_call(m: nn.Linear, call: Call) -> MacCount:
+    return linear_macs(linear_spec(m), call.input)
+
+
+@REGISTRY.register_macs(nn.Bilinear)
+def _bilinear_call(m: nn.Bilinear, call: Call) -> MacCount:
+    return bilinear_macs(bilinear_spec(m), call.input)

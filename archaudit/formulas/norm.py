@@ -10,6 +10,7 @@ from math import prod
 
 from torch import nn
 
+from ..macs import Call, MacCount, numel
 from ..registry import REGISTRY
 
 
@@ -72,3 +73,15 @@ def layer_norm_spec(m: nn.LayerNorm) -> ShapeNormSpec:
 @REGISTRY.register(nn.RMSNorm, family="rmsnorm", params=shape_norm_params, expression=_shape_norm_expr)
 def rms_norm_spec(m: nn.RMSNorm) -> ShapeNormSpec:
     return ShapeNormSpec(tuple(m.normalized_shape), m.weight is not None, False)
+
+
+# --- MACs --------------------------------------------------------------------------------------------------------
+
+
+@REGISTRY.register_macs(
+    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.InstanceNorm1d, nn.InstanceNorm2d,
+    nn.InstanceNorm3d, nn.GroupNorm, nn.LayerNorm, nn.RMSNorm,
+)
+def _norm_call(m: nn.Module, call: Call) -> MacCount:
+    """No MACs: every output element is normalised once (the ``norm`` column), affine or not."""
+    return MacCount(norm=numel(call.output))

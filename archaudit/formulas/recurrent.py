@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from ..macs import Call, MacCount, Packed
 from ..registry import REGISTRY
 
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
@@ -104,3 +105,52 @@ _CELL_MODES = {nn.RNNCell: "RNN", nn.GRUCell: "GRU", nn.LSTMCell: "LSTM"}
 def cell_spec(m: nn.RNNCellBase) -> RecurrentSpec:
     mode = next(mode for cls, mode in _CELL_MODES.items() if isinstance(m, cls))
     return RecurrentSpec(mode=mode, input_size=m.input_size, hidden_size=m.hidden_size, bias=m.bias)
+
+
+# --- MACs --------------------------------------------------------------------------------------------------------
+
+ACTIVATIONS_PER_STEP = {"RNN": 1, "GRU": 3, "LSTM": 5}
+"""Non-linearities per hidden unit and step: RNN tanh; GRU 2 sigmoid + tanh; LSTM 3 sigmoid + 2 tanh."""
+
+
+def recurrent_step_macs(s: RecurrentSpec, layer: int) -> int:
+    """MACs of one direction of one layer for one sequence element at one time step."""
+    g, h, r = s.gates, s.hidden_size, s.recurrent_width
+    return g * h * (s.layer_input(layer) + r) + (r * h if s.proj_size else 0)
+
+
+def recurrent_macs(s: RecurrentSpec, steps: int) -> MacCount:
+    """``steps`` = sequences x real time steps (a PackedSequence's ``sum(batch_sizes)``)."""
+    per_step = sum(recurrent_step_macs(s, layer) for layer in range(s.num_layers))
+    units = steps * s.directions * s.num_layers * s.hidden_size
+    return MacCount(
+        macs=steps * s.directions * per_step,
+        bias=2 * s.gates * units if s.bias else 0,
+        activation=ACTIVATIONS_PER_STEP[s.mode] * units,
+    )
+
+
+def recurrent_steps(input_arg: object, batch_first: bool) -> int:
+    """Sequences x time steps of an RNN input: (L, N, H), (N, L, H) with batch_first, (L, H) unbatched, or packed."""
+    if isinstance(input_arg, Packed):
+        return sum(input_arg.batch_sizes)
+    if not isinstance(input_arg, tuple):
+        raise ValueError(f"unexpected RNN input {input_arg!r}")
+    if len(input_arg) == 2:
+        return input_arg[0]
+    return input_arg[0] * input_arg[1]
+
+
+@REGISTRY.register_macs(nn.RNN, nn.LSTM, nn.GRU)
+def _recurrent_call(m: nn.RNNBase, call: Call) -> MacCount:
+    return recurrent_macs(recurrent_spec(m), recurrent_steps(call.arg(0, "input"), m.batch_first))
+
+
+def cell_macs(s: RecurrentSpec, batch: int) -> MacCount:
+    return recurrent_macs(s, batch)
+
+
+@REGISTRY.register_macs(nn.RNNCell, nn.LSTMCell, nn.GRUCell)
+def _cell_call(m: nn.RNNCellBase, call: Call) -> MacCount:
+    shape = call.input
+    return cell_macs(cell_spec(m), shape[0] if len(shape) == 2 else 1)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from ..macs import Call, MacCount, numel
 from ..registry import REGISTRY
 
 
@@ -62,3 +63,29 @@ CONTAINERS = (
 KNOWN_ZERO_TYPES = ACTIVATIONS + DROPOUT + POOLING + RESHAPING + PADDING + PARAMETER_FREE_NORMS + DISTANCES + CONTAINERS
 
 REGISTRY.register_zero(*KNOWN_ZERO_TYPES)
+
+
+# --- MACs --------------------------------------------------------------------------------------------------------
+
+SOFTMAXES = (nn.Softmax, nn.Softmax2d, nn.LogSoftmax, nn.Softmin)
+
+
+@REGISTRY.register_macs(*(t for t in ACTIVATIONS if t not in SOFTMAXES), nn.PReLU)
+def _activation_call(m: nn.Module, call: Call) -> MacCount:
+    return MacCount(activation=numel(call.input))
+
+
+@REGISTRY.register_macs(*SOFTMAXES)
+def _softmax_call(m: nn.Module, call: Call) -> MacCount:
+    return MacCount(softmax=numel(call.input))
+
+
+@REGISTRY.register_macs(*PARAMETER_FREE_NORMS)
+def _lrn_call(m: nn.Module, call: Call) -> MacCount:
+    return MacCount(norm=numel(call.output))
+
+
+@REGISTRY.register_macs(*DROPOUT, *POOLING, *RESHAPING, *PADDING, *DISTANCES, *CONTAINERS)
+def _no_macs(m: nn.Module, call: Call) -> MacCount:
+    """No multiply-accumulate of weights (pooling windows, distances and copies are not counted)."""
+    return MacCount()

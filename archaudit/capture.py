@@ -1,0 +1,145 @@
+"""Shape capture: one forward pass on meta tensors, with forward hooks recording each module call as shapes.
+
+Nothing is allocated and no arithmetic is done: a model of billions of parameters costs what a small one does.
+Optionally, FlopCounterMode runs over the same pass, so that work done by modules without a MAC rule (custom
+modules that call ``torch.matmul`` themselves) is still counted, and labelled as counted by it.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence
+
+from .errors import ForwardError, InputSpecError
+from .macs import Call, Packed
+
+_DTYPES = {
+    "float32": torch.float32, "float": torch.float32, "float16": torch.float16, "half": torch.float16,
+    "bfloat16": torch.bfloat16, "float64": torch.float64, "double": torch.float64,
+    "int64": torch.int64, "long": torch.int64, "int32": torch.int32, "int": torch.int32, "bool": torch.bool,
+}
+_SHAPE = re.compile(r"^\d+(x\d+)*$")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    shape: tuple[int, ...]
+    dtype: torch.dtype = torch.float32
+
+    def __str__(self) -> str:
+        text = "x".join(str(d) for d in self.shape)
+        return text if self.dtype == torch.float32 else f"{text}:{str(self.dtype).removeprefix('torch.')}"
+
+    def meta_tensor(self) -> torch.Tensor:
+        return torch.empty(self.shape, dtype=self.dtype, device="meta")
+
+
+def parse_input(text: str) -> InputSpec:
+    """``"1x30x17"`` or ``"1x128:int64"`` (token ids); dimensions are positive integers."""
+    shape_text, _, dtype_text = text.strip().partition(":")
+    if not _SHAPE.match(shape_text):
+        raise InputSpecError(f"--input {text!r}: expected dimensions joined by 'x', such as 1x30x17 or 1x128:int64")
+    shape = tuple(int(d) for d in shape_text.split("x"))
+    if any(d == 0 for d in shape):
+        raise InputSpecError(f"--input {text!r}: every dimension must be at least 1")
+    if dtype_text and dtype_text not in _DTYPES:
+        raise InputSpecError(f"--input {text!r}: unknown dtype {dtype_text!r}; one of {', '.join(sorted(_DTYPES))}")
+    return InputSpec(shape, _DTYPES[dtype_text] if dtype_text else torch.float32)
+
+
+def _describe(value: Any) -> Any:
+    if isinstance(value, PackedSequence):
+        return Packed(tuple(value.data.shape), tuple(int(b) for b in value.batch_sizes.tolist()))
+    if isinstance(value, torch.Tensor):
+        return tuple(value.shape)
+    return None
+
+
+def _outputs(value: Any) -> tuple[tuple[int, ...], ...]:
+    if isinstance(value, PackedSequence):
+        return (tuple(value.data.shape),)
+    if isinstance(value, torch.Tensor):
+        return (tuple(value.shape),)
+    if isinstance(value, (tuple, list)):
+        return tuple(s for item in value for s in _outputs(item) if not isinstance(item, (tuple, list)))
+    return ()
+
+
+@dataclass
+class Capture:
+    """Calls per module path, in call order, and FlopCounterMode's inclusive FLOPs per path when it ran."""
+
+    calls: dict[str, list[Call]] = field(default_factory=dict)
+    flop_counter: dict[str, int] | None = None
+
+
+def on_meta(model: nn.Module) -> nn.Module:
+    """``model`` itself when every tensor is on meta; else a meta copy (the caller's model is not touched)."""
+    tensors = [*model.parameters(), *model.buffers()]
+    if all(t.is_meta for t in tensors):
+        return model
+    return copy.deepcopy(model).to("meta")
+
+
+def capture(model: nn.Module, inputs: Sequence[torch.Tensor], *, use_flop_counter: bool = False) -> Capture:
+    """Run ``model(*inputs)`` (meta tensors) once, recording every module call as shapes."""
+    paths = {id(m): name for name, m in model.named_modules()}
+    result = Capture()
+    stack: list[str] = []
+    handles = []
+
+    def pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
+        stack.append(paths[id(module)])
+
+    def post_hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+        path = stack.pop()
+        result.calls.setdefault(path, []).append(Call(
+            args=tuple(_describe(a) for a in args),
+            kwargs=tuple((k, _describe(v)) for k, v in kwargs.items()),
+            outputs=_outputs(output),
+            training=module.training,
+            grad_enabled=torch.is_grad_enabled(),
+        ))
+
+    for _, module in model.named_modules():
+        handles.append(module.register_forward_pre_hook(pre_hook, with_kwargs=True))
+        handles.append(module.register_forward_hook(post_hook, with_kwargs=True))
+    try:
+        if use_flop_counter:
+            from torch.utils.flop_counter import FlopCounterMode
+
+            counter = FlopCounterMode(display=False)
+            with counter:
+                model(*inputs)
+            root = type(model).__name__
+            result.flop_counter = {
+                _strip_root(key, root): sum(ops.values()) for key, ops in counter.get_flop_counts().items()
+                if key != "Global"
+            }
+        else:
+            model(*inputs)
+    except Exception as exc:
+        where = stack[-1] if stack else ""
+        module = dict(model.named_modules()).get(where)
+        kind = type(module).__name__ if module is not None else "?"
+        shapes = ", ".join("x".join(map(str, t.shape)) for t in inputs)
+        raise ForwardError(
+            f"forward on meta inputs [{shapes}] failed in module {where or '(root)'!r} ({kind}): "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from None
+    finally:
+        for handle in handles:
+            handle.remove()
+    return result
+
+
+def _strip_root(key: str, root: str) -> str:
+    if key == root:
+        return ""
+    return key[len(root) + 1:] if key.startswith(root + ".") else key

@@ -1,0 +1,214 @@
+"""Cross-tool table: archaudit's MACs per top-level module beside torchinfo, fvcore and FlopCounterMode, run in
+the same process on the same model, with the known reason for each difference.
+
+Every figure is converted to MACs: torchinfo reports mult-adds (MACs), fvcore one "flop" per MAC, and
+FlopCounterMode 2 FLOPs per MAC. A tool that cannot run on a model is reported with its error, never as 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from .capture import capture
+from .flops import FlopsAudit, FlopsRecord, subtree_flops
+
+TOOLS = ("torchinfo", "fvcore", "flop_counter_meta", "flop_counter_cpu")
+TOOL_LABELS = {
+    "torchinfo": "torchinfo",
+    "fvcore": "fvcore",
+    "flop_counter_meta": "FlopCounterMode (meta)",
+    "flop_counter_cpu": "FlopCounterMode (CPU)",
+}
+
+def _rank_above_2(module: nn.Module, record: FlopsRecord) -> bool:
+    return any(len(shape) > 2 for shape in record.input_shapes[:1])
+
+
+def _has_bias(module: nn.Module, record: FlopsRecord) -> bool:
+    return getattr(module, "bias", None) is not None
+
+
+def _always(module: nn.Module, record: FlopsRecord) -> bool:
+    return True
+
+
+_NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
+
+# Known, reproducible reasons why a tool's figure differs from analytic MACs: (layer types, condition on the
+# module and its captured call, reason). A reason is given for a row only when the tool differs there and a
+# module under that row meets the condition.
+KNOWN_DEFECTS: dict[str, list[tuple[tuple[type[nn.Module], ...], Callable[[nn.Module, FlopsRecord], bool], str]]] = {
+    "torchinfo": [
+        ((nn.MultiheadAttention,), _always,
+         "MultiheadAttention is not a leaf (it has out_proj), so none of its work is counted"),
+        ((nn.RNNBase,), _always, "recurrent layers counted as parameters x time steps, biases included"),
+        ((nn.Linear, nn.modules.conv._ConvNd), _has_bias, "biases counted as MACs"),
+        ((nn.Linear,), _rank_above_2, "Linear on inputs of rank > 2 counted as parameters x batch only"),
+        (_NORMS + (nn.Embedding,), _always, "norm and embedding layers counted as parameters x batch"),
+        ((nn.modules.conv._ConvTransposeNd,), _always, "transposed conv counted over the output size"),
+    ],
+    "fvcore": [
+        ((nn.RNNBase,), _always, "no handle for aten::lstm/gru/rnn: recurrent layers count 0"),
+        ((nn.MultiheadAttention,), _always,
+         "no handle for aten::scaled_dot_product_attention: attention scores and weighted sum count 0"),
+        (_NORMS, _always, "normalisation counted as flops (archaudit keeps it in the norm column)"),
+    ],
+    "flop_counter_meta": [
+        ((nn.Bilinear,), _always, "no formula for aten::_trilinear: Bilinear counts 0"),
+    ],
+    "flop_counter_cpu": [
+        ((nn.LSTM,), _always, "on CPU, LSTM runs as mkldnn_rnn_layer, which has no formula: counts 0"),
+        ((nn.MultiheadAttention, nn.TransformerEncoderLayer), _always,
+         "eval under no_grad takes the fused fast path, which has no formula: counts 0"),
+    ],
+}
+
+
+@dataclass(frozen=True)
+class ToolRow:
+    name: str
+    """Top-level module path (``"(own)"`` for the root module's own work)."""
+    type: str
+    archaudit: int
+    tools: dict[str, int | None]
+    reasons: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ToolComparison:
+    rows: tuple[ToolRow, ...]
+    totals: dict[str, int | None]
+    """archaudit and each tool's total MACs (None where the tool could not run)."""
+    errors: dict[str, str] = field(default_factory=dict)
+    """Why a tool has no figure."""
+
+
+def _top_level(path: str) -> str:
+    return path.split(".", 1)[0] if path else "(own)"
+
+
+def _torchinfo(model: nn.Module, inputs: Sequence[torch.Tensor]) -> dict[str, int]:
+    import torchinfo
+
+    paths = {id(m): p for p, m in model.named_modules()}
+    device = inputs[0].device
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = torchinfo.summary(model, input_data=list(inputs), verbose=0, device=device)
+    per: dict[str, int] = {"__total__": int(summary.total_mult_adds)}
+    for layer in summary.summary_list:
+        if layer.is_leaf_layer:
+            key = _top_level(paths.get(id(layer.module), ""))
+            per[key] = per.get(key, 0) + int(layer.macs)
+    return per
+
+
+def _fvcore(model: nn.Module, inputs: Sequence[torch.Tensor]) -> dict[str, int]:
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        from fvcore.nn import FlopCountAnalysis  # its import warns about torch.jit.script
+
+        analysis = FlopCountAnalysis(model, tuple(inputs))
+        analysis.unsupported_ops_warnings(False)
+        analysis.uncalled_modules_warnings(False)
+        analysis.tracer_warnings("none")
+        by_module = analysis.by_module()
+        total = int(analysis.total())
+    per = {"__total__": total}
+    children = [name for name, _ in model.named_children()]
+    for name in children:
+        per[name] = int(by_module.get(name, 0))
+    per["(own)"] = total - sum(per[name] for name in children)
+    return per
+
+
+def _flop_counter(model: nn.Module, inputs: Sequence[torch.Tensor]) -> dict[str, int]:
+    with torch.no_grad():
+        counts = capture(model, inputs, use_flop_counter=True).flop_counter or {}
+    total = counts.get("", 0) // 2
+    per = {"__total__": total}
+    for name, child in model.named_children():
+        per[name] = subtree_flops(counts, name, child) // 2
+    per["(own)"] = total - sum(v for k, v in per.items() if k != "__total__")
+    return per
+
+
+def _reasons(tool: str, subtree: list[tuple[nn.Module, FlopsRecord]], tool_value: int | None, ours: int) -> str:
+    if tool_value is None:
+        return ""
+    if tool_value == ours:
+        return "agrees"
+    found: list[str] = []
+    for types, condition, text in KNOWN_DEFECTS.get(tool, []):
+        if text not in found and any(isinstance(m, types) and r.calls and condition(m, r) for m, r in subtree):
+            found.append(text)
+    return "; ".join(found) if found else "unexplained difference"
+
+
+def compare_tools(
+    audit: FlopsAudit,
+    meta_model: nn.Module,
+    meta_inputs: Sequence[torch.Tensor],
+    build_cpu: Callable[[], tuple[nn.Module, Sequence[torch.Tensor]]] | None = None,
+    *,
+    cpu_limit_params: int = 200_000_000,
+) -> ToolComparison:
+    """Run each tool on the same model and inputs and line their MACs up per top-level module.
+
+    torchinfo and FlopCounterMode run on the meta model; fvcore (which traces real tensors) and FlopCounterMode
+    on CPU run on ``build_cpu()`` when given and the model has at most ``cpu_limit_params`` parameters.
+    """
+    results: dict[str, dict[str, int]] = {}
+    errors: dict[str, str] = {}
+
+    def attempt(tool: str, fn: Callable[[], dict[str, int]]) -> None:
+        try:
+            results[tool] = fn()
+        except Exception as exc:  # a tool failing is a finding, reported beside the others
+            errors[tool] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+    attempt("torchinfo", lambda: _torchinfo(meta_model, meta_inputs))
+    attempt("flop_counter_meta", lambda: _flop_counter(meta_model, meta_inputs))
+    n_params = sum(p.numel() for p in meta_model.parameters())
+    if build_cpu is None:
+        for tool in ("fvcore", "flop_counter_cpu"):
+            errors[tool] = "needs real tensors; no CPU build was given"
+    elif n_params > cpu_limit_params:
+        for tool in ("fvcore", "flop_counter_cpu"):
+            errors[tool] = f"needs real tensors; skipped for a model of {n_params:,} parameters"
+    else:
+        cpu_model, cpu_inputs = build_cpu()
+        cpu_model.eval()
+        attempt("fvcore", lambda: _fvcore(cpu_model, cpu_inputs))
+        attempt("flop_counter_cpu", lambda: _flop_counter(cpu_model, cpu_inputs))
+
+    modules = dict(meta_model.named_modules())
+    subtrees: dict[str, list[tuple[nn.Module, FlopsRecord]]] = {}
+    for record in audit.records:
+        subtrees.setdefault(_top_level(record.name), []).append((modules[record.name], record))
+    ours: dict[str, int] = {}
+    for record in audit.records:
+        key = _top_level(record.name)
+        ours[key] = ours.get(key, 0) + record.macs
+    names = [name for name, _ in meta_model.named_children()] + ["(own)"]
+    rows = []
+    for name in names:
+        values = {tool: results[tool].get(name, 0) if tool in results else None for tool in TOOLS}
+        if name == "(own)" and not ours.get(name) and not any(values.values()):
+            continue
+        module = getattr(meta_model, name, None) if name != "(own)" else meta_model
+        rows.append(ToolRow(
+            name=name, type=type(module).__name__, archaudit=ours.get(name, 0), tools=values,
+            reasons={tool: _reasons(tool, subtrees.get(name, []), values[tool], ours.get(name, 0))
+                     for tool in TOOLS},
+        ))
+    totals = {"archaudit": audit.macs}
+    totals.update({tool: results[tool]["__total__"] if tool in results else None for tool in TOOLS})
+    return ToolComparison(tuple(rows), totals, errors)

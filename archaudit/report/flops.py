@@ -1,0 +1,99 @@
+"""The ``archaudit flops`` output: Markdown and JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..compare import TOOL_LABELS, TOOLS, ToolComparison
+from ..flops import FlopsAudit
+from ..macs import COLUMNS
+from ._fmt import n, path, table
+
+CONVENTION = ("MACs (multiply-accumulates of weight and attention products) are the unit; FLOPs = 2 x MACs. "
+              "Bias additions, normalised elements, activations and softmax elements are separate columns, "
+              "never part of MACs.")
+
+
+def _shape(shapes: tuple[tuple[int, ...], ...]) -> str:
+    return ", ".join("x".join(str(d) for d in s) for s in shapes)
+
+
+def flops_json(audit: FlopsAudit, comparison: ToolComparison | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "model": audit.model_type,
+        "inputs": list(audit.inputs),
+        "convention": CONVENTION,
+        "macs": audit.macs,
+        "flops": audit.flops,
+        "columns": audit.counts.as_dict(),
+        "modules": [
+            {
+                "name": r.name,
+                "type": r.type,
+                "calls": r.calls,
+                "macs": r.macs,
+                **{c: getattr(r.counts, c) for c in COLUMNS if c != "macs"},
+                "status": r.status.value,
+                "source": r.source,
+                "input_shapes": [list(s) for s in r.input_shapes],
+                "output_shapes": [list(s) for s in r.output_shapes],
+                "note": r.note,
+            }
+            for r in audit.records
+        ],
+        "unsupported": [r.name for r in audit.unsupported],
+    }
+    if comparison is not None:
+        data["tools"] = {tool: comparison.totals[tool] for tool in ("archaudit", *TOOLS)}
+        data["tool_errors"] = dict(comparison.errors)
+        data["comparison"] = [
+            {"name": row.name, "type": row.type, "archaudit": row.archaudit, "tools": dict(row.tools),
+             "reasons": dict(row.reasons)}
+            for row in comparison.rows
+        ]
+    return data
+
+
+def comparison_markdown(comparison: ToolComparison) -> str:
+    """The cross-tool table (MACs per top-level module) and the reasons table."""
+    headers = ["module", "archaudit", *(TOOL_LABELS[t] for t in TOOLS)]
+    rows = [[row.name, n(row.archaudit), *(n(row.tools[t]) for t in TOOLS)] for row in comparison.rows]
+    rows.append(["**total**", f"**{n(comparison.totals['archaudit'])}**",
+                 *(f"**{n(comparison.totals[t])}**" for t in TOOLS)])
+    parts = [table(rows, headers, ["left"] + ["right"] * (len(headers) - 1)), ""]
+    reasons = [(row.name, TOOL_LABELS[t], row.reasons[t]) for row in comparison.rows for t in TOOLS
+               if row.reasons[t] and row.reasons[t] != "agrees"]
+    if reasons:
+        parts += ["Why a tool differs:", "", table(reasons, ["module", "tool", "reason"]), ""]
+    if comparison.errors:
+        parts += [table(((TOOL_LABELS[t], e) for t, e in comparison.errors.items()), ["tool", "could not run"]), ""]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def flops_markdown(audit: FlopsAudit, comparison: ToolComparison | None = None, title: str | None = None) -> str:
+    counts = audit.counts
+    parts = [f"# FLOPs: {title or audit.model_type}", "", f"Input: {', '.join(audit.inputs)}. {CONVENTION}", ""]
+    summary = [("MACs", n(audit.macs)), ("FLOPs (2 x MACs)", n(audit.flops)),
+               ("bias additions", n(counts.bias)), ("normalised elements", n(counts.norm)),
+               ("activation elements", n(counts.activation)), ("softmax elements", n(counts.softmax)),
+               ("unsupported modules", n(len(audit.unsupported)))]
+    parts += [table(summary, ["quantity", "value"], ["left", "right"]), ""]
+    rows = [
+        (path(r.name), r.type, r.calls, _shape(r.input_shapes), _shape(r.output_shapes), n(r.macs),
+         n(r.counts.bias) if r.counts.bias else "", n(r.counts.norm) if r.counts.norm else "",
+         n(r.counts.activation) if r.counts.activation else "", n(r.counts.softmax) if r.counts.softmax else "",
+         r.status.value + (" (FlopCounterMode)" if r.source == "flop_counter" else ""), r.note)
+        for r in audit.records if r.calls or r.macs
+    ]
+    parts += ["## Modules (own work per module path, summed over calls)", ""]
+    parts += [table(rows, ["module", "type", "calls", "input", "output", "MACs", "bias", "norm", "act", "softmax",
+                           "status", "note"],
+                    ["left", "left", "right", "left", "left", "right", "right", "right", "right", "right", "left",
+                     "left"]), ""]
+    if audit.unsupported:
+        parts += ["## Unsupported (no MAC rule)", ""]
+        parts += [table(((path(r.name), r.type, n(r.macs), r.note) for r in audit.unsupported),
+                        ["module", "type", "MACs", "how counted"], ["left", "left", "right", "left"]), ""]
+    if comparison is not None:
+        parts += ["## Cross-tool comparison (MACs per top-level module)", "", comparison_markdown(comparison)]
+    return "\n".join(parts).rstrip() + "\n"
