@@ -73,12 +73,17 @@ class FormulaRegistry:
         self._entries: dict[type[nn.Module], Entry] = {}
         self._macs: dict[type[nn.Module], MacRule] = {}
 
-    def _add(self, key: object, entry: Entry) -> None:
-        layer_type = _check_key(key)
-        if layer_type in self._entries:
-            raise RegistryError(f"{layer_type.__qualname__} is already registered "
-                                f"(as {self._entries[layer_type].family!r})")
-        self._entries[layer_type] = entry
+    def _add(self, keys: tuple[object, ...], entry: Entry) -> None:
+        """Add ``entry`` under every key, or under none: all keys are checked before any is added."""
+        for key in keys:
+            layer_type = _check_key(key)
+            if layer_type in self._entries:
+                raise RegistryError(f"{layer_type.__qualname__} is already registered "
+                                    f"(as {self._entries[layer_type].family!r})")
+        if len(set(keys)) != len(keys):
+            raise RegistryError(f"a type is listed twice in {keys!r}")
+        for key in keys:
+            self._entries[key] = entry  # type: ignore[index]
 
     def register(
         self,
@@ -94,17 +99,14 @@ class FormulaRegistry:
             _check_key(key)
 
         def decorate(adapter: Callable[[nn.Module], S]) -> Callable[[nn.Module], S]:
-            formula = LayerFormula(family=family, spec=adapter, params=params, expression=expression)
-            for key in layer_types:
-                self._add(key, formula)
+            self._add(layer_types, LayerFormula(family=family, spec=adapter, params=params, expression=expression))
             return adapter
 
         return decorate
 
     def register_zero(self, *layer_types: type[nn.Module]) -> None:
         """Register types that own no parameters (their ``numel()`` total is 0 by construction)."""
-        for key in layer_types:
-            self._add(key, KNOWN_ZERO)
+        self._add(layer_types, KNOWN_ZERO)
 
     def register_macs(self, *layer_types: type[nn.Module]) -> Callable[[MacRule], MacRule]:
         """Decorate ``rule(module, call) -> MacCount`` to register it for each of ``layer_types``."""
@@ -114,6 +116,8 @@ class FormulaRegistry:
             _check_key(key)
             if key in self._macs:
                 raise RegistryError(f"{key.__qualname__} already has a MAC rule")
+        if len(set(layer_types)) != len(layer_types):
+            raise RegistryError(f"a type is listed twice in {layer_types!r}")
 
         def decorate(rule: MacRule) -> MacRule:
             for key in layer_types:

@@ -1,0 +1,522 @@
+"""Property tests of archaudit's parameter formulas, its registry and its walker.
+
+The oracle throughout is ``numel()`` of the parameters a real ``torch.nn`` module holds, built on the meta
+device (shapes only, no memory), never another formula. The audited document's own formulas (seed 001, "Layer
+Formulas" table) are tested against the same oracle, to show where each holds and where it does not.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+import torch
+from hypothesis import HealthCheck, Phase, find, given, settings
+from hypothesis import strategies as st
+from strategies import (
+    CONTAINER_TYPES,
+    MODULE_STRATEGIES,
+    ZERO_STRATEGIES,
+    attention_kwargs,
+    batch_norm_kwargs,
+    build_on,
+    conv_kwargs,
+    layer_norm_kwargs,
+    linear_kwargs,
+    meta_module,
+    recurrent_kwargs,
+    with_fixed,
+)
+from torch import nn
+
+import archaudit
+from archaudit import KNOWN_ZERO, REGISTRY, FormulaRegistry, LayerFormula, RegistryError, Status
+
+FORMULA_TYPES = REGISTRY.formula_types()
+ZERO_TYPES = REGISTRY.zero_types()
+
+
+def _name(t: type) -> str:
+    return t.__name__
+
+
+def numel(module: nn.Module) -> int:
+    """The oracle: elements of every parameter the module holds, children included, each tensor once."""
+    return sum(p.numel() for p in module.parameters())
+
+
+def own_numel(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters(recurse=False))
+
+
+def formula_of(layer_type: type[nn.Module]) -> LayerFormula[Any]:
+    found = REGISTRY.lookup(layer_type)
+    assert found is not None, f"{layer_type.__qualname__} has no registry entry"
+    entry = found[1]
+    assert isinstance(entry, LayerFormula), f"{layer_type.__qualname__} is registered as {entry!r}"
+    return entry
+
+
+def meta(cls: type[nn.Module], *args: Any, **kwargs: Any) -> nn.Module:
+    with torch.device("meta"):
+        return cls(*args, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------- coverage
+
+
+def test_every_registered_type_has_exactly_one_strategy() -> None:
+    missing = sorted(t.__qualname__ for t in REGISTRY if t not in MODULE_STRATEGIES)
+    stray = sorted(t.__qualname__ for t in MODULE_STRATEGIES if t not in REGISTRY)
+    assert not missing, f"registered types with no strategy in tests/strategies.py: {missing}"
+    assert not stray, f"strategies for types archaudit does not register: {stray}"
+    assert set(FORMULA_TYPES) | set(ZERO_TYPES) == set(REGISTRY)
+
+
+def test_registry_has_formula_and_zero_types() -> None:
+    # Guards the parametrisations below against silently running over an empty or partial registry.
+    assert {nn.Linear, nn.Conv2d, nn.LSTM, nn.MultiheadAttention, nn.LayerNorm} <= set(FORMULA_TYPES)
+    assert {nn.ReLU, nn.Dropout, nn.MaxPool2d, nn.Sequential, nn.TransformerEncoder} <= set(ZERO_TYPES)
+
+
+# --------------------------------------------------------------------------------------------- formulas
+
+
+@pytest.mark.parametrize("layer_type", FORMULA_TYPES, ids=_name)
+@given(data=st.data())
+def test_formula_equals_numel(layer_type: type[nn.Module], data: st.DataObject) -> None:
+    """The registered formula counts every parameter of a module of its type.
+
+    oracle: numel() of the real module's parameters (built on meta, children included).
+    """
+    module = data.draw(MODULE_STRATEGIES[layer_type], label=layer_type.__name__)
+    assert type(module) is layer_type
+    registered_as, entry = REGISTRY.lookup(type(module)) or (None, None)
+    assert registered_as is layer_type and isinstance(entry, LayerFormula)
+    expected = numel(module)
+    assert entry.count(module) == expected, f"{entry.describe(module)} != numel {expected:,} for {module}"
+
+
+@pytest.mark.parametrize("layer_type", FORMULA_TYPES, ids=_name)
+@given(data=st.data())
+def test_walker_agrees_with_numel_on_formula_modules(layer_type: type[nn.Module], data: st.DataObject) -> None:
+    """audit_params on one formula module: no mismatch, every record accounted for, total = numel.
+
+    oracle: numel() of the real module's parameters.
+    """
+    module = data.draw(MODULE_STRATEGIES[layer_type], label=layer_type.__name__)
+    audit = archaudit.audit_params(module)
+    assert audit.mismatches == ()
+    assert audit.total == numel(module)
+    assert {r.status for r in audit.records} <= {Status.FORMULA, Status.ZERO}, audit.unsupported
+    root = audit.record("")
+    assert root.status is Status.FORMULA
+    assert root.formula_params == root.subtree_params == numel(module)
+
+
+# --------------------------------------------------------------------------------------------- known-zero types
+
+
+# Whether a known-zero type owns parameters does not depend on its arguments: a quarter of the profile's examples
+# (50 under ci) suffices here. Containers, whose children vary, get the full profile in the walker test below.
+ZERO_SETTINGS = settings(max_examples=max(10, settings.default.max_examples // 4))
+
+
+@pytest.mark.parametrize("layer_type", ZERO_TYPES, ids=_name)
+@ZERO_SETTINGS
+@given(data=st.data())
+def test_zero_type_owns_no_parameters(layer_type: type[nn.Module], data: st.DataObject) -> None:
+    """A type registered as known-zero owns no parameters; a leaf one holds none at all.
+
+    oracle: numel() of the real module's own parameters (recurse=False), and of all of them for leaves.
+    """
+    module = data.draw(ZERO_STRATEGIES[layer_type], label=layer_type.__name__)
+    assert type(module) is layer_type
+    assert own_numel(module) == 0
+    if layer_type not in CONTAINER_TYPES:
+        assert list(module.children()) == [], f"{layer_type.__name__} is registered as a leaf but has children"
+        assert numel(module) == 0
+
+
+@pytest.mark.parametrize("layer_type", CONTAINER_TYPES, ids=_name)
+@given(data=st.data())
+def test_walker_agrees_with_numel_on_containers(layer_type: type[nn.Module], data: st.DataObject) -> None:
+    """Containers of random registered modules (nested, some tied): walker total = numel, all accounted for.
+
+    oracle: numel() of the real container's parameters (each tensor once).
+    """
+    module = data.draw(ZERO_STRATEGIES[layer_type], label=layer_type.__name__)
+    assert type(module) is layer_type and own_numel(module) == 0
+    audit = archaudit.audit_params(module)
+    assert audit.mismatches == ()
+    assert audit.total == numel(module)
+    assert {r.status for r in audit.records} <= {Status.FORMULA, Status.ZERO}, audit.unsupported
+    assert audit.record("").status is Status.ZERO
+
+
+# --------------------------------------------------------------------------------------------- strategies reach
+
+
+def _first(strategy: st.SearchStrategy[nn.Module], condition: Callable[[nn.Module], bool]) -> nn.Module:
+    return find(strategy, condition, settings=settings(
+        max_examples=2000, database=None, derandomize=True, phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    ))
+
+
+def _tied(m: nn.Module) -> bool:
+    return len(list(m.named_modules(remove_duplicate=False))) > len(list(m.named_modules()))
+
+
+REACHES: list[tuple[str, type[nn.Module], Callable[[nn.Module], bool]]] = [
+    ("grouped conv without bias", nn.Conv1d, lambda m: m.groups > 1 and m.bias is None),
+    ("non-zeros padding mode", nn.Conv2d, lambda m: m.padding_mode != "zeros"),
+    ("grouped transposed conv", nn.ConvTranspose3d, lambda m: m.groups > 1 and m.bias is not None),
+    ("production-scale width", nn.Linear, lambda m: m.in_features >= 1024),
+    ("stacked bidirectional projected LSTM", nn.LSTM,
+     lambda m: m.proj_size > 0 and m.bidirectional and m.num_layers > 1),
+    ("LSTM without bias", nn.LSTM, lambda m: not m.bias),
+    ("separate q/k/v projections", nn.MultiheadAttention, lambda m: not m._qkv_same_embed_dim),
+    ("packed in_proj", nn.MultiheadAttention, lambda m: m._qkv_same_embed_dim and m.in_proj_bias is not None),
+    ("bias_k/bias_v without bias", nn.MultiheadAttention, lambda m: m.bias_k is not None and m.in_proj_bias is None),
+    ("3-D LayerNorm with weight but no bias", nn.LayerNorm,
+     lambda m: len(m.normalized_shape) == 3 and m.weight is not None and m.bias is None),
+    ("decoder layer without bias, module activation", nn.TransformerDecoderLayer,
+     lambda m: m.linear1.bias is None and isinstance(m.activation, nn.Module)),
+    ("nested, tied Sequential", nn.Sequential,
+     lambda m: _tied(m) and any(isinstance(c, CONTAINER_TYPES) for c in m.children())),
+    ("ModuleDict holding a recurrent layer", nn.ModuleDict,
+     lambda m: any(isinstance(c, nn.RNNBase) for c in m.children())),
+]
+
+
+@pytest.mark.parametrize(("what", "layer_type", "condition"), REACHES, ids=[r[0] for r in REACHES])
+def test_strategy_reaches(what: str, layer_type: type[nn.Module], condition: Callable[[nn.Module], bool]) -> None:
+    """The strategies draw the options the formulas branch on (else the properties above would be vacuous)."""
+    assert condition(_first(MODULE_STRATEGIES[layer_type], condition)), what
+
+
+# --------------------------------------------------------------------------------------------- registry
+
+
+def _params(spec: object) -> int:
+    return 0
+
+
+def _expr(spec: object) -> str:
+    return "0"
+
+
+def _adapter(module: nn.Module) -> object:
+    return None
+
+
+class NotAModule:
+    pass
+
+
+@pytest.mark.parametrize("key", ["Linear", 3, NotAModule, int, nn.Linear(2, 2)], ids=repr)
+def test_register_refuses_a_key_that_is_not_a_module_type(key: object) -> None:
+    registry = FormulaRegistry()
+    with pytest.raises(RegistryError, match="nn.Module subclasses") as formula_error:
+        registry.register(key, family="x", params=_params, expression=_expr)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="nn.Module subclasses") as zero_error:  # RegistryError is a TypeError
+        registry.register_zero(key)  # type: ignore[arg-type]
+    assert isinstance(zero_error.value, RegistryError)
+    assert repr(key) in str(formula_error.value)  # the message shows the value
+    assert len(registry) == 0
+
+
+def test_register_needs_a_type() -> None:
+    with pytest.raises(RegistryError):
+        FormulaRegistry().register(family="x", params=_params, expression=_expr)
+
+
+def test_register_refuses_a_duplicate() -> None:
+    registry = FormulaRegistry()
+    registry.register(nn.Linear, family="linear", params=_params, expression=_expr)(_adapter)
+    with pytest.raises(RegistryError, match="Linear is already registered"):
+        registry.register(nn.Linear, family="other", params=_params, expression=_expr)(_adapter)
+    with pytest.raises(RegistryError, match="Linear is already registered"):
+        registry.register_zero(nn.Linear)
+    registry.register_zero(nn.ReLU)
+    with pytest.raises(RegistryError, match="ReLU is already registered"):
+        registry.register_zero(nn.ReLU)
+    with pytest.raises(RegistryError, match="ReLU is already registered"):
+        registry.register(nn.ReLU, family="relu", params=_params, expression=_expr)(_adapter)
+    assert registry.formula_types() == [nn.Linear]
+    assert registry.zero_types() == [nn.ReLU]
+
+
+def _zero_then_bad_key(registry: FormulaRegistry) -> None:
+    registry.register_zero(nn.ReLU, 3)  # type: ignore[arg-type]
+
+
+def _formula_then_duplicate(registry: FormulaRegistry) -> None:
+    registry.register(nn.ReLU, nn.Conv1d, family="x", params=_params, expression=_expr)(_adapter)
+
+
+def _listed_twice(registry: FormulaRegistry) -> None:
+    registry.register_zero(nn.ReLU, nn.ReLU)
+
+
+@pytest.mark.parametrize("register", [_zero_then_bad_key, _formula_then_duplicate, _listed_twice], ids=_name)
+def test_refused_registration_adds_nothing(register: Callable[[FormulaRegistry], None]) -> None:
+    """Registration is all-or-nothing: the keys listed before a refused one are not left registered."""
+    registry = FormulaRegistry()
+    registry.register_zero(nn.Conv1d)
+    with pytest.raises(RegistryError):
+        register(registry)
+    assert nn.ReLU not in registry
+    assert list(registry) == [nn.Conv1d]
+
+
+def test_lookup_follows_the_mro() -> None:
+    class MyLinear(nn.Linear):
+        pass
+
+    class Gadget(nn.Module):
+        pass
+
+    found = REGISTRY.lookup(MyLinear)
+    assert found is not None
+    assert found[0] is nn.Linear and found[1] is formula_of(nn.Linear)
+    assert found[1].count(meta(MyLinear, 3, 4)) == 16  # 3*4 + 4
+    # MultiheadAttention's out_proj is a NonDynamicallyQuantizableLinear: counted as a Linear.
+    assert REGISTRY.lookup(nn.modules.linear.NonDynamicallyQuantizableLinear)[0] is nn.Linear  # type: ignore[index]
+    assert REGISTRY.lookup(Gadget) is None
+    assert REGISTRY.lookup(nn.Module) is None
+
+    fresh = FormulaRegistry()
+    assert fresh.lookup(MyLinear) is None
+    fresh.register(nn.Linear, family="linear", params=_params, expression=_expr)(_adapter)
+    fresh.register_zero(nn.ReLU)
+    assert fresh.lookup(MyLinear)[0] is nn.Linear  # type: ignore[index]
+    assert fresh.lookup(type("MyReLU", (nn.ReLU,), {})) == (nn.ReLU, KNOWN_ZERO)
+    assert fresh.lookup(Gadget) is None
+
+
+# --------------------------------------------------------------------------------------------- pinned examples
+
+PINNED: list[tuple[str, Callable[[], nn.Module], int]] = [
+    ("Linear(256,128)", lambda: meta(nn.Linear, 256, 128), 32_896),  # 256*128 + 128
+    ("Linear(128,1)", lambda: meta(nn.Linear, 128, 1), 129),  # 128*1 + 1
+    ("Linear(256,64)", lambda: meta(nn.Linear, 256, 64), 16_448),  # 256*64 + 64
+    ("Linear(64,3)", lambda: meta(nn.Linear, 64, 3), 195),  # 64*3 + 3
+    ("MultiheadAttention(768,12)", lambda: meta(nn.MultiheadAttention, 768, 12), 2_362_368),  # 4*768*768 + 4*768
+    ("MultiheadAttention(256,8)", lambda: meta(nn.MultiheadAttention, 256, 8), 263_168),  # 4*256*256 + 4*256
+    ("Conv1d(17,128,3)", lambda: meta(nn.Conv1d, 17, 128, 3), 6_656),  # 17*128*3 + 128
+    ("BatchNorm1d(128)", lambda: meta(nn.BatchNorm1d, 128), 256),  # 2*128 (running stats are buffers)
+    ("LayerNorm(768)", lambda: meta(nn.LayerNorm, 768), 1_536),  # 2*768
+    # Per direction, layer 0: 4*(384*384 + 384*384 + 384 + 384) = 4*295,680 = 1,182,720;
+    # layers 1 and 2 take both directions' output (768): 4*(768*384 + 384*384 + 384 + 384) = 4*443,136 = 1,772,544;
+    # total 2 directions * (1,182,720 + 2*1,772,544) = 2*4,727,808 = 9,455,616.
+    ("LSTM(384,384,3,bidirectional)",
+     lambda: meta(nn.LSTM, 384, 384, num_layers=3, bidirectional=True), 9_455_616),
+    # 4*(384*384 + 384*128) + 2*4*384 weights and biases, + 128*384 weight_hr = 786,432 + 3,072 + 49,152
+    ("LSTM(384,384,proj_size=128)", lambda: meta(nn.LSTM, 384, 384, proj_size=128), 838_656),
+    ("Conv1d(16,128,3,groups=2)", lambda: meta(nn.Conv1d, 16, 128, 3, groups=2), 3_200),  # 16/2*128*3 + 128
+    # 768*(768 + 512 + 512) q/k/v + 768*768 out_proj + 4*768 biases = 1,376,256 + 589,824 + 3,072
+    ("MultiheadAttention(768,12,kdim=vdim=512)",
+     lambda: meta(nn.MultiheadAttention, 768, 12, kdim=512, vdim=512), 1_969_152),
+]
+
+
+@pytest.mark.parametrize(("what", "make", "expected"), PINNED, ids=[p[0] for p in PINNED])
+def test_pinned_examples(what: str, make: Callable[[], nn.Module], expected: int) -> None:
+    """Hand-computed counts (arithmetic beside each). oracle: numel() of the real module, then the formula."""
+    module = make()
+    assert numel(module) == expected, f"{what}: numel {numel(module):,}"
+    assert formula_of(type(module)).count(module) == expected
+    assert archaudit.audit_params(module).total == expected
+
+
+# --------------------------------------------------------------------------------------------- the document's formulas
+# The audited document's "Layer Formulas" table (shared/seeds/001_c03e6947d3dbf9eb.txt), as written there.
+
+
+def doc_linear(i: int, o: int) -> int:
+    return i * o + o
+
+
+def doc_conv1d(i: int, o: int, k: int) -> int:
+    return i * o * k + o
+
+
+def doc_batchnorm1d(n: int) -> int:
+    return 2 * n
+
+
+def doc_layernorm(n: int) -> int:
+    return 2 * n
+
+
+def doc_lstm_layer(i: int, h: int) -> int:
+    return 4 * (i * h + h * h + h + h)
+
+
+def doc_mha(d: int) -> int:
+    return 4 * d * d + 4 * d
+
+
+@given(module=meta_module(nn.Linear, linear_kwargs()))
+def test_doc_linear_formula_holds_exactly_with_bias(module: nn.Linear) -> None:
+    """Doc: Linear(in, out) = in*out + out. Holds iff bias=True (else it overcounts by out).
+
+    oracle: numel() of the real module's parameters.
+    """
+    doc = doc_linear(module.in_features, module.out_features)
+    assert (doc == numel(module)) == (module.bias is not None)
+    assert doc - numel(module) == (0 if module.bias is not None else module.out_features)
+
+
+@given(module=meta_module(nn.Conv1d, conv_kwargs(1)))
+def test_doc_conv1d_formula_holds_exactly_with_groups_1_and_bias(module: nn.Conv1d) -> None:
+    """Doc: Conv1d(in, out, k) = in*out*k + out. Holds iff groups=1 and bias=True; stride, padding, dilation
+    and padding_mode change nothing. With groups=g the weight is in*out*k/g.
+
+    oracle: numel() of the real module's parameters.
+    """
+    (k,) = module.kernel_size
+    doc = doc_conv1d(module.in_channels, module.out_channels, k)
+    assert (doc == numel(module)) == (module.groups == 1 and module.bias is not None)
+
+
+def test_doc_conv1d_counterexamples() -> None:
+    grouped = meta(nn.Conv1d, 16, 128, 3, groups=2)
+    assert doc_conv1d(16, 128, 3) == 6_272  # 16*128*3 + 128
+    assert numel(grouped) == 3_200  # 16/2*128*3 + 128: the doc overcounts by 3,072
+    unbiased = meta(nn.Conv1d, 17, 128, 3, bias=False)
+    assert doc_conv1d(17, 128, 3) == 6_656  # 17*128*3 + 128
+    assert numel(unbiased) == 6_528  # 17*128*3: the doc overcounts by 128
+
+
+@given(module=meta_module(nn.BatchNorm1d, batch_norm_kwargs()))
+def test_doc_batchnorm1d_formula_holds_exactly_when_affine(module: nn.BatchNorm1d) -> None:
+    """Doc: BatchNorm1d(n) = 2n. Holds iff affine=True; track_running_stats adds buffers, never parameters.
+
+    oracle: numel() of the real module's parameters.
+    """
+    assert (doc_batchnorm1d(module.num_features) == numel(module)) == module.affine
+
+
+def test_doc_batchnorm1d_counterexample() -> None:
+    bn = meta(nn.BatchNorm1d, 128, affine=False)
+    assert doc_batchnorm1d(128) == 256  # 2*128
+    assert numel(bn) == 0  # gamma and beta are absent; running_mean/var (128 + 128) are buffers
+    assert sum(b.numel() for b in bn.buffers()) == 257  # 128 + 128 + num_batches_tracked
+
+
+@given(data=st.data())
+def test_doc_layernorm_formula_holds_exactly_with_weight_and_bias(data: st.DataObject) -> None:
+    """Doc: LayerNorm(n) = 2n, n the product of normalized_shape. Holds iff elementwise_affine and bias.
+
+    oracle: numel() of the real module's parameters.
+    """
+    module = data.draw(meta_module(nn.LayerNorm, layer_norm_kwargs()))
+    n = 1
+    for d in module.normalized_shape:
+        n *= d
+    holds = module.weight is not None and module.bias is not None
+    assert (doc_layernorm(n) == numel(module)) == holds
+
+
+def test_doc_layernorm_counterexample() -> None:
+    assert doc_layernorm(768) == 1_536  # 2*768
+    assert numel(meta(nn.LayerNorm, 768, bias=False)) == 768  # weight only
+    assert numel(meta(nn.LayerNorm, 768, elementwise_affine=False)) == 0
+
+
+@given(kwargs=with_fixed(recurrent_kwargs("LSTM"), bias=True, proj_size=0))
+def test_doc_lstm_formula_holds_per_direction_per_layer(kwargs: dict[str, Any]) -> None:
+    """Doc: an LSTM layer = 4*(i*h + h*h + h + h). Holds with bias and no proj_size, per direction and per
+    layer, where i is input_size for layer 0 and directions*h for every later layer.
+
+    oracle: numel() of the real module's parameters.
+    """
+    module = build_on("meta", nn.LSTM, kwargs)
+    i, h, layers = module.input_size, module.hidden_size, module.num_layers
+    directions = 2 if module.bidirectional else 1
+    assert numel(module) == directions * (doc_lstm_layer(i, h) + (layers - 1) * doc_lstm_layer(directions * h, h))
+
+
+def test_doc_lstm_counterexamples() -> None:
+    stacked = meta(nn.LSTM, 384, 384, num_layers=3, bidirectional=True)
+    # Reading the formula with i = input_size for every layer: 3 layers * 2 directions * 1,182,720.
+    assert 3 * 2 * doc_lstm_layer(384, 384) == 7_096_320
+    assert numel(stacked) == 9_455_616  # layers 1-2 take 2*384 inputs (see PINNED): 2,359,296 more
+    # Without bias: 4*(384*384 + 384*384), the doc's 2*4*384 bias terms are absent.
+    assert numel(meta(nn.LSTM, 384, 384, bias=False)) == 1_179_648
+    assert doc_lstm_layer(384, 384) == 1_182_720
+    # proj_size=128: weight_hh is 4h*128 and weight_hr 128*h is added.
+    assert numel(meta(nn.LSTM, 384, 384, proj_size=128)) == 838_656
+
+
+@given(kwargs=with_fixed(attention_kwargs(), bias=True, kdim=None, vdim=None, add_bias_kv=False))
+def test_doc_mha_formula_holds_with_bias_and_packed_projections(kwargs: dict[str, Any]) -> None:
+    """Doc: MultiheadAttention(d, h) = 4d^2 + 4d, whatever the head count. Holds with bias=True,
+    kdim = vdim = d and add_bias_kv=False. (Not an iff: kdim + vdim = 2d gives 4d^2 + 4d by coincidence.)
+
+    oracle: numel() of the real module's parameters.
+    """
+    module = build_on("meta", nn.MultiheadAttention, kwargs)
+    assert numel(module) == doc_mha(module.embed_dim)
+
+
+def test_doc_mha_counterexamples() -> None:
+    assert doc_mha(768) == 2_362_368  # 4*768*768 + 4*768
+    assert numel(meta(nn.MultiheadAttention, 768, 12, bias=False)) == 2_359_296  # 4*768*768
+    # q: 768*768, k and v: 768*512 each, out_proj 768*768, biases 4*768.
+    assert numel(meta(nn.MultiheadAttention, 768, 12, kdim=512, vdim=512)) == 1_969_152
+    # bias_k and bias_v: 2*768 more.
+    assert numel(meta(nn.MultiheadAttention, 768, 12, add_bias_kv=True)) == 2_363_904
+
+
+# --------------------------------------------------------------------------------------------- leaf-only counting
+
+
+def doc_count_parameters(model: nn.Module) -> dict[str, int]:
+    """The document's utils/model_analysis.py ``count_parameters``, verbatim: the thing under test."""
+    param_counts = {}
+    total = 0
+
+    for name, module in model.named_modules():
+        if len(list(module.children())) == 0:  # Leaf modules only
+            count = sum(p.numel() for p in module.parameters())
+            if count > 0:
+                param_counts[name] = count
+                total += count
+
+    param_counts['total'] = total
+    return param_counts
+
+
+def test_doc_leaf_only_counter_misses_attention_in_proj() -> None:
+    """The document's leaf-only utility skips MultiheadAttention itself (it has a child, out_proj), so it
+    misses the in_proj_weight and in_proj_bias the attention owns.
+
+    oracle: numel() of the model's parameters; archaudit's audit must agree.
+    """
+    model = meta(nn.Sequential, meta(nn.Linear, 17, 768), meta(nn.MultiheadAttention, 768, 12))
+    full = numel(model)
+    assert full == 2_376_192  # 17*768 + 768 + 4*768*768 + 4*768
+    doc = doc_count_parameters(model)
+    assert doc == {"0": 13_824, "1.out_proj": 590_592, "total": 604_416}  # 17*768 + 768; 768*768 + 768
+    undercount = full - doc["total"]
+    assert undercount == 1_771_776  # in_proj_weight 3*768*768 + in_proj_bias 3*768
+    audit = archaudit.audit_params(model)
+    assert audit.total == full
+    assert audit.total - audit.leaf_only_total == undercount
+
+
+@given(attention=MODULE_STRATEGIES[nn.MultiheadAttention])
+def test_doc_leaf_only_counter_misses_exactly_what_attention_owns(attention: nn.MultiheadAttention) -> None:
+    """For any MultiheadAttention, the leaf-only count misses exactly the tensors the attention owns itself.
+
+    oracle: numel() of the attention's own parameters (recurse=False).
+    """
+    model = nn.Sequential(attention)
+    audit = archaudit.audit_params(model)
+    undercount = numel(model) - doc_count_parameters(model)["total"]
+    assert undercount == own_numel(attention) > 0
+    assert audit.total - audit.leaf_only_total == undercount
