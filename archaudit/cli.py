@@ -112,6 +112,15 @@ def _cmd_flops(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_claims(args: argparse.Namespace) -> int:
+    from .claims import check_document
+    from .report import claims_json, claims_markdown
+
+    audit = check_document(args.file)
+    _emit(json.dumps(claims_json(audit), indent=2) if args.format == "json" else claims_markdown(audit))
+    return EXIT_CHECK_FAILED if audit.failed else EXIT_OK
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from reference_models import references
 
@@ -146,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", action="store_true",
                    help="run torchinfo, fvcore and FlopCounterMode on the same model and explain the differences")
     p.set_defaults(run=_cmd_flops)
+
+    p = sub.add_parser("claims", help="check a claims file: every claim's verdict with its evidence "
+                                      "(exit 1 when any claim fails)")
+    p.add_argument("file", metavar="FILE", help="claims file (TOML), e.g. reference_models/claims/amnl_000.toml")
+    p.add_argument("--format", choices=("md", "json"), default="md")
+    p.set_defaults(run=_cmd_claims)
 
     p = sub.add_parser("list", help="list the reference models")
     p.add_argument("--format", choices=("md", "json"), default="md")

@@ -94,6 +94,17 @@ class AMNL(nn.Module):
         return self.rul_head(shared), self.health_head(shared)
 
 
+def _configure(base: dict, overrides: dict) -> dict:
+    """``base`` with ``overrides``; a head not overridden keeps its widths but reads whatever now feeds it (the
+    funnel's last width, or the attention width when there is no funnel), so one hyperparameter can change."""
+    config = {**base, **overrides}
+    head_in = config["funnel"][-1] if config["funnel"] else 2 * config["lstm_hidden"]
+    for head in ("rul_head", "health_head"):
+        if head not in overrides:
+            config[head] = (head_in, *config[head][1:])
+    return config
+
+
 # --- the large configuration: ../shared/seeds/000 ("parameter count analysis") -------------------------------
 
 LARGE = dict(
@@ -104,7 +115,7 @@ LARGE = dict(
 
 
 def build_amnl(**overrides) -> AMNL:
-    return AMNL(**{**LARGE, **overrides})
+    return AMNL(**_configure(LARGE, overrides))
 
 
 register(ReferenceModel(
@@ -141,7 +152,7 @@ COMPACT = dict(
 
 
 def build_amnl_compact(**overrides) -> AMNL:
-    return AMNL(**{**COMPACT, **overrides})
+    return AMNL(**_configure(COMPACT, overrides))
 
 
 register(ReferenceModel(
@@ -183,7 +194,7 @@ V2 = dict(
 
 
 def build_amnl_v2(**overrides) -> AMNL:
-    return AMNL(**{**V2, **overrides})
+    return AMNL(**_configure(V2, overrides))
 
 
 register(ReferenceModel(

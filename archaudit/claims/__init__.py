@@ -1,0 +1,86 @@
+"""Documentation claims: a claims file per document, every claim checked against the reference model and
+against the document itself, each verdict with its evidence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .figures import Figure, FigureError, parse_figure
+from .loader import ClaimsFileError, load_claims
+from .model import VERDICT_ORDER, Claim, ClaimResult, Document, Verdict
+from .safe_eval import UnsafeExpression, evaluate
+
+
+@dataclass(frozen=True)
+class ClaimsAudit:
+    document: Document
+    results: tuple[ClaimResult, ...]
+
+    @property
+    def failed(self) -> tuple[ClaimResult, ...]:
+        return tuple(r for r in self.results if r.verdict.fails)
+
+    def counts(self) -> dict[str, int]:
+        return {v.value: sum(r.verdict is v for r in self.results) for v in VERDICT_ORDER}
+
+    def result(self, claim_id: str) -> ClaimResult:
+        for r in self.results:
+            if r.claim.id == claim_id:
+                return r
+        raise KeyError(f"no claim {claim_id!r} in {self.document.path}")
+
+
+def _baseline_totals(name: str) -> tuple[int | None, str]:
+    import torch
+
+    from reference_models import get_reference
+
+    from ..walker import audit_params
+
+    try:
+        entry = get_reference(name)
+    except LookupError as exc:
+        return None, str(exc)
+    if not entry.published_architecture:
+        return None, f"{name}: {entry.notes or 'no public architecture'}"
+    with torch.device("meta"):
+        total = audit_params(entry.build()).total
+    if name == "dcnn":
+        from reference_models.dcnn import DCNN, WINDOWS
+
+        with torch.device("meta"):
+            per = {s: audit_params(DCNN(s)).total for s in WINDOWS}
+        spread = ", ".join(f"{s} {n:,}" for s, n in per.items())
+        return max(per.values()), f"reference model dcnn as published ({spread})"
+    return total, f"reference model {name} ({entry.description}): {total:,}"
+
+
+def check_document(path: str | Path, *, throughput: dict[str, Any] | None = None) -> ClaimsAudit:
+    """Load a claims file, build its reference model on the meta device, and check every claim."""
+    import torch
+
+    from reference_models import get_reference
+    from reference_models.families import FAMILIES
+
+    from ..errors import TargetError
+    from ..walker import audit_params
+    from .check import Context, check_claims
+
+    document = load_claims(path)
+    try:
+        entry = get_reference(document.model)
+    except LookupError as exc:
+        raise TargetError(f"{document.path}: [document] model: {exc}") from None
+    with torch.device("meta"):
+        model = entry.build()
+    ctx = Context(document=document, audit=audit_params(model), build=entry.build, model=model,
+                  families=dict(FAMILIES), baseline_totals=_baseline_totals, throughput=throughput)
+    return ClaimsAudit(document, check_claims(ctx))
+
+
+__all__ = [
+    "Claim", "ClaimResult", "ClaimsAudit", "ClaimsFileError", "Document", "Figure", "FigureError", "UnsafeExpression",
+    "Verdict", "check_document", "evaluate", "load_claims", "parse_figure",
+]

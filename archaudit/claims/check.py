@@ -1,0 +1,287 @@
+"""Giving every claim of a document its verdict, with evidence.
+
+Two questions are asked of a claim wherever they apply: does the reference model bear it out (else
+*mismatch*), and do the document's own figures bear it out (else *contradicts the document*, which takes
+precedence: a document that disagrees with itself is wrong whatever the model). A count the model does not
+reproduce goes to the solver, and becomes *not reproducible* when no configuration of the documented family
+gives it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Callable
+
+import torch
+
+from ..walker import ModelAudit, audit_params
+from .efficiency import ScoreFormula, find_score_formula
+from .figures import Figure
+from .layer_formulas import check_layer_formula
+from .model import Claim, ClaimResult, Document, Verdict
+from .safe_eval import evaluate
+from .solver import solve
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "float64": 8}
+
+
+@dataclass
+class Context:
+    document: Document
+    audit: ModelAudit
+    build: Callable[..., torch.nn.Module]
+    """The reference model's builder (hyperparameters as keyword arguments)."""
+    model: torch.nn.Module | None = None
+    """The built reference model (for attribute claims)."""
+    families: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    baseline_totals: Callable[[str], tuple[int | None, str]] | None = None
+    throughput: dict[str, Any] | None = None
+    """A measurement on the machine at hand: {"samples_per_s": float, "hardware": str}, if one was made."""
+    score_formula: ScoreFormula | None = None
+    _figures: dict[str, Figure] = field(default_factory=dict)
+
+    def figure(self, claim_id: str) -> Figure:
+        if not self._figures:
+            self._figures = {c.id: c.figure for c in self.document.claims if c.figure is not None}
+        try:
+            return self._figures[claim_id]
+        except KeyError:
+            raise KeyError(f"claim {claim_id!r} has no figure in {self.document.path}") from None
+
+    def names(self) -> dict[str, float]:
+        return {c.id: c.figure.value for c in self.document.claims if c.figure is not None}
+
+
+def _n(value: float) -> str:
+    if float(value).is_integer() and abs(value) >= 1000:
+        return f"{int(value):,}"
+    return f"{float(value):.4g}"
+
+
+def _compare(claim: Claim, actual: float, evidence: str, **extra: Any) -> ClaimResult:
+    figure = claim.figure
+    assert figure is not None
+    if figure.admits(actual):
+        return ClaimResult(claim, Verdict.HOLDS, actual, evidence, **extra)
+    return ClaimResult(claim, Verdict.MISMATCH, actual, evidence, difference=actual - figure.value, **extra)
+
+
+def _self_check(ctx: Context, claim: Claim, result: ClaimResult) -> ClaimResult:
+    """Apply the claim's ``implied`` expression: what the document's own figures make of it."""
+    expression = claim.get("implied")
+    if not expression or claim.figure is None:
+        return result
+    implied = float(evaluate(expression, ctx.names()))
+    if claim.figure.admits(implied):
+        note = f"; the document's own figures agree ({expression} = {_n(implied)})"
+        return ClaimResult(claim, result.verdict, result.actual, result.evidence + note, result.difference,
+                           result.solver)
+    return ClaimResult(
+        claim, Verdict.CONTRADICTS, result.actual,
+        f"the document's own figures give {expression} = {_n(implied)}, not {claim.printed}; " + result.evidence,
+        result.difference, result.solver,
+    )
+
+
+def _components(ctx: Context, claim: Claim) -> tuple[float | None, str]:
+    names = claim.get("components") or [claim.get("component")]
+    paths = [p for name in names for p in ctx.document.components[name]]
+    parts = []
+    for path in paths:
+        try:
+            parts.append((path, ctx.audit.component(path)))
+        except KeyError:
+            return None, f"module path {path!r} is not in {ctx.document.model}"
+    total = sum(v for _, v in parts)
+    return total, " + ".join(f"{p} ({v:,})" for p, v in parts) + f" = {total:,}"
+
+
+def _count(ctx: Context, claim: Claim, actual: int, evidence: str) -> ClaimResult:
+    result = _compare(claim, actual, evidence)
+    family_name = claim.get("family") or ctx.document.families.get(claim.kind)
+    if result.verdict is Verdict.MISMATCH and family_name and family_name in ctx.families:
+        family = ctx.families[family_name]()
+        solved = solve(family, claim.figure)
+        if solved.exact == 0:
+            return ClaimResult(claim, Verdict.NOT_REPRODUCIBLE, actual,
+                               f"{evidence}; no configuration of {family.name} ({solved.configurations:,} "
+                               f"searched) gives it: {solved.argument}", result.difference, solved)
+        example = solved.nearest[0]
+        return ClaimResult(claim, Verdict.MISMATCH, actual,
+                           f"{evidence}; {solved.exact:,} of {solved.configurations:,} configurations of "
+                           f"{family.name} would give it, e.g. {example.describe(family)} ({example.total:,})",
+                           result.difference, solved)
+    return result
+
+
+def _check(ctx: Context, claim: Claim) -> ClaimResult:
+    kind = claim.kind
+    audit = ctx.audit
+    if kind in ("total", "trainable"):
+        actual = audit.total if kind == "total" else audit.trainable
+        return _count(ctx, claim, actual, f"sum of numel() over every parameter of {ctx.document.model}, "
+                                          f"each tensor once: {actual:,}")
+    if kind == "component":
+        actual, evidence = _components(ctx, claim)
+        if actual is None:
+            return ClaimResult(claim, Verdict.MISSING, None, evidence)
+        return _count(ctx, claim, actual, evidence)
+    if kind == "percentage":
+        part, evidence = _components(ctx, claim)
+        if part is None:
+            return ClaimResult(claim, Verdict.MISSING, None, evidence)
+        share = 100 * part / audit.total
+        return _compare(claim, share, f"{part:,} / {audit.total:,} = {share:.2f}% ({evidence})")
+    if kind in ("sum", "derived"):
+        expression = claim.get("expression") or " + ".join(claim.get("terms"))
+        value = float(evaluate(expression, ctx.names()))
+        candidates = claim.get("candidates")
+        if candidates:
+            values = {c: float(evaluate(c, ctx.names())) for c in candidates}
+            if any(claim.figure.admits(v) for v in values.values()):
+                return ClaimResult(claim, Verdict.HOLDS, value, "; ".join(f"{c} = {_n(v)}" for c, v in values.items()))
+            return ClaimResult(claim, Verdict.CONTRADICTS, value,
+                               "no reading of the document's own figures gives it: "
+                               + "; ".join(f"{c} = {_n(v)}" for c, v in values.items()))
+        text = f"{expression} = {_n(value)} from the document's own figures"
+        if claim.figure.admits(value):
+            return ClaimResult(claim, Verdict.HOLDS, value, text)
+        return ClaimResult(claim, Verdict.CONTRADICTS, value, text, value - claim.figure.value)
+    if kind == "arithmetic":
+        value = evaluate(claim.get("expression"))
+        exact = value.denominator == 1 and claim.figure.tolerance == 0
+        text = f"{claim.get('expression')} = {_n(float(value))}"
+        holds = value == Fraction(claim.figure.value) if exact else claim.figure.admits(float(value))
+        result = ClaimResult(claim, Verdict.HOLDS if holds else Verdict.MISMATCH, float(value), text,
+                             None if holds else float(value) - claim.figure.value)
+        if holds and claim.get("component"):
+            actual, evidence = _components(ctx, claim)
+            if actual is None:
+                return ClaimResult(claim, Verdict.MISSING, None, evidence)
+            model = _compare(claim, actual, f"{text}; in the model: {evidence}")
+            return model
+        return result
+    if kind == "formula":
+        verdict = check_layer_formula(claim.get("layer"), claim.get("expression"))
+        scope = f" ({verdict.scope})" if verdict.scope else ""
+        if verdict.holds_in_general:
+            return ClaimResult(claim, Verdict.HOLDS, "holds in general",
+                               f"{verdict.layer}: {verdict.expression} == numel() on all {verdict.examples} "
+                               f"hypothesis-drawn configurations{scope}")
+        if verdict.never_holds:
+            return ClaimResult(claim, Verdict.MISMATCH, "does not hold",
+                               f"{verdict.layer}: {'; '.join(verdict.counterexamples)}")
+        conditions = ", ".join(verdict.conditions)
+        return ClaimResult(claim, Verdict.HOLDS, f"holds only when {conditions}",
+                           f"{verdict.layer}: {verdict.expression} == numel() on every one of {verdict.examples} "
+                           f"drawn configurations with {conditions}; counterexamples: "
+                           f"{'; '.join(verdict.counterexamples)}{scope}")
+    if kind == "scaling":
+        with torch.device("meta"):
+            before = audit_params(ctx.build(**{claim.get("hyperparameter"): claim.get("from")}))
+            after = audit_params(ctx.build(**{claim.get("hyperparameter"): claim.get("to")}))
+        paths = ctx.document.components[claim.get("component")]
+        a = sum(before.component(p) for p in paths)
+        b = sum(after.component(p) for p in paths)
+        ratio = b / a
+        return _compare(claim, ratio, f"{claim.get('hyperparameter')} {claim.get('from')} -> {claim.get('to')}: "
+                                      f"{claim.get('component')} {a:,} -> {b:,}, ratio {ratio:.3f}")
+    if kind == "size":
+        per = DTYPE_BYTES[claim.get("dtype")]
+        size_mb = audit.total * per / 1e6
+        return _self_check(ctx, claim, _compare(
+            claim, size_mb, f"{audit.total:,} parameters x {per} B ({claim.get('dtype')}) = {size_mb:.2f} MB "
+                            f"({audit.total * per / 2**20:.2f} MiB)"))
+    if kind == "ranking":
+        values = {cid: ctx.figure(cid).value for cid in claim.get("among")}
+        best = max(values, key=values.get) if claim.get("order", "max") == "max" else min(values, key=values.get)
+        listing = ", ".join(f"{cid} {_n(v)}" for cid, v in values.items())
+        if best == claim.get("label"):
+            return ClaimResult(claim, Verdict.HOLDS, best, f"the best of {listing} is {best}")
+        return ClaimResult(claim, Verdict.CONTRADICTS, best,
+                           f"labelled {claim.get('label')}, but the document's own column has {best} ahead: {listing}")
+    if kind == "score_formula":
+        rows = [(ctx.figure(r["params"]).value, ctx.figure(r["rmse"]).value, ctx.figure(r["score"]))
+                for r in claim.get("rows")]
+        formula = find_score_formula(rows)
+        if formula is None:
+            return ClaimResult(claim, Verdict.NOT_REPRODUCIBLE, None,
+                               "no candidate formula reproduces every printed score")
+        ctx.score_formula = formula
+        return ClaimResult(claim, Verdict.HOLDS, formula.text,
+                           f"Score = {formula.text} reproduces every row: "
+                           + ", ".join(f"{_n(formula.score(p, r))} for {s.text}" for p, r, s in rows)
+                           + "; the document never states it")
+    if kind == "score":
+        formula = ctx.score_formula
+        if formula is None:
+            return ClaimResult(claim, Verdict.NOT_CHECKABLE, None, "no score formula was found for this table")
+        params, rmse = ctx.figure(claim.get("params")).value, ctx.figure(claim.get("rmse")).value
+        printed_inputs = formula.score(params, rmse)
+        if not claim.figure.admits(printed_inputs):
+            return ClaimResult(claim, Verdict.CONTRADICTS, printed_inputs,
+                               f"{formula.text} with the printed inputs gives {_n(printed_inputs)}")
+        model = claim.get("model")
+        audited = ctx.baseline_totals(model) if (model and ctx.baseline_totals) else (None, "")
+        if audited[0] is None:
+            return ClaimResult(claim, Verdict.HOLDS, printed_inputs,
+                               f"{formula.text} with the printed inputs gives {_n(printed_inputs)}; "
+                               + (audited[1] or "no audited parameter count to recompute it with"))
+        recomputed = formula.score(audited[0] / 1e6, rmse)
+        return _compare(claim, recomputed,
+                        f"with the audited {audited[0]:,} parameters ({audited[1]}): {formula.text} = "
+                        f"{_n(recomputed)}; with the printed {params:g}M it is {_n(printed_inputs)}")
+    if kind == "baseline":
+        if ctx.baseline_totals is None:
+            return ClaimResult(claim, Verdict.NOT_CHECKABLE, None, "no reference models available")
+        total, how = ctx.baseline_totals(claim.get("model"))
+        if total is None:
+            return ClaimResult(claim, Verdict.NOT_CHECKABLE, None, how)
+        return _compare(claim, total, how)
+    if kind == "reported":
+        published = claim.get("published")
+        if published is None:
+            return _self_check(ctx, claim, ClaimResult(
+                claim, Verdict.NOT_CHECKABLE, None,
+                claim.get("reason", "a result of training and testing, which a structural audit cannot repeat")))
+        return _compare(claim, float(published), f"published: {published} ({claim.get('published_source')})")
+    if kind == "attribute":
+        modules = dict(ctx.model.named_modules()) if ctx.model is not None else {}
+        path = claim.get("module")
+        if path not in modules:
+            return ClaimResult(claim, Verdict.MISSING, None, f"module path {path!r} is not in {ctx.document.model}")
+        module = modules[path]
+        if claim.get("count_type"):
+            wanted = claim.get("count_type")
+            actual = sum(type(m).__name__ == wanted for m in module.modules())
+            return _compare(claim, actual, f"{actual} {wanted} module(s) under {path}")
+        name = claim.get("attribute")
+        value = getattr(module, name, None)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return ClaimResult(claim, Verdict.MISSING, None, f"{path} ({type(module).__name__}) has no numeric {name!r}")
+        return _compare(claim, value, f"{path}.{name} = {value}")
+    if kind == "throughput":
+        if ctx.throughput:
+            value = ctx.throughput["samples_per_s"]
+            return _compare(claim, value, f"measured {value:,.0f} samples/s on {ctx.throughput['hardware']}; "
+                                          "holds only for that hardware")
+        return ClaimResult(claim, Verdict.NOT_CHECKABLE, None,
+                           "hardware-dependent: no measurement on this machine was given "
+                           "(measure one with `archaudit bench`)")
+    raise ValueError(f"unhandled claim kind {kind!r}")
+
+
+def check_claims(ctx: Context) -> tuple[ClaimResult, ...]:
+    """Verdicts in the document's order (score formulas are found first: score claims use them)."""
+    ordered = sorted(ctx.document.claims, key=lambda c: c.kind != "score_formula")
+    results: dict[str, ClaimResult] = {}
+    for claim in ordered:
+        result = _check(ctx, claim)
+        if claim.kind not in ("size", "reported", "derived", "sum"):
+            result = _self_check(ctx, claim, result)
+        if claim.get("note"):
+            result = dataclasses.replace(result, evidence=f"{result.evidence}. {claim.get('note')}")
+        results[claim.id] = result
+    return tuple(results[c.id] for c in ctx.document.claims)

@@ -1,0 +1,87 @@
+"""Printed figures ("~2.36M", "3.5 million", "402K", "3,502,849", "67.4%", "~14 MB") to a value and the
+tolerance its rounding implies.
+
+A figure printed with ``d`` decimals in a unit ``u`` stands for any value within half a unit of its last
+digit: "3.5M" is 3,450,000 to 3,550,000; "402K" is 401,500 to 402,500; "3,502,849" is exact. A leading "~",
+"about" or "approximately" widens nothing: the rounding already says how approximate it is. A trailing "+"
+("15+") means at least that value.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from ..errors import ArchauditError
+
+SCALES = {"": 1, "k": 10**3, "K": 10**3, "thousand": 10**3, "M": 10**6, "million": 10**6, "B": 10**9,
+          "billion": 10**9, "G": 10**9}
+UNITS = {"%": "percent", "MB": "megabytes", "GB": "gigabytes", "KB": "kilobytes", "x": "ratio", "×": "ratio"}
+
+_FIGURE = re.compile(
+    r"^\s*(?P<approx>~|≈|about\s+|approximately\s+|over\s+|>\s*|<\s*|less than\s+)?"
+    r"(?:~?(?P<low>\d+(?:\.\d+)?)\s*[-–]\s*)?"
+    r"(?P<number>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)"
+    r"\s*(?P<scale>thousand|million|billion|[kKMBG](?![a-zA-Z]))?"
+    r"\s*(?P<unit>%|MB|GB|KB|x|×)?\s*(?P<plus>\+)?\s*$"
+)
+
+
+class FigureError(ArchauditError, ValueError):
+    """A printed figure could not be read (the text is named)."""
+
+
+@dataclass(frozen=True)
+class Figure:
+    text: str
+    value: float
+    tolerance: float
+    """Half a unit of the last printed digit, in the figure's own scale (0 for an exact integer)."""
+    unit: str = ""
+    at_least: bool = False
+    at_most: bool = False
+    range_low: float | None = None
+    """For a range ("12-15M"), its printed lower end; ``value`` is then the upper end."""
+
+    @property
+    def low(self) -> float:
+        if self.at_most:
+            return float("-inf")
+        if self.range_low is not None:
+            return self.range_low - self.tolerance
+        return self.value if self.at_least else self.value - self.tolerance
+
+    @property
+    def high(self) -> float:
+        if self.at_most:
+            return self.value
+        return float("inf") if self.at_least else self.value + self.tolerance
+
+    def admits(self, actual: float) -> bool:
+        return self.low - 1e-9 <= actual <= self.high + 1e-9
+
+
+def parse_figure(text: str) -> Figure:
+    match = _FIGURE.match(text)
+    if not match:
+        raise FigureError(f"cannot read the figure {text!r} (expected e.g. 3,502,849, ~2.36M, 402K, 67.4%, 14 MB)")
+    number = match["number"]
+    scale = SCALES[match["scale"] or ""]
+    digits = Decimal(number.replace(",", ""))
+    exponent = digits.as_tuple().exponent
+    decimals = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    exact_integer = decimals == 0 and scale == 1 and "," in number
+    if exact_integer:
+        tolerance = 0.0
+    else:
+        tolerance = 0.5 * 10 ** (-decimals) * scale
+        if decimals == 0 and scale == 1 and match["unit"] is None:
+            tolerance = 0.0 if not match["approx"] else 0.5  # a bare integer is exact unless marked approximate
+    unit = UNITS.get(match["unit"] or "", "")
+    marker = (match["approx"] or "").strip()
+    at_least = bool(match["plus"]) or marker in (">", "over")
+    at_most = marker in ("<", "less than")
+    range_low = float(match["low"]) * scale if match["low"] else None
+    return Figure(text=text, value=float(digits) * scale, tolerance=tolerance, unit=unit, at_least=at_least,
+                  at_most=at_most, range_low=range_low)

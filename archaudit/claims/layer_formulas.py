@@ -1,0 +1,148 @@
+"""Checking a document's layer formula ("Conv1d(in, out, k): in x out x k + out") against torch.
+
+Configurations are drawn with hypothesis (derandomised, so a report is the same every run), the module is built
+on the meta device, and the formula, evaluated by the safe evaluator with the configuration's variables, is
+compared with ``numel()``. The answer is the smallest set of conditions (bias=True, groups=1, ...) under which
+the formula holds on every drawn configuration, with a counterexample for each condition.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .safe_eval import evaluate
+
+
+@dataclass(frozen=True)
+class LayerFamily:
+    build: Callable[[dict[str, Any]], nn.Module]
+    variables: Callable[[dict[str, Any]], dict[str, int]]
+    """The document's variable names (in, out, k, n, i, h, d ...) for a configuration."""
+    conditions: tuple[tuple[str, Callable[[dict[str, Any]], bool]], ...]
+    scope: str = ""
+
+
+def _strategy(name: str):
+    from hypothesis import strategies as st
+
+    size = st.integers(1, 64)
+    if name == "Linear":
+        return st.fixed_dictionaries({"in": size, "out": size, "bias": st.booleans()})
+    if name == "Conv1d":
+        return st.fixed_dictionaries({"g": st.sampled_from([1, 2, 4]), "a": st.integers(1, 16),
+                                      "b": st.integers(1, 16), "k": st.integers(1, 7), "bias": st.booleans()})
+    if name in ("BatchNorm1d", "LayerNorm"):
+        return st.fixed_dictionaries({"n": size, "affine": st.booleans(), "bias": st.booleans()})
+    if name == "LSTM":
+        return st.fixed_dictionaries({"i": size, "h": st.integers(2, 64), "bias": st.booleans(),
+                                      "proj": st.booleans(), "layers": st.integers(1, 3), "bidir": st.booleans()})
+    if name == "MultiheadAttention":
+        return st.fixed_dictionaries({"heads": st.integers(1, 4), "hd": st.integers(1, 16), "bias": st.booleans(),
+                                      "kdim": st.one_of(st.none(), size), "bias_kv": st.booleans()})
+    raise KeyError(name)
+
+
+def _lstm_d(c: dict[str, Any]) -> int:
+    return c["h"] - 1 if c["proj"] else 0
+
+
+FAMILIES: dict[str, LayerFamily] = {
+    "Linear": LayerFamily(
+        build=lambda c: nn.Linear(c["in"], c["out"], bias=c["bias"]),
+        variables=lambda c: {"in_": c["in"], "out": c["out"]},
+        conditions=(("bias=True", lambda c: c["bias"]),),
+    ),
+    "Conv1d": LayerFamily(
+        build=lambda c: nn.Conv1d(c["a"] * c["g"], c["b"] * c["g"], c["k"], groups=c["g"], bias=c["bias"]),
+        variables=lambda c: {"in_": c["a"] * c["g"], "out": c["b"] * c["g"], "k": c["k"]},
+        conditions=(("bias=True", lambda c: c["bias"]), ("groups=1", lambda c: c["g"] == 1)),
+    ),
+    "BatchNorm1d": LayerFamily(
+        build=lambda c: nn.BatchNorm1d(c["n"], affine=c["affine"]),
+        variables=lambda c: {"n": c["n"]},
+        conditions=(("affine=True", lambda c: c["affine"]),),
+    ),
+    "LayerNorm": LayerFamily(
+        build=lambda c: nn.LayerNorm(c["n"], elementwise_affine=c["affine"], bias=c["bias"]),
+        variables=lambda c: {"n": c["n"]},
+        conditions=(("elementwise_affine=True", lambda c: c["affine"]), ("bias=True", lambda c: c["bias"])),
+    ),
+    "LSTM": LayerFamily(
+        build=lambda c: nn.LSTM(c["i"], c["h"], num_layers=c["layers"], bidirectional=c["bidir"], bias=c["bias"],
+                                proj_size=_lstm_d(c)),
+        variables=lambda c: {"i": c["i"], "h": c["h"]},
+        conditions=(("bias=True", lambda c: c["bias"]), ("proj_size=0", lambda c: not c["proj"]),
+                    ("num_layers=1", lambda c: c["layers"] == 1), ("bidirectional=False", lambda c: not c["bidir"])),
+        scope="per layer and direction: a later layer of a bidirectional stack has input 2h",
+    ),
+    "MultiheadAttention": LayerFamily(
+        build=lambda c: nn.MultiheadAttention(c["heads"] * c["hd"], c["heads"], bias=c["bias"], kdim=c["kdim"],
+                                              vdim=c["kdim"], add_bias_kv=c["bias_kv"]),
+        variables=lambda c: {"d": c["heads"] * c["hd"]},
+        conditions=(("bias=True", lambda c: c["bias"]), ("kdim=vdim=d", lambda c: c["kdim"] in (None, c["heads"] * c["hd"])),
+                    ("add_bias_kv=False", lambda c: not c["bias_kv"])),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class FormulaVerdict:
+    layer: str
+    expression: str
+    examples: int
+    holds_in_general: bool
+    conditions: tuple[str, ...]
+    """The smallest set of conditions under which it held on every example (empty: in general)."""
+    counterexamples: tuple[str, ...]
+    """One per condition: a configuration violating it where the formula fails."""
+    never_holds: bool = False
+    scope: str = ""
+
+
+def _describe(config: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={config[k]}" for k in sorted(config))
+
+
+def check_layer_formula(layer: str, expression: str, *, examples: int = 200) -> FormulaVerdict:
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    if layer not in FAMILIES:
+        raise KeyError(f"no layer family {layer!r} for formula claims; known: {', '.join(FAMILIES)}")
+    family = FAMILIES[layer]
+    text = expression.replace("in ", "in_ ").replace("in×", "in_×").replace("in*", "in_*")
+    outcomes: list[tuple[dict[str, Any], bool]] = []
+
+    @settings(max_examples=examples, derandomize=True, database=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck), deadline=None)
+    @given(_strategy(layer))
+    def draw(config: dict[str, Any]) -> None:
+        with torch.device("meta"):
+            module = family.build(config)
+        actual = sum(p.numel() for p in module.parameters())
+        outcomes.append((config, evaluate(text, family.variables(config)) == actual))
+
+    draw()
+    if all(ok for _, ok in outcomes):
+        return FormulaVerdict(layer, expression, len(outcomes), True, (), (), scope=family.scope)
+    names = [name for name, _ in family.conditions]
+    tests = dict(family.conditions)
+    for size in range(1, len(names) + 1):
+        for subset in itertools.combinations(names, size):
+            within = [ok for config, ok in outcomes if all(tests[n](config) for n in subset)]
+            if within and all(within):
+                counter = []
+                for name in subset:
+                    bad = next((c for c, ok in outcomes if not ok and not tests[name](c)
+                                and all(tests[o](c) for o in subset if o != name)), None)
+                    if bad is not None:
+                        counter.append(f"{name} violated ({_describe(bad)})")
+                return FormulaVerdict(layer, expression, len(outcomes), False, subset, tuple(counter),
+                                      scope=family.scope)
+    bad = next(c for c, ok in outcomes if not ok)
+    return FormulaVerdict(layer, expression, len(outcomes), False, (), (f"fails at {_describe(bad)}",),
+                          never_holds=True, scope=family.scope)

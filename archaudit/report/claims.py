@@ -1,0 +1,79 @@
+"""The ``archaudit claims`` output: verdict tables (mismatches first) and the solver's answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..claims import ClaimsAudit
+from ..claims.model import VERDICT_ORDER, ClaimResult
+from ._fmt import table
+
+
+def _actual(result: ClaimResult) -> str:
+    value = result.actual
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    if float(value).is_integer() and abs(value) >= 1000:
+        return f"{int(value):,}"
+    unit = "%" if result.claim.figure is not None and result.claim.figure.unit == "percent" else ""
+    return f"{float(value):.4g}{unit}"
+
+
+def _ordered(audit: ClaimsAudit) -> list[ClaimResult]:
+    rank = {v: i for i, v in enumerate(VERDICT_ORDER)}
+    return sorted(audit.results, key=lambda r: rank[r.verdict])
+
+
+def claims_json(audit: ClaimsAudit) -> dict[str, Any]:
+    doc = audit.document
+    return {
+        "document": {"id": doc.id, "title": doc.title, "source": doc.source, "model": doc.model, "path": doc.path},
+        "counts": audit.counts(),
+        "claims": [
+            {
+                "id": r.claim.id,
+                "kind": r.claim.kind,
+                "where": r.claim.where,
+                "claimed": r.claim.printed or None,
+                "actual": r.actual,
+                "difference": r.difference,
+                "verdict": r.verdict.value,
+                "evidence": r.evidence,
+                "solver": None if r.solver is None else {
+                    "family": r.solver.family, "configurations": r.solver.configurations,
+                    "exact": r.solver.exact, "argument": r.solver.argument,
+                    "nearest": [{"total": m.total, "config": {k: repr(v) for k, v in m.config.items()}}
+                                for m in r.solver.nearest],
+                },
+            }
+            for r in audit.results
+        ],
+    }
+
+
+def claims_markdown(audit: ClaimsAudit, *, heading: str = "#") -> str:
+    doc = audit.document
+    parts = [f"{heading} Claims: {doc.title}", "",
+             f"Document `{doc.source}`, checked against the reference model `{doc.model}` and against its own "
+             "figures. Mismatches first.", ""]
+    counts = [(verdict, str(n)) for verdict, n in audit.counts().items() if n]
+    parts += [table(counts, ["verdict", "claims"], ["left", "right"]), ""]
+    rows = [(r.claim.id, r.claim.where, r.claim.printed or "", f"**{r.verdict.value}**", _actual(r),
+             r.evidence.replace("|", "\\|")) for r in _ordered(audit)]
+    parts += [table(rows, ["id", "where", "claimed", "verdict", "actual", "evidence"]), ""]
+    solved = {}
+    for r in audit.results:
+        if r.solver is not None:
+            solved.setdefault((r.solver.family, r.solver.claim), (r.claim.id, r.solver))
+    if solved:
+        parts += [f"{heading}# Solver: counts the reference model does not reproduce", ""]
+        rows = []
+        for claim_id, s in solved.values():
+            nearest = "; ".join(f"{m.total:,}" for m in s.nearest[:3])
+            rows.append((claim_id, s.claim, s.family, f"{s.configurations:,}", f"{s.exact:,}", nearest,
+                         s.argument or "reproducible (see the matches)"))
+        parts += [table(rows, ["claim", "figure", "family searched", "configurations", "matching", "nearest totals",
+                               "why none matches"]), ""]
+    return "\n".join(parts).rstrip() + "\n"
