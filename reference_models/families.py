@@ -95,16 +95,16 @@ def amnl_documented() -> Family:
 
 def amnl_wide() -> Family:
     """The whole AMNL family: every width, depth and option varies (heads keep their documented shapes)."""
-    widths = (16, 32, 64, 96, 128, 192, 256, 384, 512)
+    widths = (32, 64, 128, 256, 384, 512)
     return _family(
         "amnl (whole family)",
-        "CNN of three Conv1d layers with widths from 16 to 512, kernel 1-7, optional bias and BatchNorm; BiLSTM "
-        "hidden 32-512 with 1-4 layers and an optional LayerNorm; shared funnels as listed; documented heads",
+        "CNN of three Conv1d layers with widths 32-512, kernel 1-7, optional bias and BatchNorm; BiLSTM hidden "
+        "64-512 with 1-4 layers and an optional LayerNorm; six shared funnels; the large and 3.5M editions' heads",
         cnn_channels=[(a, b, last) for a in widths for b in widths for last in (64, 128, 256, 384)],
         kernel_size=(1, 3, 5, 7), conv_bias=(False, True), batchnorm=(False, True),
-        lstm_hidden=(32, 64, 96, 128, 192, 256, 320, 384, 512), lstm_layers=(1, 2, 3, 4), lstm_norm=(False, True),
-        funnel=FUNNELS, rul_head=[LARGE["rul_head"], V2["rul_head"], COMPACT["rul_head"]],
-        health_head=[LARGE["health_head"], V2["health_head"], COMPACT["health_head"]],
+        lstm_hidden=(64, 128, 192, 256, 384, 512), lstm_layers=(1, 2, 3, 4), lstm_norm=(False, True),
+        funnel=((), (64,), (128, 64), (256, 64), (256, 128, 64), (256, 64, 32)),
+        rul_head=[LARGE["rul_head"], V2["rul_head"]], health_head=[LARGE["health_head"], V2["health_head"]],
     )
 
 

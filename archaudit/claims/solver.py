@@ -125,7 +125,10 @@ def modular_argument(totals: np.ndarray, claimed: int) -> str:
         parity = "even" if r == 0 else "odd"
         other = "odd" if claimed % 2 else "even"
         return f"every configuration's total is {parity} and {claimed:,} is {other}"
-    return f"every configuration's total is ≡ {r} (mod {g}), and {claimed:,} ≡ {claimed % g} (mod {g})"
+    text = f"every configuration's total is ≡ {r} (mod {g}), and {claimed:,} ≡ {claimed % g} (mod {g})"
+    if g % 2 == 0 and r % 2 != claimed % 2:
+        text += f": every total is {'even' if r % 2 == 0 else 'odd'} and {claimed:,} is {'odd' if claimed % 2 else 'even'}"
+    return text
 
 
 def solve(family: Family, figure: Figure, *, nearest: int = 5) -> SolverResult:
@@ -142,17 +145,20 @@ def solve(family: Family, figure: Figure, *, nearest: int = 5) -> SolverResult:
     seconds = time.perf_counter() - start
     matches = tuple(Match(family.config(int(i)), int(flat[i])) for i in best)
     smallest, largest = int(flat.min()), int(flat.max())
-    argument = ""
+    arguments: list[str] = []
     if exact == 0:
         if figure.high < smallest:
-            argument = f"the smallest configuration has {smallest:,} parameters, more than {figure.text} allows"
+            arguments.append(f"the smallest configuration has {smallest:,} parameters, more than {figure.text} allows")
         elif figure.low > largest:
-            argument = f"the largest configuration has {largest:,} parameters, fewer than {figure.text} needs"
-        elif figure.tolerance == 0 and float(figure.value).is_integer():
-            argument = modular_argument(totals, int(figure.value)) or \
-                f"no configuration lands on it: the nearest is {matches[0].total:,}"
-        else:
-            argument = f"no configuration lands within {figure.text}'s rounding: the nearest is {matches[0].total:,}"
+            arguments.append(f"the largest configuration has {largest:,} parameters, fewer than {figure.text} needs")
+        if figure.tolerance == 0 and float(figure.value).is_integer():
+            modular = modular_argument(totals, int(figure.value))
+            if modular:
+                arguments.append(modular)
+        if not arguments:
+            arguments.append(f"no configuration lands within {figure.text}'s rounding: the nearest is "
+                             f"{matches[0].total:,}")
+    argument = "; and ".join(arguments)
     return SolverResult(family.name, figure.text, int(flat.size), exact, matches, smallest, largest, argument,
                         seconds)
 
