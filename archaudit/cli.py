@@ -121,6 +121,38 @@ def _cmd_claims(args: argparse.Namespace) -> int:
     return EXIT_CHECK_FAILED if audit.failed else EXIT_OK
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .capture import parse_input
+    from .model_report import build_report
+
+    inputs = [parse_input(text) for text in args.input] if args.input else None
+    report = build_report(args.target, inputs=inputs, claims_files=args.claims or None, compare=not args.no_compare)
+    if args.output:
+        from .regenerate import write_report
+
+        for path in write_report(report, args.output, fmt=args.format):
+            print(f"wrote {path}", file=sys.stderr)
+    elif args.format == "json":
+        from .regenerate import dump_json
+        from .report.model import report_json
+
+        _emit(dump_json(report_json(report)))
+    else:
+        from .report.model import report_markdown
+
+        _emit(report_markdown(report))
+    failed = sum(len(a.failed) for a in report.claims)
+    return EXIT_OK if not failed or not args.strict else EXIT_CHECK_FAILED
+
+
+def _cmd_reports(args: argparse.Namespace) -> int:
+    from .regenerate import regenerate
+
+    for path in regenerate(args.directory):
+        print(f"wrote {path}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from reference_models import references
 
@@ -161,6 +193,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help="claims file (TOML), e.g. reference_models/claims/amnl_000.toml")
     p.add_argument("--format", choices=("md", "json"), default="md")
     p.set_defaults(run=_cmd_claims)
+
+    p = sub.add_parser("report", help="the whole audit of a model: parameters, distribution, layers, FLOPs "
+                                      "cross-check, efficiency, documentation claims, provenance")
+    p.add_argument("target", metavar="NAME", help="a reference-model name, or " + target_help)
+    p.add_argument("--format", choices=("md", "json"), default="md")
+    p.add_argument("--output", metavar="PATH", help="write here (atomically; charts land beside a Markdown file) "
+                                                    "instead of standard output")
+    p.add_argument("--input", action="append", metavar="SHAPE", help=input_help)
+    p.add_argument("--claims", action="append", metavar="FILE",
+                   help="claims file to check (default: the reference model's own); repeatable")
+    p.add_argument("--no-compare", action="store_true", help="skip the cross-tool FLOPs table")
+    p.add_argument("--strict", action="store_true", help="exit 1 when any documentation claim fails")
+    p.set_defaults(run=_cmd_report)
+
+    p = sub.add_parser("reports", help="regenerate every reference model's report and the baselines comparison")
+    p.add_argument("directory", metavar="DIR", nargs="?", default="reports")
+    p.set_defaults(run=_cmd_reports)
 
     p = sub.add_parser("list", help="list the reference models")
     p.add_argument("--format", choices=("md", "json"), default="md")

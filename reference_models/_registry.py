@@ -30,6 +30,10 @@ class ReferenceModel:
     provenance: tuple[Assumption, ...] = ()
     published_architecture: bool = True
     notes: str = ""
+    claims: tuple[str, ...] = ()
+    """Claims files (in reference_models/claims/) that document this model."""
+    related: tuple[tuple[str, str], ...] = ()
+    """(reference name, why) pairs: other reports this model's report cites."""
     example: Callable[..., tuple[torch.Tensor, ...]] | None = field(default=None, repr=False)
     """Example-input factory ``example(batch=1, device="cpu")``; defaults to ``randn(batch, *input_shape[1:])``."""
 

@@ -139,6 +139,9 @@ register(ReferenceModel(
         Assumption("attention residual + LayerNorm(768)", True, 'the "Layer Normalization 1.5K" row: 2*768 = 1,536'),
     ),
     notes="The documented total (3.5M, 3,502,849) is not what this configuration holds; see the claims report.",
+    claims=("amnl_000.toml",),
+    related=(("amnl-compact", "the compact configuration of the companion document (seed 001) and its claims"),
+             ("amnl-v2", "the 3.5M edition, against which the 3.5M and 3,502,849 figures are tested")),
 ))
 
 
@@ -181,6 +184,8 @@ register(ReferenceModel(
     ),
     notes="960,964 parameters: the document's own subtotal; it attributes the rest of its 3.5M to parts it does not "
           "describe.",
+    claims=("amnl_001.toml",),
+    related=(("amnl", "the large configuration of seed document 000"),),
 ))
 
 
@@ -209,4 +214,6 @@ register(ReferenceModel(
     ),
     notes="Every layer size is stated; this is the configuration against which the 3.5M and 3,502,849 figures "
           "are tested.",
+    claims=("amnl_v2.toml",),
+    related=(("amnl", "the large configuration of seed document 000"),),
 ))

@@ -24,6 +24,11 @@ class LayerFamily:
     variables: Callable[[dict[str, Any]], dict[str, int]]
     """The document's variable names (in, out, k, n, i, h, d ...) for a configuration."""
     conditions: tuple[tuple[str, Callable[[dict[str, Any]], bool]], ...]
+    base: dict[str, Any]
+    """A small configuration meeting every condition."""
+    violations: dict[str, dict[str, Any]]
+    """Per condition, the change to ``base`` that violates it: the canonical counterexample."""
+    describe: Callable[[dict[str, Any]], str]
     scope: str = ""
 
 
@@ -56,21 +61,31 @@ FAMILIES: dict[str, LayerFamily] = {
         build=lambda c: nn.Linear(c["in"], c["out"], bias=c["bias"]),
         variables=lambda c: {"in_": c["in"], "out": c["out"]},
         conditions=(("bias=True", lambda c: c["bias"]),),
+        base={"in": 4, "out": 3, "bias": True}, violations={"bias=True": {"bias": False}},
+        describe=lambda c: f"Linear({c['in']}, {c['out']}, bias={c['bias']})",
     ),
     "Conv1d": LayerFamily(
         build=lambda c: nn.Conv1d(c["a"] * c["g"], c["b"] * c["g"], c["k"], groups=c["g"], bias=c["bias"]),
         variables=lambda c: {"in_": c["a"] * c["g"], "out": c["b"] * c["g"], "k": c["k"]},
         conditions=(("bias=True", lambda c: c["bias"]), ("groups=1", lambda c: c["g"] == 1)),
+        base={"g": 1, "a": 4, "b": 4, "k": 3, "bias": True},
+        violations={"bias=True": {"bias": False}, "groups=1": {"g": 2, "a": 2, "b": 2}},
+        describe=lambda c: f"Conv1d({c['a'] * c['g']}, {c['b'] * c['g']}, {c['k']}, groups={c['g']}, bias={c['bias']})",
     ),
     "BatchNorm1d": LayerFamily(
         build=lambda c: nn.BatchNorm1d(c["n"], affine=c["affine"]),
         variables=lambda c: {"n": c["n"]},
         conditions=(("affine=True", lambda c: c["affine"]),),
+        base={"n": 8, "affine": True, "bias": True}, violations={"affine=True": {"affine": False}},
+        describe=lambda c: f"BatchNorm1d({c['n']}, affine={c['affine']})",
     ),
     "LayerNorm": LayerFamily(
         build=lambda c: nn.LayerNorm(c["n"], elementwise_affine=c["affine"], bias=c["bias"]),
         variables=lambda c: {"n": c["n"]},
         conditions=(("elementwise_affine=True", lambda c: c["affine"]), ("bias=True", lambda c: c["bias"])),
+        base={"n": 8, "affine": True, "bias": True},
+        violations={"elementwise_affine=True": {"affine": False}, "bias=True": {"bias": False}},
+        describe=lambda c: f"LayerNorm({c['n']}, elementwise_affine={c['affine']}, bias={c['bias']})",
     ),
     "LSTM": LayerFamily(
         build=lambda c: nn.LSTM(c["i"], c["h"], num_layers=c["layers"], bidirectional=c["bidir"], bias=c["bias"],
@@ -78,6 +93,11 @@ FAMILIES: dict[str, LayerFamily] = {
         variables=lambda c: {"i": c["i"], "h": c["h"]},
         conditions=(("bias=True", lambda c: c["bias"]), ("proj_size=0", lambda c: not c["proj"]),
                     ("num_layers=1", lambda c: c["layers"] == 1), ("bidirectional=False", lambda c: not c["bidir"])),
+        base={"i": 8, "h": 4, "bias": True, "proj": False, "layers": 1, "bidir": False},
+        violations={"bias=True": {"bias": False}, "proj_size=0": {"proj": True}, "num_layers=1": {"layers": 2},
+                    "bidirectional=False": {"bidir": True}},
+        describe=lambda c: (f"LSTM({c['i']}, {c['h']}, num_layers={c['layers']}, bidirectional={c['bidir']}, "
+                            f"bias={c['bias']}, proj_size={_lstm_d(c)})"),
         scope="per layer and direction: a later layer of a bidirectional stack has input 2h",
     ),
     "MultiheadAttention": LayerFamily(
@@ -86,6 +106,10 @@ FAMILIES: dict[str, LayerFamily] = {
         variables=lambda c: {"d": c["heads"] * c["hd"]},
         conditions=(("bias=True", lambda c: c["bias"]), ("kdim=vdim=d", lambda c: c["kdim"] in (None, c["heads"] * c["hd"])),
                     ("add_bias_kv=False", lambda c: not c["bias_kv"])),
+        base={"heads": 2, "hd": 4, "bias": True, "kdim": None, "bias_kv": False},
+        violations={"bias=True": {"bias": False}, "kdim=vdim=d": {"kdim": 5}, "add_bias_kv=False": {"bias_kv": True}},
+        describe=lambda c: (f"MultiheadAttention({c['heads'] * c['hd']}, {c['heads']}, bias={c['bias']}, "
+                            f"kdim=vdim={c['kdim'] or c['heads'] * c['hd']}, add_bias_kv={c['bias_kv']})"),
     ),
 }
 
@@ -102,10 +126,6 @@ class FormulaVerdict:
     """One per condition: a configuration violating it where the formula fails."""
     never_holds: bool = False
     scope: str = ""
-
-
-def _describe(config: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={config[k]}" for k in sorted(config))
 
 
 def check_layer_formula(layer: str, expression: str, *, examples: int = 200) -> FormulaVerdict:
@@ -135,14 +155,19 @@ def check_layer_formula(layer: str, expression: str, *, examples: int = 200) -> 
         for subset in itertools.combinations(names, size):
             within = [ok for config, ok in outcomes if all(tests[n](config) for n in subset)]
             if within and all(within):
-                counter = []
-                for name in subset:
-                    bad = next((c for c, ok in outcomes if not ok and not tests[name](c)
-                                and all(tests[o](c) for o in subset if o != name)), None)
-                    if bad is not None:
-                        counter.append(f"{name} violated ({_describe(bad)})")
-                return FormulaVerdict(layer, expression, len(outcomes), False, subset, tuple(counter),
-                                      scope=family.scope)
-    bad = next(c for c, ok in outcomes if not ok)
-    return FormulaVerdict(layer, expression, len(outcomes), False, (), (f"fails at {_describe(bad)}",),
-                          never_holds=True, scope=family.scope)
+                counter = tuple(_counterexample(family, text, name) for name in subset)
+                return FormulaVerdict(layer, expression, len(outcomes), False, subset, counter, scope=family.scope)
+    return FormulaVerdict(layer, expression, len(outcomes), False, (),
+                          (_counterexample(family, text, None),), never_holds=True, scope=family.scope)
+
+
+def _counterexample(family: LayerFamily, text: str, condition: str | None) -> str:
+    """The canonical counterexample: the small base configuration with one condition violated (stable across
+    hypothesis versions, so committed reports do not drift)."""
+    config = dict(family.base) if condition is None else {**family.base, **family.violations[condition]}
+    with torch.device("meta"):
+        actual = sum(p.numel() for p in family.build(config).parameters())
+    formula = evaluate(text, family.variables(config))
+    prefix = f"{condition} violated: " if condition else ""
+    verb = "has" if formula != actual else "has (and the formula agrees)"
+    return f"{prefix}{family.describe(config)} {verb} {actual:,} parameters, the formula gives {int(formula):,}"

@@ -1,0 +1,246 @@
+"""Everything ``archaudit report`` shows, computed once into a :class:`ModelReport` of plain values.
+
+Renderers (``archaudit.report``) only format this; nothing here formats text for display.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from .capture import InputSpec
+from .errors import TargetError
+from .flops import FlopsAudit, audit_macs
+from .walker import ModelAudit, audit_params
+
+DTYPE_BYTES = (("float32", 4), ("float16", 2), ("bfloat16", 2), ("int8", 1))
+CLAIMS_DIR = Path(__file__).resolve().parent.parent / "reference_models" / "claims"
+
+
+@dataclass(frozen=True)
+class Share:
+    name: str
+    detail: str
+    params: int
+    percent: float
+    """Rounded to 0.1 so that a table's shares add to exactly 100.0 (largest remainder)."""
+
+
+@dataclass(frozen=True)
+class EfficiencyRow:
+    model: str
+    claimed_params_m: float
+    claimed_rmse: float
+    printed_score: float
+    audited_params: int | None
+    recomputed_score: float | None
+    reference: str | None
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    formula: str | None
+    rows: tuple[EfficiencyRow, ...]
+    document: str
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    name: str
+    description: str
+    citation: str
+    provenance: tuple[tuple[str, str, str], ...]
+    notes: str
+    inputs: tuple[str, ...]
+    params: ModelAudit
+    flops: FlopsAudit
+    comparison: Any
+    """A :class:`~archaudit.compare.ToolComparison`, or None when not run."""
+    claims: tuple[Any, ...]
+    """:class:`~archaudit.claims.ClaimsAudit` per claims file."""
+    components: tuple[Share, ...]
+    layer_types: tuple[Share, ...]
+    efficiency: Efficiency | None
+    related: tuple[tuple[str, str], ...] = field(default=())
+    """(reference name, why): other reports this one cites."""
+
+    def sizes_mb(self) -> tuple[tuple[str, float], ...]:
+        return tuple((dtype, self.params.total * size / 1e6) for dtype, size in DTYPE_BYTES)
+
+    def claim_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for audit in self.claims:
+            for verdict, n in audit.counts().items():
+                counts[verdict] = counts.get(verdict, 0) + n
+        return counts
+
+
+def shares(items: Sequence[tuple[str, str, int]], total: int) -> tuple[Share, ...]:
+    """Percentages at 0.1 that add to exactly 100.0: floor each share, then hand the remaining tenths to the
+    largest remainders (ties in order of appearance)."""
+    if total <= 0:
+        return tuple(Share(name, detail, n, 0.0) for name, detail, n in items)
+    exact = [n * 1000 / total for _, _, n in items]
+    floors = [int(x) for x in exact]
+    missing = 1000 - sum(floors)
+    order = sorted(range(len(items)), key=lambda i: (-(exact[i] - floors[i]), i))
+    for i in order[:missing]:
+        floors[i] += 1
+    return tuple(Share(name, detail, n, floors[i] / 10) for i, (name, detail, n) in enumerate(items))
+
+
+def component_shares(model: nn.Module, audit: ModelAudit) -> tuple[Share, ...]:
+    items = []
+    root = audit.record("")
+    if root.params:
+        items.append(("(root)", type(model).__name__ + " own parameters", root.params))
+    for name, child in model.named_children():
+        items.append((name, type(child).__name__, audit.component(name)))
+    return shares(items, audit.total)
+
+
+def layer_type_shares(audit: ModelAudit) -> tuple[Share, ...]:
+    per: dict[str, list[int]] = {}
+    for record in audit.records:
+        if record.params:
+            entry = per.setdefault(record.type, [0, 0])
+            entry[0] += 1
+            entry[1] += record.params
+    items = sorted(((t, f"{n} module{'s' if n != 1 else ''}", p) for t, (n, p) in per.items()),
+                   key=lambda item: -item[2])
+    return shares(items, audit.total)
+
+
+def efficiency_from(claims: Sequence[Any]) -> Efficiency | None:
+    """The documents' efficiency table, with the formula it implies recomputed on audited counts."""
+    from .claims.check import DTYPE_BYTES as _  # noqa: F401  (import check: claims installed)
+
+    for audit in claims:
+        table = next((r for r in audit.results if r.claim.kind == "score_formula"), None)
+        if table is None:
+            continue
+        scores = {r.claim.id: r for r in audit.results if r.claim.kind == "score"}
+        figures = {c.id: c.figure for c in audit.document.claims if c.figure is not None}
+        formula = table.actual if isinstance(table.actual, str) else None
+        rows = []
+        for row in table.claim.get("rows"):
+            score = scores.get(row["score"])
+            model = score.claim.get("model") if score else None
+            audited = None
+            if model:
+                from .claims import _baseline_totals
+
+                audited = _baseline_totals(model)[0]
+            recomputed = score.actual if (score and audited is not None and isinstance(score.actual, float)) else None
+            label = row["score"].removeprefix("eff_").removesuffix("_score")
+            rows.append(EfficiencyRow(label, figures[row["params"]].value, figures[row["rmse"]].value,
+                                      figures[row["score"]].value, audited, recomputed, model))
+        return Efficiency(formula, tuple(rows), audit.document.source)
+    return None
+
+
+def build_report(
+    name: str,
+    *,
+    inputs: Sequence[InputSpec] | None = None,
+    claims_files: Sequence[str | Path] | None = None,
+    compare: bool = True,
+) -> ModelReport:
+    """Audit a reference model (or a ``module:callable`` TARGET) completely."""
+    from .targets import build_target
+
+    built = build_target(name, meta=True)
+    entry = built.reference
+    if inputs:
+        meta_inputs: list[Any] = list(inputs)
+    elif entry is not None:
+        meta_inputs = list(entry.example_input(batch=1, device="meta"))
+    else:
+        raise TargetError(f"{name}: give the input shape with --input (for instance --input 1x30x17)")
+    model = built.model
+    params = audit_params(model)
+    flops = audit_macs(model, meta_inputs)
+    comparison = None
+    if compare:
+        from .compare import compare_tools
+
+        tensors = [i.meta_tensor() if isinstance(i, InputSpec) else i for i in meta_inputs]
+
+        def build_cpu():
+            cpu = build_target(name).model
+            return cpu, [torch.zeros(t.shape, dtype=t.dtype) if not t.dtype.is_floating_point
+                         else torch.randn(t.shape, dtype=t.dtype, generator=torch.Generator().manual_seed(0))
+                         for t in tensors]
+
+        comparison = compare_tools(flops, model, tensors, build_cpu)
+    if claims_files is None:
+        claims_files = [CLAIMS_DIR / f for f in getattr(entry, "claims", ())] if entry is not None else []
+    from .claims import check_document
+
+    claims = tuple(check_document(path) for path in claims_files)
+    return ModelReport(
+        name=built.name,
+        description=entry.description if entry else f"{type(model).__name__} from {name}",
+        citation=entry.citation if entry else name,
+        provenance=tuple((a.hyperparameter, repr(a.value), a.fixed_by) for a in entry.provenance) if entry else (),
+        notes=entry.notes if entry else "",
+        inputs=flops.inputs,
+        params=params,
+        flops=flops,
+        comparison=comparison,
+        claims=claims,
+        components=component_shares(model, params),
+        layer_types=layer_type_shares(params),
+        efficiency=efficiency_from(claims),
+        related=tuple(getattr(entry, "related", ())) if entry else (),
+    )
+
+
+@dataclass(frozen=True)
+class BaselineRow:
+    name: str
+    description: str
+    published: bool
+    audited_params: int | None
+    macs: int | None
+    inputs: str
+    claimed: str | None
+    """What the documents print for its parameter count."""
+    verdict: str | None
+    evidence: str
+
+
+def baselines(claims_file: str | Path = CLAIMS_DIR / "amnl_000.toml") -> tuple[BaselineRow, ...]:
+    """Every reference model side by side: audited parameters and MACs against the documents' claims."""
+    from reference_models import references
+
+    from .claims import check_document
+
+    audit = check_document(claims_file)
+    claimed: dict[str, Any] = {}
+    for result in audit.results:
+        if result.claim.kind == "baseline":
+            claimed.setdefault(result.claim.get("model"), result)
+        elif result.claim.kind == "total" and result.claim.id == "cmp_amnl_params":
+            claimed.setdefault(audit.document.model, result)
+    rows = []
+    for entry in references():
+        result = claimed.get(entry.name)
+        if entry.published_architecture:
+            with torch.device("meta"):
+                model = entry.build()
+            params = audit_params(model).total
+            flops = audit_macs(model, entry.example_input(batch=1, device="meta"))
+            macs, inputs = flops.macs, ", ".join(flops.inputs)
+        else:
+            params = macs = None
+            inputs = ""
+        rows.append(BaselineRow(entry.name, entry.description, entry.published_architecture, params, macs, inputs,
+                                result.claim.printed if result else None,
+                                result.verdict.value if result else None,
+                                result.evidence if result else entry.notes))
+    return tuple(rows)

@@ -1,0 +1,59 @@
+"""Writing a model's report (Markdown, JSON, charts) to files, and regenerating ``reports/`` in one go.
+
+Every file is written atomically; the content is deterministic (no timestamps, no machine-specific figures),
+so the committed reports can be checked for staleness by regenerating them and comparing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .io import atomic_write
+from .model_report import ModelReport, baselines, build_report
+from .report.baselines import baselines_json, baselines_markdown
+from .report.charts import distribution_svg, efficiency_svg
+from .report.model import report_json, report_markdown
+
+
+def dump_json(data: object) -> str:
+    return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+
+def write_report(report: ModelReport, output: str | Path, *, fmt: str = "md") -> list[Path]:
+    """Write ``report`` to ``output`` (Markdown or JSON), with its charts beside a Markdown file."""
+    output = Path(output)
+    if fmt == "json":
+        return [atomic_write(output, dump_json(report_json(report)))]
+    written: list[Path] = []
+    charts: dict[str, str] = {}
+    stem = output.name.removesuffix(".md")
+    svg = distribution_svg(report.components, f"{report.name}: parameters by component")
+    if svg is not None:
+        written.append(atomic_write(output.with_name(f"{stem}.components.svg"), svg))
+        charts["components"] = f"{stem}.components.svg"
+    if report.efficiency is not None:
+        svg = efficiency_svg(report.efficiency.rows, "Efficiency table: claimed against audited parameters")
+        if svg is not None:
+            written.append(atomic_write(output.with_name(f"{stem}.efficiency.svg"), svg))
+            charts["efficiency"] = f"{stem}.efficiency.svg"
+    written.append(atomic_write(output, report_markdown(report, charts)))
+    return written
+
+
+def regenerate(directory: str | Path = "reports") -> list[Path]:
+    """Every reference model's report (Markdown + JSON + charts) and the baselines comparison."""
+    from reference_models import references
+
+    directory = Path(directory)
+    written: list[Path] = []
+    for entry in references():
+        if not entry.published_architecture:
+            continue
+        report = build_report(entry.name)
+        written += write_report(report, directory / f"{entry.name}.md")
+        written += write_report(report, directory / f"{entry.name}.json", fmt="json")
+    rows = baselines()
+    written.append(atomic_write(directory / "baselines.md", baselines_markdown(rows)))
+    written.append(atomic_write(directory / "baselines.json", dump_json(baselines_json(rows))))
+    return written

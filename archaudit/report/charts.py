@@ -1,0 +1,85 @@
+"""Charts for the reports: deterministic SVG (matplotlib), with text bars as the fallback where no chart can
+be written (stdout, or matplotlib missing)."""
+
+from __future__ import annotations
+
+import io
+from typing import Sequence
+
+from ..model_report import EfficiencyRow, Share
+
+
+def text_bars(shares: Sequence[Share], width: int = 40) -> str:
+    """A fixed-width bar per share, e.g. ``lstm        ██████████████████████████████  76.5%``."""
+    label = max((len(s.name) for s in shares), default=0)
+    lines = []
+    for s in shares:
+        bar = "█" * round(width * s.percent / 100)
+        lines.append(f"{s.name.ljust(label)}  {bar.ljust(width)}  {s.percent:5.1f}%")
+    return "\n".join(lines)
+
+
+def _matplotlib():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    matplotlib.rcParams.update({"svg.hashsalt": "archaudit", "svg.fonttype": "none", "font.size": 9})
+    return plt
+
+
+def _svg(fig) -> str | None:
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "archaudit"}, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def distribution_svg(shares: Sequence[Share], title: str) -> str | None:
+    plt = _matplotlib()
+    if plt is None:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 0.35 * len(shares) + 1.0))
+    names = [s.name for s in shares][::-1]
+    values = [s.params for s in shares][::-1]
+    ax.barh(names, values, color="#4C72B0")
+    total = sum(values) or 1
+    for y, value in enumerate(values):
+        ax.text(value, y, f" {value:,} ({100 * value / total:.1f}%)", va="center", fontsize=8)
+    ax.set_xlabel("parameters (audited)")
+    ax.set_title(title)
+    ax.set_xlim(0, max(values or [1]) * 1.45)
+    ax.spines[["top", "right"]].set_visible(False)
+    svg = _svg(fig)
+    plt.close(fig)
+    return svg
+
+
+def efficiency_svg(rows: Sequence[EfficiencyRow], title: str) -> str | None:
+    """Parameters against claimed RMSE: each model at its claimed count, and at its audited count where one
+    exists, joined by an arrow."""
+    plt = _matplotlib()
+    if plt is None:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for row in rows:
+        claimed = row.claimed_params_m * 1e6
+        ax.scatter([claimed], [row.claimed_rmse], color="#C44E52", zorder=3)
+        ax.annotate(row.model, (claimed, row.claimed_rmse), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        if row.audited_params:
+            ax.scatter([row.audited_params], [row.claimed_rmse], color="#4C72B0", marker="s", zorder=3)
+            ax.annotate("", xy=(row.audited_params, row.claimed_rmse), xytext=(claimed, row.claimed_rmse),
+                        arrowprops={"arrowstyle": "->", "color": "#777777"})
+    ax.scatter([], [], color="#C44E52", label="parameters as the document claims")
+    ax.scatter([], [], color="#4C72B0", marker="s", label="parameters as audited")
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters (log scale)")
+    ax.set_ylabel("average RMSE as the document claims")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.spines[["top", "right"]].set_visible(False)
+    svg = _svg(fig)
+    plt.close(fig)
+    return svg
