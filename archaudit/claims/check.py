@@ -10,6 +10,7 @@ gives it.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Callable
@@ -55,6 +56,12 @@ class Context:
         return {c.id: c.figure.value for c in self.document.claims if c.figure is not None}
 
 
+def _shown(ctx: "Context", expression: str) -> str:
+    """``expression`` with every claim id replaced by the figure as the document prints it."""
+    printed = {c.id: c.printed for c in ctx.document.claims if c.printed}
+    return re.sub(r"[A-Za-z_][A-Za-z0-9_]*", lambda m: printed.get(m.group(0), m.group(0)), expression)
+
+
 def _n(value: float) -> str:
     if float(value).is_integer() and abs(value) >= 1000:
         return f"{int(value):,}"
@@ -76,12 +83,13 @@ def _self_check(ctx: Context, claim: Claim, result: ClaimResult) -> ClaimResult:
         return result
     implied = float(evaluate(expression, ctx.names()))
     if claim.figure.admits(implied):
-        note = f"; the document's own figures agree ({expression} = {_n(implied)})"
+        note = f"; the document's own figures agree ({_shown(ctx, expression)} = {_n(implied)})"
         return ClaimResult(claim, result.verdict, result.actual, result.evidence + note, result.difference,
                            result.solver)
     return ClaimResult(
         claim, Verdict.CONTRADICTS, result.actual,
-        f"the document's own figures give {expression} = {_n(implied)}, not {claim.printed}; " + result.evidence,
+        f"the document's own figures give {_shown(ctx, expression)} = {_n(implied)}, not {claim.printed}; "
+        + result.evidence,
         result.difference, result.solver,
     )
 
@@ -161,12 +169,12 @@ def _check(ctx: Context, claim: Claim) -> ClaimResult:
         candidates = claim.get("candidates")
         if candidates:
             values = {c: float(evaluate(c, ctx.names())) for c in candidates}
+            readings = "; ".join(f"{_shown(ctx, c)} = {_n(v)}" for c, v in values.items())
             if any(claim.figure.admits(v) for v in values.values()):
-                return ClaimResult(claim, Verdict.HOLDS, value, "; ".join(f"{c} = {_n(v)}" for c, v in values.items()))
+                return ClaimResult(claim, Verdict.HOLDS, value, readings)
             return ClaimResult(claim, Verdict.CONTRADICTS, value,
-                               "no reading of the document's own figures gives it: "
-                               + "; ".join(f"{c} = {_n(v)}" for c, v in values.items()))
-        text = f"{expression} = {_n(value)} from the document's own figures"
+                               "no reading of the document's own figures gives it: " + readings)
+        text = f"{_shown(ctx, expression)} = {_n(value)} from the document's own figures"
         if claim.figure.admits(value):
             return ClaimResult(claim, Verdict.HOLDS, value, text)
         return ClaimResult(claim, Verdict.CONTRADICTS, value, text, value - claim.figure.value)
@@ -218,11 +226,13 @@ def _check(ctx: Context, claim: Claim) -> ClaimResult:
     if kind == "ranking":
         values = {cid: ctx.figure(cid).value for cid in claim.get("among")}
         best = max(values, key=values.get) if claim.get("order", "max") == "max" else min(values, key=values.get)
-        listing = ", ".join(f"{cid} {_n(v)}" for cid, v in values.items())
+        labels = claim.get("labels") or [next(c.where for c in ctx.document.claims if c.id == cid) for cid in values]
+        names = dict(zip(values, labels))
+        listing = "; ".join(f"{names[cid]}: {_n(v)}" for cid, v in values.items())
         if best == claim.get("label"):
-            return ClaimResult(claim, Verdict.HOLDS, best, f"the best of {listing} is {best}")
-        return ClaimResult(claim, Verdict.CONTRADICTS, best,
-                           f"labelled {claim.get('label')}, but the document's own column has {best} ahead: {listing}")
+            return ClaimResult(claim, Verdict.HOLDS, names[best], f"the best of {listing} is the labelled one")
+        return ClaimResult(claim, Verdict.CONTRADICTS, names[best],
+                           f"the labelled row is not the best in the document's own column: {listing}")
     if kind == "score_formula":
         rows = [(ctx.figure(r["params"]).value, ctx.figure(r["rmse"]).value, ctx.figure(r["score"]))
                 for r in claim.get("rows")]

@@ -17,7 +17,7 @@ def table(rows: Iterable[Sequence[object]], headers: Sequence[str], align: Seque
     rows = [list(r) for r in rows]
     if not rows:
         return "_none_"
-    return tabulate(rows, headers=list(headers), tablefmt="github", disable_numparse=True,
+    return tabulate(rows, headers=list(headers), tablefmt="pipe", disable_numparse=True,
                     colalign=tuple(align) if align else None)
 
 

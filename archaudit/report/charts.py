@@ -31,6 +31,18 @@ def _matplotlib():
     return plt
 
 
+def _count_formatter():
+    from matplotlib.ticker import FuncFormatter
+
+    def fmt(value: float, _pos: int) -> str:
+        for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+            if abs(value) >= scale:
+                return f"{value / scale:g}{suffix}"
+        return f"{value:g}"
+
+    return FuncFormatter(fmt)
+
+
 def _svg(fig) -> str | None:
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "archaudit"}, bbox_inches="tight")
@@ -49,6 +61,7 @@ def distribution_svg(shares: Sequence[Share], title: str) -> str | None:
     for y, value in enumerate(values):
         ax.text(value, y, f" {value:,} ({100 * value / total:.1f}%)", va="center", fontsize=8)
     ax.set_xlabel("parameters (audited)")
+    ax.xaxis.set_major_formatter(_count_formatter())
     ax.set_title(title)
     ax.set_xlim(0, max(values or [1]) * 1.45)
     ax.spines[["top", "right"]].set_visible(False)
@@ -75,6 +88,7 @@ def efficiency_svg(rows: Sequence[EfficiencyRow], title: str) -> str | None:
     ax.scatter([], [], color="#C44E52", label="parameters as the document claims")
     ax.scatter([], [], color="#4C72B0", marker="s", label="parameters as audited")
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(_count_formatter())
     ax.set_xlabel("parameters (log scale)")
     ax.set_ylabel("average RMSE as the document claims")
     ax.set_title(title)

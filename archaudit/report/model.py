@@ -62,9 +62,14 @@ def report_markdown(report: ModelReport, charts: Mapping[str, str] | None = None
     rows = []
     for r in p.records:
         fr = flops_by_name.get(r.name)
+        formula = code(r.formula)
+        if r.formula and r.formula_params != r.params:
+            formula += f" = {n(r.formula_params)} with its children"
+        called = fr is not None and fr.calls > 0
+        macs = n(fr.macs) if called else ("in its parent" if fr is not None and fr.status.value == "formula" else "—")
         rows.append((path(r.name), r.type, _shape(fr.input_shapes) if fr else "", _shape(fr.output_shapes) if fr else "",
-                     n(r.params), code(r.formula), n(fr.macs) if fr else "",
-                     f"{r.status.value} / {fr.status.value if fr else '—'}"))
+                     n(r.params), formula, macs,
+                     f"{r.status.value} / {fr.status.value if called else 'not called'}"))
     out += [table(rows, ["module", "type", "input", "output", "params", "formula", "MACs", "status"],
                   ["left", "left", "left", "left", "right", "left", "right", "left"])]
 
