@@ -11,6 +11,7 @@ The public API is what this module exports; everything else is private and may c
 590592
 """
 
+from .budget import BudgetExceeded, BudgetResult, assert_budget, check_budget
 from .errors import (
     ArchauditError,
     FormulaMismatchError,
@@ -26,6 +27,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArchauditError",
+    "BudgetExceeded",
+    "BudgetResult",
+    "assert_budget",
+    "check_budget",
     "FormulaMismatchError",
     "FormulaRegistry",
     "KNOWN_ZERO",

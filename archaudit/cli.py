@@ -153,6 +153,14 @@ def _cmd_reports(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .budgets_file import run_budgets
+
+    report = run_budgets(args.file)
+    _emit(report.text())
+    return EXIT_OK if report.ok else EXIT_CHECK_FAILED
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from reference_models import references
 
@@ -210,6 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reports", help="regenerate every reference model's report and the baselines comparison")
     p.add_argument("directory", metavar="DIR", nargs="?", default="reports")
     p.set_defaults(run=_cmd_reports)
+
+    p = sub.add_parser("check", help="check a budgets file: every model within its limits, every claims file as "
+                                     "expected (exit 1 when not)")
+    p.add_argument("file", metavar="FILE", help="budgets file (TOML)")
+    p.set_defaults(run=_cmd_check)
 
     p = sub.add_parser("list", help="list the reference models")
     p.add_argument("--format", choices=("md", "json"), default="md")
