@@ -131,7 +131,7 @@ def _fvcore(model: nn.Module, inputs: Sequence[torch.Tensor]) -> dict[str, int]:
 
 def _flop_counter(model: nn.Module, inputs: Sequence[torch.Tensor]) -> dict[str, int]:
     with torch.no_grad():
-        counts = capture(model, inputs, use_flop_counter=True).flop_counter or {}
+        counts = capture(model, inputs, use_flop_counter=True, run_rnns=True).flop_counter or {}
     total = counts.get("", 0) // 2
     per = {"__total__": total}
     for name, child in model.named_children():
