@@ -762,3 +762,153 @@ __all__ = [
     "prelu_kwargs", "recurrent_kwargs", "rms_norm_kwargs", "sequentials", "sizes", "strategy_for",
     "transformer_decoders", "transformer_encoders", "transformer_layer_kwargs", "transformers", "with_fixed",
 ]
+
+
+# --------------------------------------------------------------------------------------------- input shapes
+#
+# Input shapes for a built module, for properties that run a forward pass (MAC counts against FlopCounterMode
+# or an unrolled reference). Each strategy takes the module (on any device) and draws shapes it accepts:
+# batched and unbatched forms, ``batch_first`` honoured, convolution sizes large enough for the kernel, padding
+# mode and stride. Sizes stay small, since a forward pass on meta costs Python time per op, not per element.
+
+_BATCH = st.integers(1, 4)
+_SEQ = st.integers(1, 8)
+_LEAD_DIMS = st.lists(st.integers(1, 6), max_size=3)
+_EXTRA_SPATIAL = st.integers(0, 6)
+
+
+@st.composite
+def linear_input_shapes(draw: st.DrawFn, in_features: int) -> tuple[int, ...]:
+    """``(*lead, in_features)`` of rank 1 to 4."""
+    return (*draw(_LEAD_DIMS), in_features)
+
+
+@st.composite
+def bilinear_input_shapes(draw: st.DrawFn, in1_features: int, in2_features: int) -> tuple[tuple[int, ...], ...]:
+    """``((*lead, in1), (*lead, in2))`` of rank 1 to 4, the same leading dimensions for both."""
+    lead = tuple(draw(_LEAD_DIMS))
+    return (*lead, in1_features), (*lead, in2_features)
+
+
+def _per_dim(value: Any, ndim: int) -> tuple[Any, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * ndim
+
+
+def conv_min_spatial(module: nn.Module) -> tuple[int, ...]:
+    """The smallest spatial size per dimension that ``module`` (ConvNd or ConvTransposeNd) accepts."""
+    ndim = len(module.kernel_size)
+    kernel, stride, dilation = module.kernel_size, module.stride, module.dilation
+    least = []
+    for i in range(ndim):
+        reach = dilation[i] * (kernel[i] - 1)  # the kernel's span less one
+        if module.transposed:
+            # output (in-1)*stride - 2*padding + reach + output_padding + 1 must be at least 1
+            shortfall = 2 * module.padding[i] - reach - module.output_padding[i]
+            least.append(1 + max(0, -(-shortfall // stride[i])))
+            continue
+        if module.padding == "valid":
+            before = after = 0
+        elif module.padding == "same":
+            before, after = reach // 2, reach - reach // 2
+        else:
+            before = after = module.padding[i]
+        size = max(1, reach + 1 - before - after)
+        if module.padding_mode in {"reflect", "circular"}:
+            size = max(size, max(before, after) + 1)  # reflect: pad < size; circular: pad <= size
+        least.append(size)
+    return tuple(least)
+
+
+@st.composite
+def conv_input_shapes(draw: st.DrawFn, module: nn.Module) -> tuple[int, ...]:
+    """``(N, C, *spatial)`` or unbatched ``(C, *spatial)`` for a ConvNd or ConvTransposeNd."""
+    spatial = tuple(low + draw(_EXTRA_SPATIAL) for low in conv_min_spatial(module))
+    if draw(_BOOL):
+        return (module.in_channels, *spatial)
+    return (draw(_BATCH), module.in_channels, *spatial)
+
+
+@st.composite
+def attention_input_shapes(draw: st.DrawFn, module: nn.MultiheadAttention) -> tuple[tuple[int, ...], ...]:
+    """``(query, key, value)`` shapes: target length L and source length S drawn apart; unbatched
+    ``(L, E)``, ``(S, kdim)``, ``(S, vdim)`` or batched in the module's ``batch_first`` layout."""
+    target, source = draw(_SEQ), draw(_SEQ)
+    widths = (module.embed_dim, module.kdim, module.vdim)
+    lengths = (target, source, source)
+    if draw(_BOOL):
+        return tuple((n, w) for n, w in zip(lengths, widths))
+    batch = draw(_BATCH)
+    if module.batch_first:
+        return tuple((batch, n, w) for n, w in zip(lengths, widths))
+    return tuple((n, batch, w) for n, w in zip(lengths, widths))
+
+
+@st.composite
+def transformer_layer_input_shapes(draw: st.DrawFn, module: nn.Module) -> tuple[tuple[int, ...], ...]:
+    """``(src,)`` for an encoder layer, ``(tgt, memory)`` for a decoder layer; unbatched or batched in the
+    layer's ``batch_first`` layout."""
+    d_model = module.self_attn.embed_dim
+    lengths = [draw(_SEQ)] if isinstance(module, nn.TransformerEncoderLayer) else [draw(_SEQ), draw(_SEQ)]
+    if draw(_BOOL):
+        return tuple((n, d_model) for n in lengths)
+    batch = draw(_BATCH)
+    first = module.self_attn.batch_first
+    return tuple((batch, n, d_model) if first else (n, batch, d_model) for n in lengths)
+
+
+@st.composite
+def cell_input_shapes(draw: st.DrawFn, module: nn.Module) -> tuple[int, ...]:
+    """``(N, input_size)`` or unbatched ``(input_size,)``."""
+    return (module.input_size,) if draw(_BOOL) else (draw(_BATCH), module.input_size)
+
+
+@st.composite
+def recurrent_inputs(
+    draw: st.DrawFn, module: nn.Module, max_steps: int = 6, max_batch: int = 4,
+) -> tuple[tuple[int, ...], tuple[int, ...] | None]:
+    """``(shape, lengths)`` for RNN/LSTM/GRU: ``(L, N, H)`` (``(N, L, H)`` with ``batch_first``) or unbatched
+    ``(L, H)``; ``lengths`` (one per sequence, each ``1..L``, any order) when the input is to be packed with
+    ``pack_padded_sequence(..., enforce_sorted=False)``, else None."""
+    steps = draw(st.integers(1, max_steps))
+    if draw(_BOOL):
+        return (steps, module.input_size), None
+    batch = draw(st.integers(1, max_batch))
+    shape = (batch, steps, module.input_size) if module.batch_first else (steps, batch, module.input_size)
+    lengths = tuple(draw(st.lists(st.integers(1, steps), min_size=batch, max_size=batch))) if draw(_BOOL) else None
+    return shape, lengths
+
+
+_RECURRENT_KWARGS = {mode: recurrent_kwargs(mode) for mode in ("RNN", "LSTM", "GRU")}
+_SMALL_INPUT = st.integers(1, 8)
+_SMALL_HIDDEN = st.integers(1, 16)
+_SMALL_LAYERS = st.integers(1, 3)
+_SMALL_WIDTH = st.integers(1, 12)
+_BILINEAR_KWARGS = bilinear_kwargs()
+
+
+@st.composite
+def small_recurrent_kwargs(draw: st.DrawFn, mode: str) -> Kwargs:
+    """:func:`recurrent_kwargs` with sizes small enough to run on CPU (input 1..8, hidden 1..16, 1..3 layers)
+    and no inter-layer dropout, so that a reference implementation can reproduce the output exactly."""
+    _check_mode("small_recurrent_kwargs", mode)
+    kwargs = draw(_RECURRENT_KWARGS[mode])
+    hidden_size = draw(_SMALL_HIDDEN)
+    kwargs.update(input_size=draw(_SMALL_INPUT), hidden_size=hidden_size, num_layers=draw(_SMALL_LAYERS),
+                  dropout=0.0)
+    if mode == "LSTM":
+        kwargs["proj_size"] = (_maybe_int(draw, 1, hidden_size - 1) or 0) if hidden_size > 1 else 0
+    return kwargs
+
+
+@st.composite
+def small_bilinear_kwargs(draw: st.DrawFn) -> Kwargs:
+    """:func:`bilinear_kwargs` with widths of 1..12, to run on CPU."""
+    return {**draw(_BILINEAR_KWARGS), "in1_features": draw(_SMALL_WIDTH), "in2_features": draw(_SMALL_WIDTH),
+            "out_features": draw(_SMALL_WIDTH)}
+
+
+__all__ += [
+    "attention_input_shapes", "bilinear_input_shapes", "cell_input_shapes", "conv_input_shapes", "conv_min_spatial",
+    "linear_input_shapes", "recurrent_inputs", "small_bilinear_kwargs", "small_recurrent_kwargs",
+    "transformer_layer_input_shapes",
+]
