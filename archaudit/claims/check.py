@@ -21,6 +21,7 @@ from ..walker import ModelAudit, audit_params
 from .efficiency import ScoreFormula, find_score_formula
 from .figures import Figure
 from .layer_formulas import check_layer_formula
+from .loader import ClaimsFileError
 from .model import Claim, ClaimResult, Document, Verdict
 from .safe_eval import evaluate
 from .solver import solve
@@ -120,7 +121,10 @@ def _count(ctx: Context, claim: Claim, actual: int, evidence: str) -> ClaimResul
     result = _compare(claim, actual, evidence)
     names = claim.get("family") or ctx.document.families.get(claim.kind)
     names = [names] if isinstance(names, str) else list(names or [])
-    names = [n for n in names if n in ctx.families]
+    unknown = [n for n in names if n not in ctx.families]
+    if unknown:
+        raise ClaimsFileError(f"{ctx.document.path}:{claim.line}: claim {claim.id!r}: no model family "
+                              f"{unknown[0]!r}; known: {', '.join(sorted(ctx.families))}")
     if result.verdict is not Verdict.MISMATCH or not names:
         return result
     family, solved = _solve(ctx, names[0], claim.figure)
@@ -170,8 +174,9 @@ def _check(ctx: Context, claim: Claim) -> ClaimResult:
         if candidates:
             values = {c: float(evaluate(c, ctx.names())) for c in candidates}
             readings = "; ".join(f"{_shown(ctx, c)} = {_n(v)}" for c, v in values.items())
-            if any(claim.figure.admits(v) for v in values.values()):
-                return ClaimResult(claim, Verdict.HOLDS, value, readings)
+            matching = [v for v in values.values() if claim.figure.admits(v)]
+            if matching:
+                return ClaimResult(claim, Verdict.HOLDS, matching[0], readings)
             return ClaimResult(claim, Verdict.CONTRADICTS, value,
                                "no reading of the document's own figures gives it: " + readings)
         text = f"{_shown(ctx, expression)} = {_n(value)} from the document's own figures"
@@ -208,10 +213,18 @@ def _check(ctx: Context, claim: Claim) -> ClaimResult:
                            f"drawn configurations with {conditions}; counterexamples: "
                            f"{'; '.join(verdict.counterexamples)}{scope}")
     if kind == "scaling":
-        with torch.device("meta"):
-            before = audit_params(ctx.build(**{claim.get("hyperparameter"): claim.get("from")}))
-            after = audit_params(ctx.build(**{claim.get("hyperparameter"): claim.get("to")}))
         paths = ctx.document.components[claim.get("component")]
+        missing = [p for p in paths if p not in dict(ctx.model.named_modules())] if ctx.model is not None else []
+        if missing:
+            return ClaimResult(claim, Verdict.MISSING, None, f"module path {missing[0]!r} is not in {ctx.document.model}")
+        name = claim.get("hyperparameter")
+        try:
+            with torch.device("meta"):
+                before = audit_params(ctx.build(**{name: claim.get("from")}))
+                after = audit_params(ctx.build(**{name: claim.get("to")}))
+        except TypeError as exc:  # the builder refused the keyword: a mistake in the claims file
+            raise ClaimsFileError(f"{ctx.document.path}:{claim.line}: claim {claim.id!r}: {ctx.document.model} does "
+                                  f"not take hyperparameter {name!r} ({exc})") from None
         a = sum(before.component(p) for p in paths)
         b = sum(after.component(p) for p in paths)
         ratio = b / a

@@ -43,13 +43,15 @@ class Figure:
     at_most: bool = False
     range_low: float | None = None
     """For a range ("12-15M"), its printed lower end; ``value`` is then the upper end."""
+    range_tolerance: float = 0.0
+    """Half a unit of the lower end's own last digit ("1.5-2M": 0.05M, not 2's 0.5M)."""
 
     @property
     def low(self) -> float:
         if self.at_most:
             return float("-inf")
         if self.range_low is not None:
-            return self.range_low - self.tolerance
+            return self.range_low - self.range_tolerance
         return self.value if self.at_least else self.value - self.tolerance
 
     @property
@@ -82,6 +84,12 @@ def parse_figure(text: str) -> Figure:
     marker = (match["approx"] or "").strip()
     at_least = bool(match["plus"]) or marker in (">", "over")
     at_most = marker in ("<", "less than")
-    range_low = float(match["low"]) * scale if match["low"] else None
+    range_low = range_tolerance = None
+    if match["low"]:
+        low_digits = Decimal(match["low"])
+        low_exponent = low_digits.as_tuple().exponent
+        low_decimals = -low_exponent if isinstance(low_exponent, int) and low_exponent < 0 else 0
+        range_low = float(low_digits) * scale
+        range_tolerance = 0.5 * 10 ** (-low_decimals) * scale
     return Figure(text=text, value=float(digits) * scale, tolerance=tolerance, unit=unit, at_least=at_least,
-                  at_most=at_most, range_low=range_low)
+                  at_most=at_most, range_low=range_low, range_tolerance=range_tolerance or 0.0)

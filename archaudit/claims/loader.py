@@ -26,9 +26,13 @@ class ClaimsFileError(ArchauditError, ValueError):
     """A claims file is malformed; the message names the file, line and problem."""
 
 
-def _line_of(text: str, claim_id: str) -> int:
-    match = re.search(rf'^\s*id\s*=\s*"{re.escape(claim_id)}"', text, flags=re.MULTILINE)
-    return text.count("\n", 0, match.start()) + 1 if match else 0
+def _line_of(text: str, claim_id: str, occurrence: int = 1) -> int:
+    """The line of the ``occurrence``-th ``id = "..."`` (or ``id = '...'``) for ``claim_id``; 0 if absent."""
+    pattern = rf"""^\s*id\s*=\s*(["']){re.escape(claim_id)}\1"""
+    matches = list(re.finditer(pattern, text, flags=re.MULTILINE))
+    if len(matches) < occurrence:
+        return 0
+    return text.count("\n", 0, matches[occurrence - 1].start()) + 1
 
 
 def _fail(path: Path, line: int, message: str) -> ClaimsFileError:
@@ -68,11 +72,62 @@ def load_claims(path: str | Path) -> Document:
     seen: set[str] = set()
     for index, raw in enumerate(raw_claims, 1):
         claims.append(_claim(path, text, raw, index, seen, components))
+    _validate_references(path, claims)
     return Document(
         id=document["id"], title=document["title"], source=document["source"], model=document["model"],
         components={k: tuple(v) for k, v in components.items()}, claims=tuple(claims), path=str(path),
         families=dict(document.get("families", {})),
     )
+
+
+def _names(expression: str) -> set[str]:
+    """The identifiers an expression uses (it is parsed, never run)."""
+    import ast
+
+    from .safe_eval import normalise
+
+    try:
+        tree = ast.parse(normalise(expression), mode="eval")
+    except SyntaxError:
+        return set()
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+
+
+def _validate_references(path: Path, claims: list[Claim]) -> None:
+    """What can be checked without a model: every id an expression, term, ranking or score names exists, and
+    every dtype and formula layer is known. (Hyperparameters are checked against the model's builder.)"""
+    from .check import DTYPE_BYTES
+    from .layer_formulas import FAMILIES
+
+    ids = {c.id for c in claims}
+    with_figure = {c.id for c in claims if c.figure is not None}
+    for claim in claims:
+        def fail(message: str) -> ClaimsFileError:
+            return _fail(path, claim.line, f"claim {claim.id!r}: {message}")
+
+        # `implied` always names claims; `expression` does only for derived claims (a formula's names its variables)
+        expressions = [claim.get(key) for key in ("implied", "expression") if isinstance(claim.get(key), str)
+                       and (key == "implied" or claim.kind == "derived")]
+        expressions += list(claim.get("candidates") or [])
+        for expression in expressions:
+            unknown = sorted(_names(expression) - with_figure)
+            if unknown:
+                raise fail(f"{expression!r} names {', '.join(unknown)}, which is not the id of a claim with a figure")
+        referenced = list(claim.get("terms") or []) + list(claim.get("among") or [])
+        referenced += [claim.get(k) for k in ("label", "params", "rmse") if isinstance(claim.get(k), str)
+                       and claim.kind in ("ranking", "score")]
+        for row in claim.get("rows") or []:
+            referenced += [v for v in row.values()] if isinstance(row, dict) else []
+        for ref in referenced:
+            if ref not in ids:
+                raise fail(f"refers to {ref!r}, which is not a claim id in this file")
+        if claim.kind == "size" and claim.get("dtype") not in DTYPE_BYTES:
+            raise fail(f"unknown dtype {claim.get('dtype')!r}; one of {', '.join(DTYPE_BYTES)}")
+        if claim.kind == "formula" and claim.get("layer") not in FAMILIES:
+            raise fail(f"no layer family {claim.get('layer')!r} for formula claims; one of {', '.join(FAMILIES)}")
+        if claim.kind == "ranking" and claim.get("labels") is not None and \
+                len(claim.get("labels")) != len(claim.get("among")):
+            raise fail("labels and among differ in length")
 
 
 def _claim(path: Path, text: str, raw: Any, index: int, seen: set[str], components: dict[str, Any]) -> Claim:
@@ -83,7 +138,7 @@ def _claim(path: Path, text: str, raw: Any, index: int, seen: set[str], componen
         raise _fail(path, 0, f"claim #{index}: 'id' must be an identifier (letters, digits, _), got {claim_id!r}")
     line = _line_of(text, claim_id)
     if claim_id in seen:
-        raise _fail(path, line, f"claim id {claim_id!r} is used twice")
+        raise _fail(path, _line_of(text, claim_id, 2), f"claim id {claim_id!r} is used twice")
     seen.add(claim_id)
     kind = raw.get("kind")
     if kind not in KINDS:

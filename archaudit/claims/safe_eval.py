@@ -18,6 +18,8 @@ from ..errors import ArchauditError
 
 MAX_EXPONENT = 64
 MAX_MAGNITUDE = 10**30
+MAX_DENOMINATOR = 10**30
+MAX_LENGTH = 2_000
 
 _BINARY = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
@@ -37,31 +39,40 @@ def normalise(text: str) -> str:
     text = text.replace("²", "**2").replace("³", "**3")
     text = re.sub(r"(?<=[\d)\s])x(?=[\s\d(])", "*", text)
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
-    text = re.sub(r"(?<=\d)(?=[A-Za-df-z_(])|(?<=\d)(?=e[A-Za-z_])", "*", text)  # 2n, 4d, 3(…); not 1e6
+    text = re.sub(r"(?<=\d)(?=[A-DF-Za-df-z_(])|(?<=\d)(?=[eE][A-Za-z_])", "*", text)  # 2n, 4d, 3(…); not 1e6
     return re.sub(r"\)\s*(?=[\w(])", ")*", text)
 
 
-def _number(value: object) -> Fraction:
+def _number(value: object, literal: str | None = None) -> Fraction:
+    """A bound name's value, or a literal read exactly from its text ("0.1" is 1/10, not the float nearest it)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)):
         raise UnsafeExpression(f"only numbers are allowed, got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
         raise UnsafeExpression(f"non-finite number {value!r}")
-    return Fraction(value)
+    result = Fraction(literal.replace("_", "")) if literal else Fraction(value)
+    if abs(result) > MAX_MAGNITUDE:
+        raise UnsafeExpression(f"{literal or value} exceeds {MAX_MAGNITUDE:.0e}")
+    return result
 
 
 def evaluate(text: str, names: Mapping[str, float | int | Fraction] | None = None) -> Fraction:
     """The exact value of ``text`` (a :class:`~fractions.Fraction`); names are looked up in ``names``."""
     names = names or {}
+    if len(text) > MAX_LENGTH:
+        raise UnsafeExpression(f"expression of {len(text):,} characters: at most {MAX_LENGTH:,}")
+    source = normalise(text)
     try:
-        tree = ast.parse(normalise(text), mode="eval")
+        tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         raise UnsafeExpression(f"{text!r} is not an arithmetic expression ({exc.msg})") from None
+    except (RecursionError, MemoryError):
+        raise UnsafeExpression(f"{text[:40]!r}...: too deeply nested") from None
 
     def walk(node: ast.AST) -> Fraction:
         if isinstance(node, ast.Expression):
             return walk(node.body)
         if isinstance(node, ast.Constant):
-            return _number(node.value)
+            return _number(node.value, ast.get_source_segment(source, node))
         if isinstance(node, ast.Name):
             if node.id not in names:
                 raise UnsafeExpression(f"unknown name {node.id!r} in {text!r}")
@@ -77,11 +88,19 @@ def evaluate(text: str, names: Mapping[str, float | int | Fraction] | None = Non
                     raise UnsafeExpression(f"zero to a negative power in {text!r}")
             if isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)) and right == 0:
                 raise UnsafeExpression(f"division by zero in {text!r}")
-            result = _BINARY[type(node.op)](left, right)
-            result = Fraction(result)
-            if abs(result) > MAX_MAGNITUDE:
-                raise UnsafeExpression(f"{text!r} exceeds {MAX_MAGNITUDE:.0e}")
+            if isinstance(node.op, ast.Pow):
+                # bound the result before computing it: |left|^right digits, numerator and denominator alike
+                size = max(math.log10(abs(left.numerator)) if left.numerator else 0.0, math.log10(left.denominator))
+                if size * abs(int(right)) > math.log10(MAX_MAGNITUDE * MAX_DENOMINATOR):
+                    raise UnsafeExpression(f"{text!r}: a power that large or small is not a document's figure")
+            result = Fraction(_BINARY[type(node.op)](left, right))
+            if abs(result) > MAX_MAGNITUDE or result.denominator > MAX_DENOMINATOR:
+                raise UnsafeExpression(f"{text!r} exceeds the range of a document's figures "
+                                       f"(|value| up to {MAX_MAGNITUDE:.0e}, denominators up to {MAX_DENOMINATOR:.0e})")
             return result
         raise UnsafeExpression(f"{type(node).__name__} is not allowed in {text!r}")
 
-    return walk(tree)
+    try:
+        return walk(tree)
+    except RecursionError:
+        raise UnsafeExpression(f"{text[:40]!r}...: too deeply nested") from None

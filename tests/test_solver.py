@@ -1,0 +1,221 @@
+"""The solver (archaudit.claims.solver), the families it searches (reference_models.families) and the
+efficiency-formula finder (archaudit.claims.efficiency).
+
+Oracles: ``numel()`` of the module each family builds for a configuration (on the meta device); the grid itself
+(numpy over ``evaluate_grid``) for counts of matches and for congruences; for the formula finder, the formula
+the rows were generated with.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from archaudit import audit_params
+from archaudit.claims import parse_figure
+from archaudit.claims.efficiency import find_score_formula
+from archaudit.claims.solver import Axis, Component, Family, evaluate_grid, solve
+from reference_models.families import FAMILIES
+
+
+@functools.cache
+def family(name: str) -> Family:
+    return FAMILIES[name]()
+
+
+@functools.cache
+def grid(name: str) -> np.ndarray:
+    """Flat totals of a family's grid, evaluated once per run (the whole AMNL family is the costly one)."""
+    return evaluate_grid(family(name)).ravel()
+
+
+def numel(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+# ------------------------------------------------------------------------------------ families agree with numel
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+@given(data=st.data())
+def test_family_count_agrees_with_numel(name, data):
+    """Oracle: numel() of the module the family builds. The per-configuration sum ``family.count`` and the
+    broadcast grid ``evaluate_grid`` must both equal it."""
+    fam = family(name)
+    index = data.draw(st.integers(0, fam.size - 1), label="flat index")
+    config = fam.config(index)
+    with torch.device("meta"):
+        built = fam.build(**config)
+    expected = numel(built)
+    assert audit_params(built).total == expected
+    assert fam.count(config) == expected
+    assert int(grid(name)[index]) == expected
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_grid_corners_agree_with_numel(name):
+    """The first and last configurations (the grid's axis order is where a broadcast bug would show)."""
+    fam = family(name)
+    for index in (0, fam.size - 1):
+        config = fam.config(index)
+        with torch.device("meta"):
+            assert int(grid(name)[index]) == fam.count(config) == numel(fam.build(**config))
+
+
+def test_grid_shape_follows_the_axes():
+    fam = family("amnl")
+    assert evaluate_grid(fam).shape == tuple(len(a.values) for a in fam.axes)
+    # 7 kernel sizes x bias x BatchNorm x LayerNorm x 5 funnels ending at 64 = 280
+    assert fam.size == 7 * 2 * 2 * 2 * 5 == 280
+
+
+# ------------------------------------------------------------------------------------ solver behaviour
+
+
+@given(index=st.integers(0, 279))
+def test_a_total_some_configuration_has_is_found(index):
+    """Oracle: the grid. A figure equal to a configuration's total is admitted exactly as often as the grid holds
+    that total, and the nearest match is that total."""
+    totals = grid("amnl")
+    total = int(totals[index])
+    solved = solve(family("amnl"), parse_figure(f"{total:,}"))
+    assert solved.exact == int((totals == total).sum()) >= 1
+    assert solved.nearest[0].total == total
+    assert solved.argument == ""
+    assert family("amnl").count(solved.nearest[0].config) == total
+
+
+def even_family() -> Family:
+    """Every component is even, so every total is: 2a + 10b for a in 1..5, b in 0..2 gives 2, 4, ..., 30."""
+    return Family(
+        "even", "test family whose components are all even",
+        axes=(Axis("a", (1, 2, 3, 4, 5)), Axis("b", (0, 1, 2))),
+        components=(Component("twice_a", ("a",), lambda a: 2 * a), Component("ten_b", ("b",), lambda b: 10 * b)),
+    )
+
+
+@given(claimed=st.integers(2, 30))
+def test_modular_argument_for_an_odd_claim(claimed):
+    """Oracle: parity. Every total of the even family lies in 2..30; an odd claim there has no match and the
+    modular argument names parity; an even one has a match."""
+    solved = solve(even_family(), parse_figure(str(claimed)))
+    if claimed % 2:
+        assert solved.exact == 0
+        assert solved.argument == f"every configuration's total is even and {claimed:,} is odd"
+    else:
+        assert solved.exact >= 1 and solved.argument == ""
+
+
+def test_range_argument_below_the_smallest_and_above_the_largest():
+    low = solve(even_family(), parse_figure("1"))
+    assert low.exact == 0 and low.smallest == 2  # 2*1 + 10*0
+    assert low.argument.startswith("the smallest configuration has 2 parameters, more than 1 allows")
+    high = solve(even_family(), parse_figure("100"))
+    assert high.exact == 0 and high.largest == 30  # 2*5 + 10*2
+    assert high.argument == "the largest configuration has 30 parameters, fewer than 100 needs"
+
+
+def test_rounded_figure_between_totals():
+    """7.5 admits 7.45..7.55; the even family has 6 and 8 there but nothing between."""
+    solved = solve(even_family(), parse_figure("7.5"))
+    assert solved.exact == 0
+    assert "no configuration lands within 7.5's rounding" in solved.argument
+    assert solved.nearest[0].total == 8  # |8 - round(7.5)| = |8 - 8| = 0
+
+
+def test_documented_large_family_cannot_give_3502849():
+    """The large AMNL with its stated sizes: the smallest configuration is already 12,028,004 parameters:
+    CNN 17*128 + 128*256 + 256*384 = 133,248 (k=1, no bias, no BatchNorm)
+    BiLSTM 2*4*(384*384 + 384*384 + 2*384) + 2*2*4*(768*384 + 384*384 + 2*384) = 2,365,440 + 7,090,176 = 9,455,616
+    attention 4*768*768 + 4*768 = 2,362,368, its LayerNorm 2*768 = 1,536
+    funnel 768*64 + 64 = 49,216; heads 19,201 + 6,819
+    133,248 + 9,455,616 + 2,362,368 + 1,536 + 49,216 + 19,201 + 6,819 = 12,028,004."""
+    fam = family("amnl")
+    solved = solve(fam, parse_figure("3,502,849"))
+    assert solved.exact == 0 and solved.configurations == 280
+    assert solved.smallest == 12_028_004
+    assert solved.argument.startswith(
+        "the smallest configuration has 12,028,004 parameters, more than 3,502,849 allows")
+    smallest = fam.config(int(np.argmin(grid("amnl"))))
+    with torch.device("meta"):
+        assert numel(fam.build(**smallest)) == 12_028_004
+    assert (smallest["kernel_size"], smallest["conv_bias"], smallest["batchnorm"], smallest["lstm_norm"],
+            smallest["funnel"]) == (1, False, False, False, (64,))
+
+
+def test_whole_family_totals_are_4_mod_16_and_3502849_is_not():
+    """The whole AMNL family (millions of configurations; the grid takes ~0.1 s, evaluated once for this module).
+    Oracle: the grid. 3,502,849 = 16*218,928 + 1, while every total is 4 mod 16, so no configuration gives it."""
+    assert 3_502_849 % 16 == 1
+    totals = grid("amnl-wide")
+    assert (totals % 16 == 4).all()
+    solved = solve(family("amnl-wide"), parse_figure("3,502,849"))
+    assert solved.exact == 0 and solved.configurations == totals.size == family("amnl-wide").size
+    match = re.search(r"every configuration's total is ≡ (\d+) \(mod (\d+)\), and 3,502,849 ≡ (\d+) \(mod \2\)",
+                      solved.argument)
+    assert match, solved.argument
+    r, g, claimed = (int(x) for x in match.groups())
+    assert g % 16 == 0 and r % 16 == 4 and claimed == 3_502_849 % g
+    assert ((totals - r) % g == 0).all()  # the stated congruence holds for every total
+    assert "every total is even and 3,502,849 is odd" in solved.argument
+
+
+def test_solver_result_lists_nearest_in_order_of_distance():
+    solved = solve(family("amnl"), parse_figure("12,354,276"), nearest=5)
+    distances = [abs(m.total - 12_354_276) for m in solved.nearest]
+    assert len(distances) == 5 and distances == sorted(distances)
+    assert solved.nearest[0].total == 12_354_276  # the reference model's own configuration is in the grid
+
+
+# ------------------------------------------------------------------------------------ efficiency formula
+
+
+DOCUMENT_ROWS = [  # document 000's efficiency table: Params (M), Avg RMSE, printed score
+    (3.5, 8.71, "3.23"),  # (20 - 8.71) / 3.5 = 3.2257
+    (8.0, 11.20, "1.10"),  # (20 - 11.2) / 8 = 1.1
+    (12.0, 15.0, "0.42"),  # (20 - 15) / 12 = 0.41667
+    (2.0, 12.50, "3.75"),  # (20 - 12.5) / 2 = 3.75
+]
+
+
+def test_finds_the_documents_score_formula():
+    formula = find_score_formula([(p, r, parse_figure(s)) for p, r, s in DOCUMENT_ROWS])
+    assert formula is not None
+    assert formula.text == "(20 - RMSE) / Params(M)" and formula.constant == 20
+    assert formula.score(3.5, 8.71) == pytest.approx(11.29 / 3.5)
+
+
+def test_no_formula_when_no_candidate_fits():
+    """Every candidate is proportional to 1 / Params(M) at a fixed RMSE: equal scores at 1M and 2M fit none."""
+    rows = [(1.0, 10.0, parse_figure("5.00")), (2.0, 10.0, parse_figure("5.00"))]
+    assert find_score_formula(rows) is None
+    assert find_score_formula([]) is None
+
+
+@st.composite
+def headroom_rows(draw):
+    """Rows printed from (c - RMSE) / Params(M) with an integer c, scores rounded to two decimals."""
+    c = draw(st.integers(10, 40))
+    rows = []
+    for _ in range(draw(st.integers(2, 4))):
+        params = draw(st.integers(1, 40)) / 2  # 0.5 .. 20.0 M
+        rmse = draw(st.integers(100, 100 * c - 100)) / 100  # 1.00 .. c - 1
+        score = (c - rmse) / params
+        rows.append((params, rmse, parse_figure(f"{score:.2f}")))
+    return c, rows
+
+
+@given(headroom_rows())
+def test_finder_recovers_a_generating_formula(case):
+    """Oracle: the formula the rows were printed from."""
+    c, rows = case
+    formula = find_score_formula(rows)
+    assert formula is not None
+    assert formula.text == f"({c} - RMSE) / Params(M)"
+    assert all(score.admits(formula.score(p, r)) for p, r, score in rows)
