@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -51,12 +52,14 @@ class ReferenceModel:
 
 
 _REGISTRY: dict[str, ReferenceModel] = {}
+_MODULE_OF: dict[str, str] = {}
 
 
 def register(entry: ReferenceModel) -> ReferenceModel:
     if entry.name in _REGISTRY:
         raise ValueError(f"reference model {entry.name!r} is already registered")
     _REGISTRY[entry.name] = entry
+    _MODULE_OF[entry.name] = sys._getframe(1).f_globals.get("__name__", "").rpartition(".")[2]
     return entry
 
 
@@ -72,8 +75,12 @@ def _load_all() -> None:
 
 
 def references() -> tuple[ReferenceModel, ...]:
+    """Every entry, in a fixed order (by model module as _MODEL_MODULES lists them, then as registered), whatever
+    order the modules happened to be imported in."""
     _load_all()
-    return tuple(_REGISTRY.values())
+    rank = {module: i for i, module in enumerate(_MODEL_MODULES)}
+    entries = list(_REGISTRY.values())
+    return tuple(sorted(entries, key=lambda e: (rank.get(_MODULE_OF[e.name], len(rank)), entries.index(e))))
 
 
 def reference_names() -> tuple[str, ...]:
