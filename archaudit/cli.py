@@ -126,7 +126,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from .model_report import build_report
 
     inputs = [parse_input(text) for text in args.input] if args.input else None
-    report = build_report(args.target, inputs=inputs, claims_files=args.claims or None, compare=not args.no_compare)
+    throughput = None
+    if args.bench:
+        from .bench import bench
+        from .targets import build_target
+
+        entry = build_target(args.target).reference
+        if entry is None:
+            raise InputSpecError(f"{args.target}: --bench takes a reference-model name")
+        throughput = bench(entry.name, entry.build, lambda b, d: entry.example_input(batch=b, device=d),
+                           batches=(1, 64, 1024)).measurement()
+    report = build_report(args.target, inputs=inputs, claims_files=args.claims or None, compare=not args.no_compare,
+                          throughput=throughput)
     if args.output:
         from .regenerate import write_report
 
@@ -159,6 +170,35 @@ def _cmd_check(args: argparse.Namespace) -> int:
     report = run_budgets(args.file)
     _emit(report.text())
     return EXIT_OK if report.ok else EXIT_CHECK_FAILED
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from .bench import bench
+    from .targets import build_target
+
+    built = build_target(args.target)
+    if built.reference is None:
+        raise InputSpecError(f"{args.target}: bench takes a reference-model name (archaudit list)")
+    entry = built.reference
+    dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[args.dtype]
+    report = bench(entry.name, entry.build, lambda batch, device: entry.example_input(batch=batch, device=device),
+                   batches=args.batch or (1, 64, 1024), device=args.device, dtype=dtype, repeats=args.repeats)
+    if args.format == "json":
+        _emit(json.dumps({"model": report.model, "hardware": report.hardware, "device": report.device,
+                          "threads": report.threads, "dtype": report.dtype, "torch": report.torch_version,
+                          "results": [{"batch": r.batch, "samples_per_s": r.samples_per_s, "low": r.low,
+                                       "high": r.high, "repeats": r.repeats} for r in report.results]}, indent=2))
+    else:
+        from .report._fmt import table
+
+        _emit(f"# Throughput: {report.model}\n\nMeasured on {report.hardware} ({report.device}, {report.threads} "
+              f"threads, {report.dtype}, torch {report.torch_version}); the figures hold only for this machine.\n\n"
+              + table(((r.batch, f"{r.samples_per_s:,.0f}", f"{r.low:,.0f} .. {r.high:,.0f}", r.repeats)
+                       for r in report.results), ["batch", "samples/s (median)", "spread", "runs"],
+                      ["right", "right", "right", "right"]))
+    return EXIT_OK
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -213,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="claims file to check (default: the reference model's own); repeatable")
     p.add_argument("--no-compare", action="store_true", help="skip the cross-tool FLOPs table")
     p.add_argument("--strict", action="store_true", help="exit 1 when any documentation claim fails")
+    p.add_argument("--bench", action="store_true",
+                   help="measure throughput on this machine so throughput claims get a verdict (for this machine)")
     p.set_defaults(run=_cmd_report)
 
     p = sub.add_parser("reports", help="regenerate every reference model's report and the baselines comparison")
@@ -223,6 +265,15 @@ def build_parser() -> argparse.ArgumentParser:
                                      "expected (exit 1 when not)")
     p.add_argument("file", metavar="FILE", help="budgets file (TOML)")
     p.set_defaults(run=_cmd_check)
+
+    p = sub.add_parser("bench", help="inference throughput of a reference model on this machine")
+    p.add_argument("target", metavar="NAME", help="a reference-model name")
+    p.add_argument("--batch", type=int, action="append", metavar="N", help="batch size (repeatable; default 1, 64, 1024)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    p.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32")
+    p.add_argument("--repeats", type=int, default=10, help="timed runs per batch size (median reported)")
+    p.add_argument("--format", choices=("md", "json"), default="md")
+    p.set_defaults(run=_cmd_bench)
 
     p = sub.add_parser("list", help="list the reference models")
     p.add_argument("--format", choices=("md", "json"), default="md")

@@ -92,10 +92,12 @@ class FlopsAudit:
 
 
 def _needs_flop_counter(model: nn.Module, registry: FormulaRegistry) -> bool:
-    """True when some module's own work is invisible to the MAC rules: a type without a rule of its own."""
+    """True when some module's own work may be invisible to the MAC rules: a type without a rule, or a subclass
+    of a registered type that overrides ``forward`` (one that does not runs its base's forward, as
+    ``NonDynamicallyQuantizableLinear`` runs ``Linear``'s)."""
     for _, module in model.named_modules():
         found = registry.lookup_macs(type(module))
-        if found is None or found[0] is not type(module):
+        if found is None or (found[0] is not type(module) and type(module).forward is not found[0].forward):
             return True
     return False
 

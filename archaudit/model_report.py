@@ -149,6 +149,7 @@ def build_report(
     inputs: Sequence[InputSpec] | None = None,
     claims_files: Sequence[str | Path] | None = None,
     compare: bool = True,
+    throughput: dict[str, Any] | None = None,
 ) -> ModelReport:
     """Audit a reference model (or a ``module:callable`` TARGET) completely."""
     from .targets import build_target
@@ -181,7 +182,7 @@ def build_report(
         claims_files = [CLAIMS_DIR / f for f in getattr(entry, "claims", ())] if entry is not None else []
     from .claims import check_document
 
-    claims = tuple(check_document(path) for path in claims_files)
+    claims = tuple(check_document(path, throughput=throughput) for path in claims_files)
     return ModelReport(
         name=built.name,
         description=entry.description if entry else f"{type(model).__name__} from {name}",
