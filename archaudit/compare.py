@@ -174,18 +174,19 @@ def compare_tools(
         except Exception as exc:  # a tool failing is a finding, reported beside the others
             errors[tool] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
-    attempt("torchinfo", lambda: _torchinfo(meta_model, meta_inputs))
     attempt("flop_counter_meta", lambda: _flop_counter(meta_model, meta_inputs))
     n_params = sum(p.numel() for p in meta_model.parameters())
-    if build_cpu is None:
+    if build_cpu is None or n_params > cpu_limit_params:
+        why = ("needs real tensors; no CPU build was given" if build_cpu is None
+               else f"needs real tensors; skipped for a model of {n_params:,} parameters")
         for tool in ("fvcore", "flop_counter_cpu"):
-            errors[tool] = "needs real tensors; no CPU build was given"
-    elif n_params > cpu_limit_params:
-        for tool in ("fvcore", "flop_counter_cpu"):
-            errors[tool] = f"needs real tensors; skipped for a model of {n_params:,} parameters"
+            errors[tool] = why
+        # torchinfo's figures do not depend on the device; on meta it pays for the meta decompositions
+        attempt("torchinfo", lambda: _torchinfo(meta_model, meta_inputs))
     else:
         cpu_model, cpu_inputs = build_cpu()
         cpu_model.eval()
+        attempt("torchinfo", lambda: _torchinfo(cpu_model, cpu_inputs))
         attempt("fvcore", lambda: _fvcore(cpu_model, cpu_inputs))
         attempt("flop_counter_cpu", lambda: _flop_counter(cpu_model, cpu_inputs))
 
