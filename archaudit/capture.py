@@ -53,6 +53,11 @@ def parse_input(text: str) -> InputSpec:
     return InputSpec(shape, _DTYPES[dtype_text] if dtype_text else torch.float32)
 
 
+def meta_tensors(inputs: Sequence[Any]) -> list[torch.Tensor]:
+    """Meta tensors for a list of :class:`InputSpec` shapes and/or tensors (same shapes and dtypes)."""
+    return [i.meta_tensor() if isinstance(i, InputSpec) else torch.empty_like(i, device="meta") for i in inputs]
+
+
 def _describe(value: Any) -> Any:
     if isinstance(value, PackedSequence):
         return Packed(tuple(value.data.shape), tuple(int(b) for b in value.batch_sizes.tolist()))

@@ -59,52 +59,23 @@ def _cmd_params(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _model_inputs(args: argparse.Namespace, built) -> list:
-    """The --input shapes, or the reference model's example input (on meta)."""
-    from .capture import parse_input
-
-    if args.input:
-        return [parse_input(text) for text in args.input]
-    if built.reference is None:
-        raise InputSpecError(f"{args.target}: give the input shape with --input (for instance --input 1x30x17)")
-    return list(built.reference.example_input(batch=1, device="meta"))
-
-
-def _cpu_builder(args: argparse.Namespace, built, inputs):
-    """How --compare builds a real (CPU) copy for the tools that need real tensors."""
-    import torch
-
-    from .targets import build_target
-
-    def build():
-        model = build_target(args.target).model
-        tensors = [torch.zeros(t.shape, dtype=t.dtype) if t.dtype in (torch.int64, torch.int32, torch.bool)
-                   else torch.randn(t.shape, dtype=t.dtype) for t in (_as_tensor(i) for i in inputs)]
-        return model, tensors
-
-    return build
-
-
-def _as_tensor(spec):
-    from .capture import InputSpec
-
-    return spec.meta_tensor() if isinstance(spec, InputSpec) else spec
-
-
 def _cmd_flops(args: argparse.Namespace) -> int:
+    from .capture import parse_input
     from .flops import audit_macs
+    from .model_report import target_inputs
     from .report import flops_json, flops_markdown
     from .targets import build_target
 
     built = build_target(args.target, meta=True)
-    inputs = _model_inputs(args, built)
+    inputs = target_inputs(built, [parse_input(text) for text in args.input] if args.input else None)
     audit = audit_macs(built.model, inputs)
     comparison = None
     if args.compare:
-        from .compare import compare_tools
+        from .capture import meta_tensors
+        from .compare import compare_tools, cpu_builder
 
-        tensors = [_as_tensor(i) for i in inputs]
-        comparison = compare_tools(audit, built.model, tensors, _cpu_builder(args, built, inputs))
+        tensors = meta_tensors(inputs)
+        comparison = compare_tools(audit, built.model, tensors, cpu_builder(args.target, tensors))
     if args.format == "json":
         _emit(json.dumps(flops_json(audit, comparison), indent=2))
     else:

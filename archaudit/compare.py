@@ -152,6 +152,21 @@ def _reasons(tool: str, subtree: list[tuple[nn.Module, FlopsRecord]], tool_value
     return "; ".join(found) if found else "unexplained difference"
 
 
+def cpu_builder(target: str, inputs: Sequence[torch.Tensor]) -> Callable[[], tuple[nn.Module, list[torch.Tensor]]]:
+    """Builds a real (CPU) copy of TARGET and inputs of the same shapes, for the tools that need real tensors:
+    zeros for integer inputs (token ids), seeded normal values otherwise."""
+
+    def build() -> tuple[nn.Module, list[torch.Tensor]]:
+        from .targets import build_target
+
+        generator = torch.Generator().manual_seed(0)
+        tensors = [torch.randn(t.shape, dtype=t.dtype, generator=generator) if t.dtype.is_floating_point
+                   else torch.zeros(t.shape, dtype=t.dtype) for t in inputs]
+        return build_target(target).model, tensors
+
+    return build
+
+
 def compare_tools(
     audit: FlopsAudit,
     meta_model: nn.Module,

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from . import formulas as _formulas  # noqa: F401  (registers every MAC rule)
-from .capture import Capture, InputSpec, capture, on_meta
+from .capture import Capture, InputSpec, capture, meta_tensors, on_meta
 from .macs import COLUMNS, MacCount
 from .registry import REGISTRY, FormulaRegistry
 from .walker import Status
@@ -116,10 +116,7 @@ def audit_macs(
     FlopCounterMode only when some module has no MAC rule of its own.
     """
     meta_model = on_meta(model)
-    meta_inputs = [
-        spec.meta_tensor() if isinstance(spec, InputSpec) else torch.empty_like(spec, device="meta")
-        for spec in inputs
-    ]
+    meta_inputs = meta_tensors(inputs)
     use_counter = _needs_flop_counter(meta_model, registry) if flop_counter is None else flop_counter
     with torch.no_grad():
         captured = capture(meta_model, meta_inputs, use_flop_counter=use_counter)

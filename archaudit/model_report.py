@@ -17,7 +17,7 @@ from .errors import TargetError
 from .flops import FlopsAudit, audit_macs
 from .walker import ModelAudit, audit_params
 
-DTYPE_BYTES = (("float32", 4), ("float16", 2), ("bfloat16", 2), ("int8", 1))
+SIZE_DTYPES = ("float32", "float16", "bfloat16", "int8")
 CLAIMS_DIR = Path(__file__).resolve().parent.parent / "reference_models" / "claims"
 
 
@@ -69,7 +69,9 @@ class ModelReport:
     """(reference name, why): other reports this one cites."""
 
     def sizes_mb(self) -> tuple[tuple[str, float], ...]:
-        return tuple((dtype, self.params.total * size / 1e6) for dtype, size in DTYPE_BYTES)
+        from .claims.check import DTYPE_BYTES
+
+        return tuple((dtype, self.params.total * DTYPE_BYTES[dtype] / 1e6) for dtype in SIZE_DTYPES)
 
     def claim_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -117,8 +119,6 @@ def layer_type_shares(audit: ModelAudit) -> tuple[Share, ...]:
 
 def efficiency_from(claims: Sequence[Any]) -> Efficiency | None:
     """The documents' efficiency table, with the formula it implies recomputed on audited counts."""
-    from .claims.check import DTYPE_BYTES as _  # noqa: F401  (import check: claims installed)
-
     for audit in claims:
         table = next((r for r in audit.results if r.claim.kind == "score_formula"), None)
         if table is None:
@@ -143,6 +143,16 @@ def efficiency_from(claims: Sequence[Any]) -> Efficiency | None:
     return None
 
 
+def target_inputs(built: Any, inputs: Sequence[Any] | None) -> list[Any]:
+    """The given inputs, or the reference model's example input (on meta); a TARGET that is not a reference model
+    must be given its input."""
+    if inputs:
+        return list(inputs)
+    if built.reference is not None:
+        return list(built.reference.example_input(batch=1, device="meta"))
+    raise TargetError(f"{built.name}: give the input shape with --input (for instance --input 1x30x17)")
+
+
 def build_report(
     name: str,
     *,
@@ -156,28 +166,17 @@ def build_report(
 
     built = build_target(name, meta=True)
     entry = built.reference
-    if inputs:
-        meta_inputs: list[Any] = list(inputs)
-    elif entry is not None:
-        meta_inputs = list(entry.example_input(batch=1, device="meta"))
-    else:
-        raise TargetError(f"{name}: give the input shape with --input (for instance --input 1x30x17)")
+    meta_inputs = target_inputs(built, inputs)
     model = built.model
     params = audit_params(model)
     flops = audit_macs(model, meta_inputs)
     comparison = None
     if compare:
-        from .compare import compare_tools
+        from .capture import meta_tensors
+        from .compare import compare_tools, cpu_builder
 
-        tensors = [i.meta_tensor() if isinstance(i, InputSpec) else i for i in meta_inputs]
-
-        def build_cpu():
-            cpu = build_target(name).model
-            return cpu, [torch.zeros(t.shape, dtype=t.dtype) if not t.dtype.is_floating_point
-                         else torch.randn(t.shape, dtype=t.dtype, generator=torch.Generator().manual_seed(0))
-                         for t in tensors]
-
-        comparison = compare_tools(flops, model, tensors, build_cpu)
+        tensors = meta_tensors(meta_inputs)
+        comparison = compare_tools(flops, model, tensors, cpu_builder(name, tensors))
     if claims_files is None:
         claims_files = [CLAIMS_DIR / f for f in getattr(entry, "claims", ())] if entry is not None else []
     from .claims import check_document

@@ -65,6 +65,14 @@ MacRule = Callable[[Any, Any], Any]
 """``rule(module, call) -> MacCount``: the MACs of one forward call (see :mod:`archaudit.macs`)."""
 
 
+def _along_mro(table: dict[type[nn.Module], Any], layer_type: type[nn.Module]) -> tuple[type[nn.Module], Any] | None:
+    for base in layer_type.__mro__:
+        value = table.get(base)
+        if value is not None:
+            return base, value
+    return None
+
+
 class FormulaRegistry:
     """Maps ``nn.Module`` types to a :class:`LayerFormula` or to :data:`KNOWN_ZERO` (parameters), and to a MAC
     rule (compute). The two maps are kept apart so that each can be checked for completeness on its own."""
@@ -128,22 +136,14 @@ class FormulaRegistry:
 
     def lookup_macs(self, layer_type: type[nn.Module]) -> tuple[type[nn.Module], MacRule] | None:
         """The MAC rule for ``layer_type``, found along its MRO, with the type it was registered under."""
-        for base in layer_type.__mro__:
-            rule = self._macs.get(base)
-            if rule is not None:
-                return base, rule
-        return None
+        return _along_mro(self._macs, layer_type)
 
     def mac_types(self) -> list[type[nn.Module]]:
         return list(self._macs)
 
     def lookup(self, layer_type: type[nn.Module]) -> tuple[type[nn.Module], Entry] | None:
         """The entry for ``layer_type``, found along its MRO, with the type it was registered under."""
-        for base in layer_type.__mro__:
-            entry = self._entries.get(base)
-            if entry is not None:
-                return base, entry
-        return None
+        return _along_mro(self._entries, layer_type)
 
     def __contains__(self, layer_type: object) -> bool:
         return layer_type in self._entries

@@ -20,6 +20,7 @@ import math
 import torch
 from torch import nn
 
+from ._layers import sinusoidal_positions
 from ._registry import Assumption, ReferenceModel, register
 
 
@@ -80,15 +81,6 @@ class _DecoderLayer(nn.Module):
         return self.norm3(x + self.fc1(nn.functional.elu(self.fc2(x))))
 
 
-def _sinusoid(length: int, width: int) -> torch.Tensor:
-    position = torch.arange(length, dtype=torch.float32).unsqueeze(1)
-    rate = torch.exp(torch.arange(0, width, 2, dtype=torch.float32) * (-math.log(10000.0) / width))
-    table = torch.zeros(length, width)
-    table[:, 0::2] = torch.sin(position * rate)
-    table[:, 1::2] = torch.cos(position * rate[: width // 2])
-    return table
-
-
 class DAST(nn.Module):
     def __init__(self, *, time_step: int = 42, input_size: int = 14, dim_val: int = 64, dim_attn: int = 64,
                  n_heads: int = 4, n_encoder_layers: int = 2, n_decoder_layers: int = 1, dec_seq_len: int = 4,
@@ -98,7 +90,7 @@ class DAST(nn.Module):
         self.sensor_encoder = nn.ModuleList(_EncoderLayer(dim_val, dim_attn, n_heads) for _ in range(n_encoder_layers))
         self.time_encoder = nn.ModuleList(_EncoderLayer(dim_val, dim_attn, n_heads) for _ in range(n_encoder_layers))
         self.decoder = nn.ModuleList(_DecoderLayer(dim_val, dim_attn, n_heads) for _ in range(n_decoder_layers))
-        self.register_buffer("positions", _sinusoid(512, dim_val), persistent=False)
+        self.register_buffer("positions", sinusoidal_positions(512, dim_val), persistent=False)
         self.timestep_enc_input_fc = nn.Linear(input_size, dim_val)
         self.sensor_enc_input_fc = nn.Linear(time_step, dim_val)
         self.dec_input_fc = nn.Linear(input_size, dim_val)

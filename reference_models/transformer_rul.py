@@ -6,21 +6,11 @@ mean over time -> Linear(d_model, 1). The dimensions are builder arguments.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
+from ._layers import sinusoidal_positions
 from ._registry import Assumption, ReferenceModel, register
-
-
-def _positions(length: int, d_model: int) -> torch.Tensor:
-    position = torch.arange(length, dtype=torch.float32).unsqueeze(1)
-    rate = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model))
-    table = torch.zeros(length, d_model)
-    table[:, 0::2] = torch.sin(position * rate)
-    table[:, 1::2] = torch.cos(position * rate[: d_model // 2])
-    return table
 
 
 class TransformerRUL(nn.Module):
@@ -28,7 +18,7 @@ class TransformerRUL(nn.Module):
                  dim_feedforward: int = 2048, dropout: float = 0.1, max_len: int = 512) -> None:
         super().__init__()
         self.embed = nn.Linear(in_features, d_model)
-        self.register_buffer("positions", _positions(max_len, d_model), persistent=False)
+        self.register_buffer("positions", sinusoidal_positions(max_len, d_model), persistent=False)
         layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout, batch_first=True)
         self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
         self.head = nn.Linear(d_model, 1)

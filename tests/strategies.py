@@ -189,15 +189,8 @@ def batch_norm_kwargs(draw: st.DrawFn) -> Kwargs:
     }
 
 
-@st.composite
-def instance_norm_kwargs(draw: st.DrawFn) -> Kwargs:
-    return {
-        "num_features": draw(sizes()),
-        "eps": draw(_EPS),
-        "momentum": draw(_MOMENTUM),
-        "affine": draw(_BOOL),
-        "track_running_stats": draw(_BOOL),
-    }
+instance_norm_kwargs = batch_norm_kwargs
+"""InstanceNorm1d/2d/3d take the same arguments as BatchNorm."""
 
 
 _NUM_GROUPS = st.integers(1, 32)
