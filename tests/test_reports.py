@@ -122,3 +122,11 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
 def test_unknown_model_report_exits_2(capsys):
     assert main(["report", "amnl-xxl"]) == EXIT_BAD_INPUT
     assert "known:" in capsys.readouterr().err
+
+
+def test_reports_name_no_checkout_or_machine_path(regenerated):
+    """A committed report must read the same from any checkout: no absolute path of this one in it."""
+    for path in regenerated.iterdir():
+        text = path.read_text(errors="replace")
+        assert str(ROOT) not in text, path.name
+        assert "/tmp/" not in text, path.name

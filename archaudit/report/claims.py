@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ..claims import ClaimsAudit
@@ -26,10 +27,22 @@ def _ordered(audit: ClaimsAudit) -> list[ClaimResult]:
     return sorted(audit.results, key=lambda r: rank[r.verdict])
 
 
+_PROJECT = Path(__file__).resolve().parents[2]
+
+
+def _portable(path: str) -> str:
+    """A claims file inside the project as a project-relative path, so reports do not name the checkout."""
+    try:
+        return Path(path).resolve().relative_to(_PROJECT).as_posix()
+    except ValueError:
+        return path
+
+
 def claims_json(audit: ClaimsAudit) -> dict[str, Any]:
     doc = audit.document
     return {
-        "document": {"id": doc.id, "title": doc.title, "source": doc.source, "model": doc.model, "path": doc.path},
+        "document": {"id": doc.id, "title": doc.title, "source": doc.source, "model": doc.model,
+                     "path": _portable(doc.path)},
         "counts": audit.counts(),
         "claims": [
             {
