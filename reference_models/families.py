@@ -15,7 +15,7 @@ from archaudit.formulas.linear import LinearSpec, linear_params
 from archaudit.formulas.norm import ShapeNormSpec, shape_norm_params
 from archaudit.formulas.recurrent import RecurrentSpec, recurrent_params
 
-from .amnl import AMNL, COMPACT, FEATURES, LARGE, V2
+from .amnl import AMNL, FEATURES, LARGE, V2
 
 
 def _cnn(cnn_channels: Sequence[int], kernel_size: int, conv_bias: bool, batchnorm: bool) -> int:

@@ -11,7 +11,7 @@ import pytest
 
 from archaudit.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from archaudit.io import atomic_write
-from archaudit.model_report import build_report, shares
+from archaudit.model_report import shares
 from archaudit.regenerate import regenerate
 from reference_models import references
 

@@ -101,10 +101,10 @@ def _validate_references(path: Path, claims: list[Claim]) -> None:
 
     ids = {c.id for c in claims}
     with_figure = {c.id for c in claims if c.figure is not None}
-    for claim in claims:
-        def fail(message: str) -> ClaimsFileError:
-            return _fail(path, claim.line, f"claim {claim.id!r}: {message}")
+    def fail(claim: Claim, message: str) -> ClaimsFileError:
+        return _fail(path, claim.line, f"claim {claim.id!r}: {message}")
 
+    for claim in claims:
         # `implied` always names claims; `expression` does only for derived claims (a formula's names its variables)
         expressions = [claim.get(key) for key in ("implied", "expression") if isinstance(claim.get(key), str)
                        and (key == "implied" or claim.kind == "derived")]
@@ -112,7 +112,7 @@ def _validate_references(path: Path, claims: list[Claim]) -> None:
         for expression in expressions:
             unknown = sorted(_names(expression) - with_figure)
             if unknown:
-                raise fail(f"{expression!r} names {', '.join(unknown)}, which is not the id of a claim with a figure")
+                raise fail(claim, f"{expression!r} names {', '.join(unknown)}, which is not the id of a claim with a figure")
         referenced = list(claim.get("terms") or []) + list(claim.get("among") or [])
         referenced += [claim.get(k) for k in ("label", "params", "rmse") if isinstance(claim.get(k), str)
                        and claim.kind in ("ranking", "score")]
@@ -120,14 +120,14 @@ def _validate_references(path: Path, claims: list[Claim]) -> None:
             referenced += [v for v in row.values()] if isinstance(row, dict) else []
         for ref in referenced:
             if ref not in ids:
-                raise fail(f"refers to {ref!r}, which is not a claim id in this file")
+                raise fail(claim, f"refers to {ref!r}, which is not a claim id in this file")
         if claim.kind == "size" and claim.get("dtype") not in DTYPE_BYTES:
-            raise fail(f"unknown dtype {claim.get('dtype')!r}; one of {', '.join(DTYPE_BYTES)}")
+            raise fail(claim, f"unknown dtype {claim.get('dtype')!r}; one of {', '.join(DTYPE_BYTES)}")
         if claim.kind == "formula" and claim.get("layer") not in FAMILIES:
-            raise fail(f"no layer family {claim.get('layer')!r} for formula claims; one of {', '.join(FAMILIES)}")
+            raise fail(claim, f"no layer family {claim.get('layer')!r} for formula claims; one of {', '.join(FAMILIES)}")
         if claim.kind == "ranking" and claim.get("labels") is not None and \
                 len(claim.get("labels")) != len(claim.get("among")):
-            raise fail("labels and among differ in length")
+            raise fail(claim, "labels and among differ in length")
 
 
 def _claim(path: Path, text: str, raw: Any, index: int, seen: set[str], components: dict[str, Any]) -> Claim:
