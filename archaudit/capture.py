@@ -1,8 +1,11 @@
 """Shape capture: one forward pass on meta tensors, with forward hooks recording each module call as shapes.
 
 Nothing is allocated and no arithmetic is done: a model of billions of parameters costs what a small one does.
-Optionally, FlopCounterMode runs over the same pass, so that work done by modules without a MAC rule (custom
-modules that call ``torch.matmul`` themselves) is still counted, and labelled as counted by it.
+Optionally (``record_ops=True``) a dispatch mode records, over the same pass, every aten op and the FLOPs that
+FlopCounterMode's formulas give it, charged to the innermost module call running when the op ran: so work done
+by modules without a MAC rule (custom modules that call ``torch.matmul`` themselves) is still counted, labelled
+as counted by those formulas, and each call's own work is a sum of its own ops, never a difference of totals
+(a module reached from two paths is charged once per call, and no count can come out negative).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from .errors import ForwardError, InputSpecError
 from .macs import Call, Packed
@@ -78,10 +82,48 @@ def _outputs(value: Any) -> tuple[tuple[int, ...], ...]:
 
 @dataclass
 class Capture:
-    """Calls per module path, in call order, and FlopCounterMode's inclusive FLOPs per path when it ran."""
+    """Calls per module path, in call order; with ``record_ops``, per module path, the FLOPs (FlopCounterMode's
+    formulas) and the aten ops of its own calls, children excluded."""
 
     calls: dict[str, list[Call]] = field(default_factory=dict)
-    flop_counter: dict[str, int] | None = None
+    own_flops: dict[str, int] | None = None
+    own_ops: dict[str, dict[str, int]] | None = None
+    """Per module path: aten op name (``"aten.tanh"``) -> number of times its own calls ran it."""
+
+
+class _OpRecorder(TorchDispatchMode):
+    """Charges every aten op to the innermost module call on ``stack`` (the root's path, ``""``, outside any).
+
+    FLOPs come from FlopCounterMode's own formula table, and ops without a formula are decomposed first exactly as
+    FlopCounterMode decomposes them, so the figures agree with it op for op.
+    """
+
+    def __init__(self, stack: list[str], flops: dict[str, int], ops: dict[str, dict[str, int]]) -> None:
+        super().__init__()
+        from torch.utils.flop_counter import flop_registry
+
+        self.registry = flop_registry
+        self.stack, self.flops, self.ops = stack, flops, ops
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        if isinstance(func, torch._ops.HigherOrderOperator):
+            return NotImplemented
+        if func not in self.registry and func is not torch.ops.prim.device.default:
+            with self:
+                decomposed = func.decompose(*args, **kwargs)
+            if decomposed is not NotImplemented:
+                return decomposed
+        out = func(*args, **kwargs)
+        path = self.stack[-1] if self.stack else ""
+        packet = func._overloadpacket
+        name = f"aten.{packet.__name__}" if packet.__module__.endswith(".aten") else str(packet)
+        own = self.ops.setdefault(path, {})
+        own[name] = own.get(name, 0) + 1
+        formula = self.registry.get(packet)
+        if formula is not None:
+            self.flops[path] = self.flops.get(path, 0) + int(formula(*args, **kwargs, out_val=out))
+        return out
 
 
 def on_meta(model: nn.Module) -> nn.Module:
@@ -126,13 +168,12 @@ def _rnn_shapes(module: nn.RNNBase, input: Any, hx: Any = None) -> Any:
     return output, h
 
 
-def capture(model: nn.Module, inputs: Sequence[torch.Tensor], *, use_flop_counter: bool = False,
-            run_rnns: bool = False) -> Capture:
-    """Run ``model(*inputs)`` (meta tensors) once, recording every module call as shapes.
+def capture(model: nn.Module, inputs: Sequence[torch.Tensor], *, record_ops: bool = False) -> Capture:
+    """Run ``model(*inputs)`` (meta tensors) once, recording every module call as shapes, and with ``record_ops``
+    every aten op charged to the call that ran it.
 
     Stock RNN/LSTM/GRU layers return tensors of their output shapes without running their recurrence (their
-    MACs come from their analytic rule, not from this pass); a subclass that overrides ``forward`` runs as is,
-    and ``run_rnns=True`` runs them all (for FlopCounterMode as another tool sees the model).
+    MACs come from their analytic rule, not from this pass); a subclass that overrides ``forward`` runs as is.
     """
     paths = {id(m): name for name, m in model.named_modules()}
     result = Capture()
@@ -156,21 +197,14 @@ def capture(model: nn.Module, inputs: Sequence[torch.Tensor], *, use_flop_counte
     for _, module in model.named_modules():
         handles.append(module.register_forward_pre_hook(pre_hook, with_kwargs=True))
         handles.append(module.register_forward_hook(post_hook, with_kwargs=True))
-        if not run_rnns and _RNN_FORWARDS.get(type(module)) is type(module).forward and "forward" not in vars(module):
+        if _RNN_FORWARDS.get(type(module)) is type(module).forward and "forward" not in vars(module):
             module.forward = lambda input, hx=None, _m=module: _rnn_shapes(_m, input, hx)
             stubbed.append(module)
     try:
-        if use_flop_counter:
-            from torch.utils.flop_counter import FlopCounterMode
-
-            counter = FlopCounterMode(display=False)
-            with counter:
+        if record_ops:
+            result.own_flops, result.own_ops = {}, {}
+            with _OpRecorder(stack, result.own_flops, result.own_ops):
                 model(*inputs)
-            root = type(model).__name__
-            result.flop_counter = {
-                _strip_root(key, root): sum(ops.values()) for key, ops in counter.get_flop_counts().items()
-                if key != "Global"
-            }
         else:
             model(*inputs)
     except Exception as exc:
@@ -188,9 +222,3 @@ def capture(model: nn.Module, inputs: Sequence[torch.Tensor], *, use_flop_counte
         for module in stubbed:
             del module.forward
     return result
-
-
-def _strip_root(key: str, root: str) -> str:
-    if key == root:
-        return ""
-    return key[len(root) + 1:] if key.startswith(root + ".") else key

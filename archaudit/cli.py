@@ -66,9 +66,9 @@ def _cmd_flops(args: argparse.Namespace) -> int:
     from .report import flops_json, flops_markdown
     from .targets import build_target
 
-    built = build_target(args.target, meta=True)
+    built = build_target(args.target, device=args.device)
     inputs = target_inputs(built, [parse_input(text) for text in args.input] if args.input else None)
-    audit = audit_macs(built.model, inputs)
+    audit = audit_macs(built.model, inputs, build_note=built.note)
     comparison = None
     if args.compare:
         from .capture import meta_tensors
@@ -108,7 +108,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         throughput = bench(entry.name, entry.build, lambda b, d: entry.example_input(batch=b, device=d),
                            batches=(1, 64, 1024)).measurement()
     report = build_report(args.target, inputs=inputs, claims_files=args.claims or None, compare=not args.no_compare,
-                          throughput=throughput)
+                          throughput=throughput, device=args.device)
     if args.output:
         from .regenerate import write_report
 
@@ -199,12 +199,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     input_help = ("input shape, such as 1x30x17, or 1x128:int64 for token ids; repeat for several inputs "
                   "(default: the reference model's example input)")
-    p = sub.add_parser("flops", help="MACs and FLOPs per module from shapes captured on the meta device")
+    p = sub.add_parser("flops", help="MACs and FLOPs per module from shapes captured in one pass on the meta device")
     p.add_argument("target", metavar="TARGET", help=target_help)
     p.add_argument("--input", action="append", metavar="SHAPE", help=input_help)
     p.add_argument("--format", choices=("md", "json"), default="md")
     p.add_argument("--compare", action="store_true",
                    help="run torchinfo, fvcore and FlopCounterMode on the same model and explain the differences")
+    p.add_argument("--device", choices=("auto", "meta", "cpu"), default="auto",
+                   help="where to build the model: meta (allocates nothing), cpu, or auto (meta when its "
+                        "constructor allows it, else cpu; the output says which)")
     p.set_defaults(run=_cmd_flops)
 
     p = sub.add_parser("claims", help="check a claims file: every claim's verdict with its evidence "
@@ -223,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--claims", action="append", metavar="FILE",
                    help="claims file to check (default: the reference model's own); repeatable")
     p.add_argument("--no-compare", action="store_true", help="skip the cross-tool FLOPs table")
+    p.add_argument("--device", choices=("auto", "meta", "cpu"), default="auto",
+                   help="where to build the model: meta (allocates nothing), cpu, or auto (meta when its "
+                        "constructor allows it, else cpu; the output says which)")
     p.add_argument("--strict", action="store_true", help="exit 1 when any documentation claim fails")
     p.add_argument("--bench", action="store_true",
                    help="measure throughput on this machine so throughput claims get a verdict (for this machine)")

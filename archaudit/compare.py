@@ -8,6 +8,7 @@ FlopCounterMode 2 FLOPs per MAC. A tool that cannot run on a model is reported w
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import warnings
 from dataclasses import dataclass, field
@@ -16,8 +17,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from .capture import capture
-from .flops import FlopsAudit, FlopsRecord, subtree_flops
+from .flops import FlopsAudit, FlopsRecord
 
 TOOLS = ("torchinfo", "fvcore", "flop_counter_meta", "flop_counter_cpu")
 TOOL_LABELS = {
@@ -88,6 +88,8 @@ class ToolComparison:
     """archaudit and each tool's total MACs (None where the tool could not run)."""
     errors: dict[str, str] = field(default_factory=dict)
     """Why a tool has no figure."""
+    notes: dict[str, str] = field(default_factory=dict)
+    """How a tool's figure was obtained when not as plainly run (a fallback after a failure)."""
 
 
 def _top_level(path: str) -> str:
@@ -129,13 +131,47 @@ def _fvcore(model: nn.Module, inputs: Sequence[torch.Tensor]) -> dict[str, int]:
     return per
 
 
-def _flop_counter(model: nn.Module, inputs: Sequence[torch.Tensor]) -> dict[str, int]:
-    with torch.no_grad():
-        counts = capture(model, inputs, use_flop_counter=True, run_rnns=True).flop_counter or {}
+def _strip_root(key: str, root: str) -> str:
+    if key == root:
+        return ""
+    return key[len(root) + 1:] if key.startswith(root + ".") else key
+
+
+def _run_flop_counter(model: nn.Module, inputs: Sequence[torch.Tensor]) -> dict[str, int]:
+    """FlopCounterMode's inclusive FLOPs per module path, as the tool reports them (RNNs run their recurrence)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(*inputs)
+    root = type(model).__name__
+    return {_strip_root(key, root): sum(ops.values()) for key, ops in counter.get_flop_counts().items()
+            if key != "Global"}
+
+
+def _subtree_flops(fc: dict[str, int], name: str, module: nn.Module) -> int:
+    """FlopCounterMode FLOPs of a module path and everything below it: a ModuleList is never called itself, so its
+    children stand for it."""
+    if name in fc:
+        return fc[name]
+    return sum(_subtree_flops(fc, f"{name}.{child_name}" if name else child_name, child)
+               for child_name, child in module._modules.items() if child is not None)
+
+
+def _flop_counter(model: nn.Module, inputs: Sequence[torch.Tensor], notes: dict[str, str], tool: str) -> dict[str, int]:
+    """FlopCounterMode's MACs per top-level module. When it fails on the model as given (its module tracker's
+    autograd hooks fail on some models), it is run again on a copy with ``requires_grad_(False)``, and ``notes``
+    says so: a peer tool's failure is a finding about that tool, not a failure of the audit."""
+    try:
+        counts = _run_flop_counter(model, inputs)
+    except Exception as exc:
+        first = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        counts = _run_flop_counter(copy.deepcopy(model).requires_grad_(False), inputs)
+        notes[tool] = (f"failed on the model as given ({first}); counted on a copy with requires_grad_(False)")
     total = counts.get("", 0) // 2
     per = {"__total__": total}
     for name, child in model.named_children():
-        per[name] = subtree_flops(counts, name, child) // 2
+        per[name] = _subtree_flops(counts, name, child) // 2
     per["(own)"] = total - sum(v for k, v in per.items() if k != "__total__")
     return per
 
@@ -182,6 +218,7 @@ def compare_tools(
     """
     results: dict[str, dict[str, int]] = {}
     errors: dict[str, str] = {}
+    notes: dict[str, str] = {}
 
     def attempt(tool: str, fn: Callable[[], dict[str, int]]) -> None:
         try:
@@ -189,7 +226,7 @@ def compare_tools(
         except Exception as exc:  # a tool failing is a finding, reported beside the others
             errors[tool] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
-    attempt("flop_counter_meta", lambda: _flop_counter(meta_model, meta_inputs))
+    attempt("flop_counter_meta", lambda: _flop_counter(meta_model, meta_inputs, notes, "flop_counter_meta"))
     n_params = sum(p.numel() for p in meta_model.parameters())
     if build_cpu is None or n_params > cpu_limit_params:
         why = ("needs real tensors; no CPU build was given" if build_cpu is None
@@ -203,7 +240,7 @@ def compare_tools(
         cpu_model.eval()
         attempt("torchinfo", lambda: _torchinfo(cpu_model, cpu_inputs))
         attempt("fvcore", lambda: _fvcore(cpu_model, cpu_inputs))
-        attempt("flop_counter_cpu", lambda: _flop_counter(cpu_model, cpu_inputs))
+        attempt("flop_counter_cpu", lambda: _flop_counter(cpu_model, cpu_inputs, notes, "flop_counter_cpu"))
 
     modules = dict(meta_model.named_modules())
     subtrees: dict[str, list[tuple[nn.Module, FlopsRecord]]] = {}
@@ -227,4 +264,4 @@ def compare_tools(
         ))
     totals = {"archaudit": audit.macs}
     totals.update({tool: results[tool]["__total__"] if tool in results else None for tool in TOOLS})
-    return ToolComparison(tuple(rows), totals, errors)
+    return ToolComparison(tuple(rows), totals, errors, notes)

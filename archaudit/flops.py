@@ -7,9 +7,14 @@ applies without calling ``out_proj``; a ``TransformerEncoderLayer`` counts only 
 Every module ends in one status:
 
 * ``formula``: counted by its MAC rule (found along the MRO);
-* ``zero``: no rule of its own, and FlopCounterMode saw no matrix work of its own (a container);
-* ``unsupported``: no rule, and work of its own that FlopCounterMode counted (``source="flop_counter"``),
-  or work nobody could count. Unsupported modules are listed in every output.
+* ``zero``: no rule of its own, and no matrix work of its own in the trace (a container);
+* ``unsupported``: no rule, and matrix work of its own that FlopCounterMode's op formulas counted in the trace
+  (``source="flop_counter"``). Unsupported modules are listed in every output.
+
+The columns beside MACs (bias, norm, activation, softmax) come from the MAC rules only. A module without a rule
+whose own ops include work of a column (``aten.tanh`` for activation, ``aten.rsqrt`` for norm, ...) has that
+column *not counted*: the record names the column and the ops, and the audit counts, per column, the modules
+that miss it, so that no 0 in a column is silent.
 """
 
 from __future__ import annotations
@@ -39,9 +44,11 @@ class FlopsRecord:
     """``"formula"``, ``"flop_counter"`` (FlopCounterMode on meta, for modules without a rule) or ``"none"``."""
     input_shapes: tuple[tuple[int, ...], ...] = ()
     output_shapes: tuple[tuple[int, ...], ...] = ()
-    flop_counter_flops: int | None = None
-    """FlopCounterMode's FLOPs for this module *including* its children, when it ran."""
     note: str = ""
+    uncounted: tuple[str, ...] = ()
+    """Columns (of ``COLUMNS``) with work of this module's own that no rule counted."""
+    uncounted_ops: tuple[str, ...] = ()
+    """The aten ops behind ``uncounted``, sorted."""
 
     @property
     def macs(self) -> int:
@@ -54,6 +61,11 @@ class FlopsAudit:
     inputs: tuple[str, ...]
     records: tuple[FlopsRecord, ...]
     flop_counter_ran: bool
+    """Whether the trace recorded aten ops (it does when some module has no MAC rule of its own)."""
+    built_on: str = "meta"
+    """Where the audited model's tensors were (``"meta"`` or ``"cpu"``); the pass itself always runs on meta."""
+    build_note: str = ""
+    """Why the model was built where it was, when the caller says (``built on the CPU: ...``)."""
 
     @property
     def counts(self) -> MacCount:
@@ -69,6 +81,11 @@ class FlopsAudit:
     @property
     def flops(self) -> int:
         return 2 * self.macs
+
+    @property
+    def uncounted_columns(self) -> dict[str, int]:
+        """Per extra column, how many modules have work in it that was not counted (0 for a complete column)."""
+        return {c: sum(c in r.uncounted for r in self.records) for c in COLUMNS if c != "macs"}
 
     @property
     def unsupported(self) -> tuple[FlopsRecord, ...]:
@@ -108,6 +125,7 @@ def audit_macs(
     *,
     registry: FormulaRegistry = REGISTRY,
     flop_counter: bool | None = None,
+    build_note: str = "",
 ) -> FlopsAudit:
     """MACs of one forward pass of ``model`` on ``inputs`` (tensors or :class:`InputSpec` shapes).
 
@@ -115,46 +133,70 @@ def audit_macs(
     touched); tensors are replaced by meta tensors of the same shape and dtype. ``flop_counter=None`` runs
     FlopCounterMode only when some module has no MAC rule of its own.
     """
+    tensors = [*model.parameters(), *model.buffers()]
+    built_on = "meta" if all(t.is_meta for t in tensors) else str(next(t.device for t in tensors if not t.is_meta))
     meta_model = on_meta(model)
     meta_inputs = meta_tensors(inputs)
     use_counter = _needs_flop_counter(meta_model, registry) if flop_counter is None else flop_counter
     with torch.no_grad():
-        captured = capture(meta_model, meta_inputs, use_flop_counter=use_counter)
+        captured = capture(meta_model, meta_inputs, record_ops=use_counter)
     records = _records(meta_model, captured, registry)
     labels = tuple(str(InputSpec(tuple(t.shape), t.dtype)) for t in meta_inputs)
-    return FlopsAudit(type(model).__name__, labels, records, use_counter)
+    return FlopsAudit(type(model).__name__, labels, records, use_counter, built_on, build_note)
 
 
-def _nearest_counted(fc: dict[str, int], name: str, module: nn.Module) -> int:
-    """FlopCounterMode FLOPs of the nearest descendants it saw called: a ModuleList is never called itself, so
-    its children stand for it."""
-    total = 0
-    for child_name, child in module._modules.items():
-        if child is not None:
-            total += subtree_flops(fc, f"{name}.{child_name}" if name else child_name, child)
-    return total
+# The aten ops whose work belongs to a column beside MACs. A module without a MAC rule that runs one of them has
+# that column not counted (the ops are named); a rule counts its columns itself.
+COLUMN_OPS: dict[str, frozenset[str]] = {
+    "bias": frozenset({"aten.addmm", "aten.baddbmm", "aten.addbmm", "aten.addmv"}),
+    "norm": frozenset({
+        "aten.native_layer_norm", "aten.native_batch_norm", "aten._native_batch_norm_legit",
+        "aten._native_batch_norm_legit_no_training", "aten._native_batch_norm_legit_functional",
+        "aten.native_group_norm", "aten._fused_rms_norm", "aten.rms_norm", "aten.rsqrt", "aten.var_mean",
+        "aten.batch_norm", "aten.instance_norm", "aten.layer_norm", "aten.group_norm",
+    }),
+    "activation": frozenset({
+        "aten.relu", "aten.relu_", "aten.gelu", "aten.gelu_", "aten.silu", "aten.silu_", "aten.sigmoid",
+        "aten.sigmoid_", "aten.tanh", "aten.tanh_", "aten.elu", "aten.elu_", "aten.leaky_relu", "aten.leaky_relu_",
+        "aten.hardswish", "aten.hardswish_", "aten.hardsigmoid", "aten.hardsigmoid_", "aten.hardtanh",
+        "aten.hardtanh_", "aten.mish", "aten.mish_", "aten.softplus", "aten.selu", "aten.celu", "aten.glu",
+        "aten._prelu_kernel", "aten.prelu", "aten.log_sigmoid_forward", "aten.threshold", "aten.rrelu_with_noise",
+        "aten.erf", "aten.softshrink", "aten.hardshrink", "aten.logit",
+    }),
+    "softmax": frozenset({
+        "aten._softmax", "aten.softmax", "aten._log_softmax", "aten.log_softmax", "aten._safe_softmax",
+        "aten.scaled_dot_product_attention", "aten._scaled_dot_product_flash_attention_for_cpu",
+        "aten._scaled_dot_product_flash_attention", "aten._scaled_dot_product_efficient_attention",
+        "aten._scaled_dot_product_cudnn_attention", "aten._scaled_dot_product_attention_math",
+        "aten._scaled_dot_product_fused_attention_overrideable",
+    }),
+}
 
 
-def subtree_flops(fc: dict[str, int], name: str, module: nn.Module) -> int:
-    """FlopCounterMode FLOPs of a module path and everything below it."""
-    return fc[name] if name in fc else _nearest_counted(fc, name, module)
+def _columns_missed(ops: dict[str, int]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """For a module without a MAC rule: the columns its own ops have work in, and those ops (sorted)."""
+    columns, named = [], set()
+    for column in COLUMNS:
+        hit = COLUMN_OPS.get(column, frozenset()) & ops.keys()
+        if hit:
+            columns.append(column)
+            named |= hit
+    return tuple(columns), tuple(sorted(named))
 
 
 def _records(model: nn.Module, captured: Capture, registry: FormulaRegistry) -> tuple[FlopsRecord, ...]:
-    modules = dict(model.named_modules())
-    fc = captured.flop_counter
+    own_flops = captured.own_flops
+    own_ops = captured.own_ops or {}
     records = []
-    for name, module in modules.items():
+    for name, module in model.named_modules():
         calls = captured.calls.get(name, [])
         inputs = tuple(a for c in calls[:1] for a in c.args if isinstance(a, tuple))
         outputs = calls[0].outputs if calls else ()
-        inclusive = fc.get(name) if fc is not None else None
-        own_counted = None
-        if fc is not None and calls:
-            own_counted = (inclusive or 0) - _nearest_counted(fc, name, module)
+        # FLOPs of the ops this module ran itself (children excluded), summed over its calls: never negative
+        own_counted = own_flops.get(name, 0) if own_flops is not None and calls else None
         found = registry.lookup_macs(type(module))
         common = dict(name=name, type=type(module).__name__, calls=len(calls), input_shapes=inputs,
-                      output_shapes=outputs, flop_counter_flops=inclusive)
+                      output_shapes=outputs)
         if found is not None:
             registered_as, rule = found
             counts = MacCount()
@@ -162,29 +204,33 @@ def _records(model: nn.Module, captured: Capture, registry: FormulaRegistry) -> 
                 counts = counts + rule(module, call)
             inherited = registered_as is not type(module)
             if inherited and own_counted is not None and own_counted > 2 * counts.macs:
+                columns, ops = _columns_missed(own_ops.get(name, {}))
                 records.append(FlopsRecord(
                     counts=MacCount(macs=own_counted // 2), status=Status.UNSUPPORTED, source="flop_counter",
                     note=f"subclass of {registered_as.__name__} doing more than its rule counts "
-                         f"({counts.macs:,} MACs); FlopCounterMode on meta counted its own work", **common))
+                         f"({counts.macs:,} MACs); FlopCounterMode's op formulas counted its own work",
+                    uncounted=columns, uncounted_ops=ops, **common))
                 continue
             note = "" if calls else "not called as a module in this forward pass"
             if inherited and not note:
                 note = f"counted as {registered_as.__name__}"
             records.append(FlopsRecord(counts=counts, status=Status.FORMULA, source="formula", note=note, **common))
             continue
+        columns, ops = _columns_missed(own_ops.get(name, {})) if calls else ((), ())
+        missing = f"; {', '.join(columns)} not counted ({', '.join(ops)})" if columns else ""
         if not calls:
             records.append(FlopsRecord(counts=MacCount(), status=Status.ZERO, source="none",
                                        note="not called in this forward pass", **common))
         elif own_counted:
             records.append(FlopsRecord(
                 counts=MacCount(macs=own_counted // 2), status=Status.UNSUPPORTED, source="flop_counter",
-                note=f"no MAC rule for {type(module).__name__}: its own matrix work counted by FlopCounterMode "
-                     "on meta (norm, activation and softmax work not counted)", **common))
+                note=f"no MAC rule for {type(module).__name__}: its own matrix work counted by FlopCounterMode's "
+                     f"op formulas{missing}", uncounted=columns, uncounted_ops=ops, **common))
         else:
             records.append(FlopsRecord(counts=MacCount(), status=Status.ZERO, source="none",
-                                       note="no MAC rule; FlopCounterMode on meta saw no matrix work of its own",
-                                       **common))
+                                       note=f"no MAC rule; no matrix work of its own{missing}",
+                                       uncounted=columns, uncounted_ops=ops, **common))
     return tuple(records)
 
 
-__all__ = ["COLUMNS", "FlopsAudit", "FlopsRecord", "audit_macs"]
+__all__ = ["COLUMNS", "COLUMN_OPS", "FlopsAudit", "FlopsRecord", "audit_macs"]

@@ -160,16 +160,18 @@ def build_report(
     claims_files: Sequence[str | Path] | None = None,
     compare: bool = True,
     throughput: dict[str, Any] | None = None,
+    device: str = "auto",
 ) -> ModelReport:
-    """Audit a reference model (or a ``module:callable`` TARGET) completely."""
+    """Audit a reference model (or a ``module:callable`` TARGET) completely; ``device`` says where to build it
+    (see :func:`archaudit.targets.build_target`)."""
     from .targets import build_target
 
-    built = build_target(name, meta=True)
+    built = build_target(name, device=device)
     entry = built.reference
     meta_inputs = target_inputs(built, inputs)
     model = built.model
     params = audit_params(model)
-    flops = audit_macs(model, meta_inputs)
+    flops = audit_macs(model, meta_inputs, build_note=built.note)
     comparison = None
     if compare:
         from .capture import meta_tensors

@@ -6,9 +6,10 @@ A TARGET is one of
 * ``path/to/file.py:callable``: loaded from that file;
 * a reference-model name (``archaudit list`` prints them).
 
-The callable is called with no arguments and must return an ``nn.Module``. ``meta=True`` builds it under
-``torch.device("meta")``, so no weight is allocated. Every failure raises :class:`TargetError` with one line
-naming what was wrong.
+The callable is called with no arguments and must return an ``nn.Module``. ``device="meta"`` builds it under
+``torch.device("meta")``, so no weight is allocated; ``device="auto"`` builds on meta when the constructor allows
+it and on the CPU when it does not (a constructor that computes its widths with tensor ops needs real values),
+and says which was used. Every failure raises :class:`TargetError` with one line naming what was wrong.
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ class BuiltTarget:
     model: nn.Module
     reference: object | None = None
     """The reference-model registry entry, when TARGET named one."""
+    device: str = "cpu"
+    """Where it was built: ``"meta"`` or ``"cpu"``."""
+    note: str = ""
+    """Why it was built where it was, when that was not the device asked for."""
+
+
+DEVICES = ("auto", "meta", "cpu")
 
 
 def _load_file(path: Path, target: str):
@@ -88,14 +96,37 @@ def _call(target: str, builder: Callable[[], object], meta: bool) -> nn.Module:
         else:
             model = builder()
     except Exception as exc:
-        raise TargetError(f"{target}: calling it raised {type(exc).__name__}: {exc}") from None
+        where = " on the meta device" if meta else ""
+        raise TargetError(f"{target}: calling it{where} raised {type(exc).__name__}: "
+                          f"{_first_line(exc)}") from None
     if not isinstance(model, nn.Module):
         raise TargetError(f"{target}: returned a {type(model).__name__}, not an nn.Module")
     return model
 
 
-def build_target(target: str, *, meta: bool = False) -> BuiltTarget:
-    """Resolve and build TARGET (see the module docstring)."""
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _build(target: str, name: str, builder: Callable[[], object], reference: object | None, device: str,
+           meta: bool) -> BuiltTarget:
+    if device not in DEVICES:
+        raise TargetError(f"{target}: unknown device {device!r}; one of {', '.join(DEVICES)}")
+    if meta or device == "meta":
+        return BuiltTarget(name, _call(target, builder, True), reference, "meta")
+    if device == "cpu":
+        return BuiltTarget(name, _call(target, builder, False), reference, "cpu")
+    try:
+        return BuiltTarget(name, _call(target, builder, True), reference, "meta")
+    except TargetError as on_meta:
+        model = _call(target, builder, False)
+        why = str(on_meta).removeprefix(f"{target}: ")
+        return BuiltTarget(name, model, reference, "cpu", f"built on the CPU: {why}")
+
+
+def build_target(target: str, *, meta: bool = False, device: str = "cpu") -> BuiltTarget:
+    """Resolve and build TARGET (see the module docstring); ``meta=True`` is ``device="meta"``."""
     if ":" not in target:
         from reference_models import get_reference  # deferred: the registry builds nothing on import
 
@@ -103,5 +134,5 @@ def build_target(target: str, *, meta: bool = False) -> BuiltTarget:
             entry = get_reference(target)
         except LookupError as exc:
             raise TargetError(str(exc.args[0]) if exc.args else str(exc)) from None
-        return BuiltTarget(entry.name, _call(target, entry.build, meta), entry)
-    return BuiltTarget(target, _call(target, _resolve_callable(target), meta))
+        return _build(target, entry.name, entry.build, entry, device, meta)
+    return _build(target, target, _resolve_callable(target), None, device, meta)

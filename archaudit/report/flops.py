@@ -18,14 +18,35 @@ def _shape(shapes: tuple[tuple[int, ...], ...]) -> str:
     return ", ".join("x".join(str(d) for d in s) for s in shapes)
 
 
+def uncounted_text(audit: FlopsAudit) -> str:
+    """"none", or each column with the number of modules whose work in it was not counted."""
+    missed = [(c, k) for c, k in audit.uncounted_columns.items() if k]
+    return ", ".join(f"{c} in {k} module{'s' if k != 1 else ''}" for c, k in missed) or "none"
+
+
+def built_text(audit: FlopsAudit) -> str:
+    """Where the model was built, when not on meta (the pass itself always runs on meta)."""
+    return audit.build_note or (f"built on {audit.built_on}" if audit.built_on != "meta" else "")
+
+
+def _column_cell(record: Any, column: str) -> str:
+    value = getattr(record.counts, column)
+    if column in record.uncounted:
+        return f"{n(value)} + not counted" if value else "not counted"
+    return n(value) if value else ""
+
+
 def flops_json(audit: FlopsAudit, comparison: ToolComparison | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "model": audit.model_type,
         "inputs": list(audit.inputs),
+        "built_on": audit.built_on,
+        "build_note": audit.build_note,
         "convention": CONVENTION,
         "macs": audit.macs,
         "flops": audit.flops,
         "columns": audit.counts.as_dict(),
+        "columns_uncounted": audit.uncounted_columns,
         "modules": [
             {
                 "name": r.name,
@@ -38,6 +59,8 @@ def flops_json(audit: FlopsAudit, comparison: ToolComparison | None = None) -> d
                 "input_shapes": [list(s) for s in r.input_shapes],
                 "output_shapes": [list(s) for s in r.output_shapes],
                 "note": r.note,
+                "uncounted": list(r.uncounted),
+                "uncounted_ops": list(r.uncounted_ops),
             }
             for r in audit.records
         ],
@@ -46,6 +69,7 @@ def flops_json(audit: FlopsAudit, comparison: ToolComparison | None = None) -> d
     if comparison is not None:
         data["tools"] = {tool: comparison.totals[tool] for tool in ("archaudit", *TOOLS)}
         data["tool_errors"] = dict(comparison.errors)
+        data["tool_notes"] = dict(comparison.notes)
         data["comparison"] = [
             {"name": row.name, "type": row.type, "archaudit": row.archaudit, "tools": dict(row.tools),
              "reasons": dict(row.reasons)}
@@ -65,6 +89,8 @@ def comparison_markdown(comparison: ToolComparison) -> str:
                if row.reasons[t] and row.reasons[t] != "agrees"]
     if reasons:
         parts += ["Why a tool differs:", "", table(reasons, ["module", "tool", "reason"]), ""]
+    if comparison.notes:
+        parts += [table(((TOOL_LABELS[t], e) for t, e in comparison.notes.items()), ["tool", "how it was run"]), ""]
     if comparison.errors:
         parts += [table(((TOOL_LABELS[t], e) for t, e in comparison.errors.items()), ["tool", "could not run"]), ""]
     return "\n".join(parts).rstrip() + "\n"
@@ -72,18 +98,20 @@ def comparison_markdown(comparison: ToolComparison) -> str:
 
 def flops_markdown(audit: FlopsAudit, comparison: ToolComparison | None = None, title: str | None = None) -> str:
     counts = audit.counts
-    parts = [f"# FLOPs: {title or audit.model_type}", "", f"Input: {', '.join(audit.inputs)}. {CONVENTION}", ""]
+    built = built_text(audit)
+    parts = [f"# FLOPs: {title or audit.model_type}", "",
+             f"Input: {', '.join(audit.inputs)}.{f' Model {built}.' if built else ''} {CONVENTION}", ""]
     summary = [("MACs", n(audit.macs)), ("FLOPs (2 x MACs)", n(audit.flops)),
                ("bias additions", n(counts.bias)), ("normalised elements", n(counts.norm)),
                ("activation elements", n(counts.activation)), ("softmax elements", n(counts.softmax)),
+               ("columns not counted", uncounted_text(audit)),
                ("unsupported modules", n(len(audit.unsupported)))]
     parts += [table(summary, ["quantity", "value"], ["left", "right"]), ""]
     rows = [
         (path(r.name), r.type, r.calls, _shape(r.input_shapes), _shape(r.output_shapes), n(r.macs),
-         n(r.counts.bias) if r.counts.bias else "", n(r.counts.norm) if r.counts.norm else "",
-         n(r.counts.activation) if r.counts.activation else "", n(r.counts.softmax) if r.counts.softmax else "",
+         *(_column_cell(r, c) for c in ("bias", "norm", "activation", "softmax")),
          r.status.value + (" (FlopCounterMode)" if r.source == "flop_counter" else ""), r.note)
-        for r in audit.records if r.calls or r.macs
+        for r in audit.records if r.calls or r.macs or r.uncounted
     ]
     parts += ["## Modules (own work per module path, summed over calls)", ""]
     parts += [table(rows, ["module", "type", "calls", "input", "output", "MACs", "bias", "norm", "act", "softmax",

@@ -1,0 +1,235 @@
+"""The trace: one pass on meta that charges every op to the module call that ran it.
+
+Oracles: FlopCounterMode on meta / 2 (its total, which never double counts an op) for MACs of models that share
+a module between paths; the ops each module's own forward is written to run, for the columns a module without a
+MAC rule leaves uncounted; the CLI's exit code and output for a model that can only be built on the CPU, and for
+a peer tool that fails on a model the audit counts.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from archaudit.capture import InputSpec
+from archaudit.cli import EXIT_BAD_INPUT, EXIT_OK, main
+from archaudit.compare import compare_tools
+from archaudit.flops import audit_macs
+
+
+class PosEnc(nn.Module):
+    """A custom module (no MAC rule) with a Linear child, shared by every block: timm CoaT's ``cpe``/``crpe``."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(d, d, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.proj(x)
+
+
+class Block(nn.Module):
+    def __init__(self, cpe: PosEnc, d: int) -> None:
+        super().__init__()
+        self.cpe = cpe
+        self.mix = nn.Linear(d, d, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mix(self.cpe(x))
+
+
+class Shared(nn.Module):
+    def __init__(self, d: int = 32, blocks: int = 2, root_calls: bool = False) -> None:
+        super().__init__()
+        self.cpe = PosEnc(d)  # registered at the root and inside every block
+        self.blocks = nn.ModuleList([Block(self.cpe, d) for _ in range(blocks)])
+        self.root_calls = root_calls
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.root_calls:
+            x = self.cpe(x)
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+def flop_counter_macs(model: nn.Module, shape: tuple[int, ...]) -> int:
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model.to("meta")(torch.empty(shape, device="meta"))
+    return counter.get_total_flops() // 2
+
+
+def test_a_module_shared_between_paths_is_charged_per_call():
+    # Before the fix: 0 MACs in total, with -81,920 at the root and at `cpe` (own = inclusive - children).
+    model = Shared(d=32, blocks=2)
+    audit = audit_macs(model, [InputSpec((1, 40, 32))])
+    # 4 Linear calls (cpe.proj twice, each block's mix once) x 40 tokens x 32 x 32
+    assert audit.macs == 4 * 40 * 32 * 32 == 163_840 == flop_counter_macs(model, (1, 40, 32))
+    assert audit.record("cpe.proj").calls == 2 and audit.record("cpe.proj").macs == 2 * 40 * 32 * 32
+    assert all(r.macs >= 0 for r in audit.records)
+
+
+@given(d=st.integers(1, 24), tokens=st.integers(1, 9), blocks=st.integers(1, 4), root_calls=st.booleans())
+def test_shared_modules_agree_with_flop_counter_and_never_go_negative(d, tokens, blocks, root_calls):
+    # Oracle: FlopCounterMode on meta / 2, whose total counts each op once whatever module names it.
+    model = Shared(d, blocks, root_calls)
+    audit = audit_macs(model, [InputSpec((2, tokens, d))])
+    assert audit.macs == flop_counter_macs(model, (2, tokens, d))
+    assert all(getattr(r.counts, c) >= 0 for r in audit.records for c in r.counts.as_dict())
+
+
+class NewGELU(nn.Module):
+    """HF's tanh approximation of GELU, written out as transformers writes it."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * x * (1.0 + torch.tanh(0.7978845608 * (x + 0.044715 * torch.pow(x, 3.0))))
+
+
+class RMSNorm(nn.Module):
+    """Llama's RMSNorm, written out as transformers writes it."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6))
+
+
+class Conv1D(nn.Module):
+    """GPT-2's Conv1D: a transposed Linear applied with addmm, bias included."""
+
+    def __init__(self, nf: int, nx: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(nx, nf))
+        self.bias = nn.Parameter(torch.zeros(nf))
+        self.nf = nf
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.addmm(self.bias, x.view(-1, x.size(-1)), self.weight)
+        return out.view(*x.shape[:-1], self.nf)
+
+
+class SDPAttention(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q = x.view(x.shape[0], x.shape[1], 2, -1).transpose(1, 2)
+        return F.scaled_dot_product_attention(q, q, q).transpose(1, 2).reshape(x.shape)
+
+
+class Uncounted(nn.Module):
+    def __init__(self, d: int = 8) -> None:
+        super().__init__()
+        self.act = NewGELU()
+        self.norm = RMSNorm(d)
+        self.proj = Conv1D(d, d)
+        self.attn = SDPAttention()
+        self.relu = nn.ReLU()  # has a rule: its activation column is counted
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.attn(self.proj(self.norm(self.act(x)))))
+
+
+def test_columns_a_module_without_a_rule_leaves_uncounted_are_named():
+    # Before the fix: every column silently 0 for these modules, and nothing said so.
+    audit = audit_macs(Uncounted(8), [InputSpec((1, 4, 8))])
+    assert audit.record("act").uncounted == ("activation",) and "aten.tanh" in audit.record("act").uncounted_ops
+    assert audit.record("norm").uncounted == ("norm",) and audit.record("norm").uncounted_ops == ("aten.rsqrt",)
+    assert audit.record("proj").uncounted == ("bias",) and audit.record("proj").uncounted_ops == ("aten.addmm",)
+    assert audit.record("attn").uncounted == ("softmax",)
+    assert audit.record("relu").uncounted == () and audit.record("relu").counts.activation == 1 * 4 * 8
+    assert audit.uncounted_columns == {"bias": 1, "norm": 1, "activation": 1, "softmax": 1}
+    # Conv1D's addmm is still counted as MACs: 4 tokens x 8 x 8
+    assert audit.record("proj").macs == 4 * 8 * 8
+
+
+def test_every_output_says_which_columns_were_not_counted(tmp_path, capsys):
+    source = tmp_path / "uncounted.py"
+    source.write_text(textwrap.dedent("""
+        import sys
+        sys.path.insert(0, %r)
+        from test_trace import Uncounted
+
+        def build():
+            return Uncounted(8)
+    """ % str(__import__("pathlib").Path(__file__).parent)))
+    assert main(["flops", f"{source}:build", "--input", "1x4x8", "--format", "json"]) == EXIT_OK
+    data = json.loads(capsys.readouterr().out)
+    assert data["columns_uncounted"] == {"bias": 1, "norm": 1, "activation": 1, "softmax": 1}
+    by_name = {m["name"]: m for m in data["modules"]}
+    assert by_name["act"]["uncounted"] == ["activation"] and by_name["relu"]["uncounted"] == []
+    assert main(["flops", f"{source}:build", "--input", "1x4x8"]) == EXIT_OK
+    text = capsys.readouterr().out
+    assert "| columns not counted " in text and "bias in 1 module, norm in 1 module" in text
+    assert "not counted" in next(line for line in text.splitlines() if line.startswith("| act "))
+    assert main(["report", f"{source}:build", "--input", "1x4x8", "--no-compare"]) == EXIT_OK
+    text = capsys.readouterr().out
+    assert "| MAC columns not counted (bias, norm, activation, softmax) | bias in 1 module" in text.replace("  ", " ")\
+        or "bias in 1 module, norm in 1 module, activation in 1 module, softmax in 1 module" in text
+
+
+class TrackerHostile(nn.Module):
+    """Stands for the models (timm CaiT, SigLIP ViT) on which FlopCounterMode's module tracker raises from its
+    autograd hooks while a plain forward works: it raises as that tool does, and only under it, only while a
+    parameter requires grad."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
+
+        under_tool = any(type(m).__name__ == "_FlopCounterMode" for m in _get_current_dispatch_mode_stack())
+        if under_tool and any(p.requires_grad for p in self.parameters()):
+            raise RuntimeError("Expected gradient function to be set")
+        return self.fc(x)
+
+
+def test_a_peer_tool_failing_falls_back_and_says_so():
+    # Before the fix the audit of such a model failed as a whole (exit 2); now the audit never runs
+    # FlopCounterMode itself, and the peer row is counted again on a copy with requires_grad_(False).
+    model = TrackerHostile().to("meta")
+    inputs = [torch.empty(2, 8, device="meta")]
+    audit = audit_macs(model, inputs)
+    assert audit.macs == 2 * 8 * 8
+    comparison = compare_tools(audit, model, inputs)
+    assert comparison.totals["flop_counter_meta"] == 2 * 8 * 8
+    assert "requires_grad_(False)" in comparison.notes["flop_counter_meta"]
+    assert "Expected gradient function to be set" in comparison.notes["flop_counter_meta"]
+    assert all(p.requires_grad for p in model.parameters())  # the caller's model is untouched
+
+
+NEEDS_REAL_VALUES = """
+import torch
+from torch import nn
+
+
+def build():
+    # widths computed with tensor ops, as torchvision's RegNet does: meta tensors cannot be read back
+    widths = (torch.arange(1, 3) * 8.0).round().int().tolist()
+    return nn.Sequential(nn.Linear(4, widths[0]), nn.ReLU(), nn.Linear(widths[0], widths[1]))
+"""
+
+
+def test_a_model_that_cannot_be_built_on_meta_is_built_on_the_cpu(tmp_path, capsys):
+    # Before the fix: exit 2, "Cannot copy out of meta tensor", although `params` without --meta works.
+    source = tmp_path / "regnet_like.py"
+    source.write_text(NEEDS_REAL_VALUES)
+    assert main(["flops", f"{source}:build", "--input", "1x4", "--format", "json"]) == EXIT_OK
+    data = json.loads(capsys.readouterr().out)
+    assert data["macs"] == 4 * 8 + 8 * 16  # Linear(4, 8) then Linear(8, 16), one sample
+    assert data["built_on"] == "cpu" and data["build_note"].startswith("built on the CPU: calling it on the meta")
+    assert main(["report", f"{source}:build", "--input", "1x4", "--no-compare"]) == EXIT_OK
+    assert "Model built on the CPU: calling it on the meta device raised" in capsys.readouterr().out
+    assert main(["flops", f"{source}:build", "--input", "1x4", "--device", "meta"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "on the meta device raised" in err[0]
+    assert main(["flops", f"{source}:build", "--input", "1x4", "--device", "cpu", "--format", "json"]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["build_note"] == ""
