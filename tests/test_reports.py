@@ -4,6 +4,11 @@ report, the JSON matches its schema, and files are written atomically."""
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
+from importlib import metadata
 from pathlib import Path
 
 import jsonschema
@@ -21,11 +26,35 @@ SCHEMA = json.loads((ROOT / "archaudit" / "schemas" / "report.schema.json").read
 NAMES = [e.name for e in references() if e.published_architecture]
 
 
+# What numpy dispatches to on a CPU without AVX-512, as named by the report of a machine that has it: the committed
+# reports must come out the same on both (a sort or partition may break ties by kernel).
+RESTRICTED_DISPATCH = "X86_V4 AVX512_ICL AVX512_SPR"
+
+_REGENERATE_ELSEWHERE = """
+import json, sys
+from archaudit.cli import main
+code = main(["reports", sys.argv[1]])
+json.dump({"code": code, "modules": sorted(sys.modules)}, open(sys.argv[2], "w"))
+"""
+
+
 @pytest.fixture(scope="module")
 def regenerated(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("reports")
     regenerate(directory)
     return directory
+
+
+@pytest.fixture(scope="module")
+def regenerated_elsewhere(tmp_path_factory) -> tuple[Path, dict]:
+    """``archaudit reports`` in a fresh process with numpy's CPU dispatch restricted: what another machine's CPU
+    gives, and which modules the installed command imports at run time."""
+    directory = tmp_path_factory.mktemp("reports-restricted")
+    facts = directory.parent / f"{directory.name}.json"
+    env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": RESTRICTED_DISPATCH}
+    subprocess.run([sys.executable, "-c", _REGENERATE_ELSEWHERE, str(directory), str(facts)], env=env, check=True,
+                   timeout=600)
+    return directory, json.loads(facts.read_text())
 
 
 def test_committed_reports_are_not_stale(regenerated):
@@ -37,6 +66,63 @@ def test_committed_reports_are_not_stale(regenerated):
     assert fresh == committed, "reports/ lists different files from what `archaudit reports` writes"
     stale = [name for name in fresh if (regenerated / name).read_bytes() != (REPORTS / name).read_bytes()]
     assert stale == [], f"stale reports (regenerate with `archaudit reports`): {stale}"
+
+
+def test_committed_reports_come_out_the_same_with_numpy_dispatch_restricted(regenerated_elsewhere):
+    directory, facts = regenerated_elsewhere
+    assert facts["code"] == EXIT_OK
+    committed = sorted(p.name for p in REPORTS.iterdir() if p.is_file() and p.name != "benchmarks.md")
+    assert sorted(p.name for p in directory.iterdir()) == committed
+    differ = [name for name in committed if (directory / name).read_bytes() != (REPORTS / name).read_bytes()]
+    assert differ == [], f"with NPY_DISABLE_CPU_FEATURES={RESTRICTED_DISPATCH!r} these reports differ: {differ}"
+
+
+def _requirement_closure(root: str, extras: set[str]) -> set[str]:
+    """Distribution names (normalised) that installing ``root[extras]`` brings in, following every requirement
+    whose environment marker holds here."""
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    seen: set[str] = set()
+    pending = [(root, frozenset(extras))]
+    while pending:
+        name, wanted = pending.pop()
+        if norm(name) in seen:
+            continue
+        seen.add(norm(name))
+        for text in metadata.requires(name) or []:
+            requirement, _, marker = text.partition(";")
+            requested = re.match(r"\s*([A-Za-z0-9_.-]+)\s*(\[[^\]]*\])?", requirement)
+            assert requested, text
+            marker = marker.strip()
+            extra = re.search(r"extra\s*==\s*[\"']([^\"']+)[\"']", marker)
+            if extra and extra.group(1) not in wanted:
+                continue
+            if marker and not extra and not _marker_holds(marker):
+                continue
+            nested = frozenset(e.strip() for e in (requested.group(2) or "[]")[1:-1].split(",") if e.strip())
+            pending.append((requested.group(1), nested))
+    return seen
+
+
+def _marker_holds(marker: str) -> bool:
+    from packaging.markers import Marker
+
+    return Marker(marker).evaluate()
+
+
+def test_reports_import_nothing_that_the_first_readme_command_does_not_install(regenerated_elsewhere):
+    """The README's first command installs ``archaudit[charts]``: ``archaudit reports`` may import only what that
+    brings in (hypothesis, pytest and jsonschema are test dependencies)."""
+    _, facts = regenerated_elsewhere
+    installed = _requirement_closure("archaudit", {"charts"})
+    owners = metadata.packages_distributions()
+    imported = {module.split(".")[0] for module in facts["modules"]} - set(sys.stdlib_module_names)
+    outside = sorted(
+        f"{module} ({', '.join(owners[module])})" for module in imported
+        if module in owners and not any(re.sub(r"[-_.]+", "-", d).lower() in installed for d in owners[module])
+    )
+    assert outside == [], f"imported at run time but not a runtime dependency: {outside}"
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -173,6 +173,30 @@ def test_solver_result_lists_nearest_in_order_of_distance():
     assert solved.nearest[0].total == 12_354_276  # the reference model's own configuration is in the grid
 
 
+def _tied_family(values: tuple[int, ...]) -> Family:
+    """One axis whose value is its own total: the grid is ``values`` in order."""
+    return Family("tied", "one axis", (Axis("v", values),), (Component("v", ("v",), lambda v: v),))
+
+
+def test_nearest_breaks_ties_by_grid_order():
+    # 1000 configurations, 700 of them at distance 0 from the claim: the five reported must be the first five
+    # in grid order (flat indices 1, 3, 4, 5, 7), whatever kernel numpy's partition dispatches to.
+    values = (5, 0, 3, 0, 0, 0, 2, 0, 0, 0) * 100
+    solved = solve(_tied_family(values), parse_figure("0"), nearest=5)
+    assert [m.config["v"] for m in solved.nearest] == [0] * 5
+    positions = [i for i, v in enumerate(values) if v == 0][:5]
+    assert positions == [1, 3, 4, 5, 7]
+    assert [m.index for m in solved.nearest] == positions
+
+
+@given(st.lists(st.integers(0, 6), min_size=1, max_size=300), st.integers(0, 6), st.integers(1, 12))
+def test_nearest_is_the_first_k_of_a_total_order(values, claimed, k):
+    # Oracle: Python's sort of (distance, grid index), a total order, over the whole grid.
+    solved = solve(_tied_family(tuple(values)), parse_figure(str(claimed)), nearest=k)
+    expected = sorted(range(len(values)), key=lambda i: (abs(values[i] - claimed), i))[:k]
+    assert [m.index for m in solved.nearest] == expected
+
+
 # ------------------------------------------------------------------------------------ efficiency formula
 
 

@@ -203,7 +203,7 @@ def _check(ctx: Context, claim: Claim) -> ClaimResult:
         if verdict.holds_in_general:
             return ClaimResult(claim, Verdict.HOLDS, "holds in general",
                                f"{verdict.layer}: {verdict.expression} == numel() on all {verdict.examples} "
-                               f"hypothesis-drawn configurations{scope}")
+                               f"drawn configurations{scope}")
         if verdict.never_holds:
             return ClaimResult(claim, Verdict.MISMATCH, "does not hold",
                                f"{verdict.layer}: {'; '.join(verdict.counterexamples)}")

@@ -86,6 +86,8 @@ def evaluate_grid(family: Family) -> np.ndarray:
 class Match:
     config: dict[str, Any]
     total: int
+    index: int = 0
+    """The configuration's position in the grid (C order over the family's axes): the tie-break key."""
 
     def describe(self, family: Family) -> str:
         varying = [a.name for a in family.axes if len(a.values) > 1]
@@ -131,6 +133,24 @@ def modular_argument(totals: np.ndarray, claimed: int) -> str:
     return text
 
 
+def nearest_indices(distance: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` smallest distances' flat indices, ordered by (distance, index): a total order.
+
+    ``np.argpartition`` alone would break ties by whichever CPU kernel numpy dispatches to (AVX-512 machines
+    pick other configurations at the same distance), so it only finds the k-th smallest distance; every index
+    at or below it is then sorted by distance with a stable sort, which keeps grid order among equals.
+    """
+    k = min(k, distance.size)
+    if k <= 0:
+        return np.arange(0)
+    if distance.size > k:
+        kth = distance[np.argpartition(distance, k - 1)[k - 1]]
+        candidates = np.flatnonzero(distance <= kth)  # ascending indices, whatever the partition did
+    else:
+        candidates = np.arange(distance.size)
+    return candidates[np.argsort(distance[candidates], kind="stable")][:k]
+
+
 def solve(family: Family, figure: Figure, *, nearest: int = 5) -> SolverResult:
     start = time.perf_counter()
     totals = evaluate_grid(family)
@@ -139,11 +159,9 @@ def solve(family: Family, figure: Figure, *, nearest: int = 5) -> SolverResult:
         if math.isfinite(figure.high) else flat >= math.ceil(figure.low - 1e-9)
     exact = int(admitted.sum())
     distance = np.abs(flat - int(round(figure.value)))
-    k = min(nearest, flat.size)
-    best = np.argpartition(distance, k - 1)[:k] if flat.size > k else np.arange(flat.size)
-    best = best[np.argsort(distance[best], kind="stable")]
+    best = nearest_indices(distance, nearest)
     seconds = time.perf_counter() - start
-    matches = tuple(Match(family.config(int(i)), int(flat[i])) for i in best)
+    matches = tuple(Match(family.config(int(i)), int(flat[i]), int(i)) for i in best)
     smallest, largest = int(flat.min()), int(flat.max())
     arguments: list[str] = []
     if exact == 0:
