@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
@@ -37,6 +37,8 @@ class ReferenceModel:
     """(reference name, why) pairs: other reports this model's report cites."""
     example: Callable[..., tuple[torch.Tensor, ...]] | None = field(default=None, repr=False)
     """Example-input factory ``example(batch=1, device="cpu")``; defaults to ``randn(batch, *input_shape[1:])``."""
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    """The documented configuration the builder's defaults stand for (what a scaling claim scales from)."""
 
     def build(self, **hyperparameters: Any) -> nn.Module:
         if self.builder is None:

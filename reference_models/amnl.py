@@ -124,6 +124,7 @@ register(ReferenceModel(
     citation='seed document 000 ("parameter count analysis"), model-architecture and layer-by-layer tables',
     input_shape=(1, WINDOW, FEATURES),
     builder=build_amnl,
+    hyperparameters=LARGE,
     provenance=(
         Assumption("kernel_size", 3,
                    'the "CNN Feature Extractor 402K" row: 3*(17*128 + 128*256 + 256*384) + 768 bias + 2*768 BN '
@@ -164,6 +165,7 @@ register(ReferenceModel(
     citation='seed document 001 ("model parameter analysis"), prediction-head and component-breakdown tables',
     input_shape=(1, WINDOW, FEATURES),
     builder=build_amnl_compact,
+    hyperparameters=COMPACT,
     provenance=(
         Assumption("attention width", 256,
                    "the heads read Linear(256, ...), so the pooled vector is 256 = 2*128 (bidirectional hidden 128)"),
@@ -209,6 +211,7 @@ register(ReferenceModel(
     citation="a later edition of the same source, as given in issue 3: every size stated",
     input_shape=(1, WINDOW, FEATURES),
     builder=build_amnl_v2,
+    hyperparameters=V2,
     provenance=(
         Assumption("activations", "ReLU", "unstated (no parameters)"),
     ),

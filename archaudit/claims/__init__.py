@@ -76,7 +76,8 @@ def check_document(path: str | Path, *, throughput: dict[str, Any] | None = None
     with torch.device("meta"):
         model = entry.build()
     ctx = Context(document=document, audit=audit_params(model), build=entry.build, model=model,
-                  families=dict(FAMILIES), baseline_totals=_baseline_totals, throughput=throughput)
+                  families=dict(FAMILIES), baseline_totals=_baseline_totals, throughput=throughput,
+                  hyperparameters=dict(getattr(entry, "hyperparameters", {})))
     return ClaimsAudit(document, check_claims(ctx))
 
 

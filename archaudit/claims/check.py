@@ -42,6 +42,8 @@ class Context:
     throughput: dict[str, Any] | None = None
     """A measurement on the machine at hand: {"samples_per_s": float, "hardware": str}, if one was made."""
     score_formula: ScoreFormula | None = None
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    """The reference model's documented configuration (what a scaling claim's values are bounded by)."""
     _figures: dict[str, Figure] = field(default_factory=dict)
     _solved: dict[tuple[str, str], Any] = field(default_factory=dict)
 
@@ -113,6 +115,31 @@ def _solve(ctx: Context, family_name: str, figure: Figure):
     if key not in ctx._solved:
         ctx._solved[key] = (ctx.families[family_name](), solve(ctx.families[family_name](), figure))
     return ctx._solved[key]
+
+
+MAX_SCALING_FACTOR = 16
+"""A scaling claim builds the model at most at this multiple of the hyperparameter's documented value."""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:200] + ("..." if len(text) > 200 else "")
+
+
+def _scaling_value(ctx: Context, claim: Claim, where: str, name: str, key: str) -> int:
+    """A scaling claim's ``from``/``to``: a positive integer, at most MAX_SCALING_FACTOR x the value the builder
+    documents for it, so that no claims file can make the tool build an arbitrarily large model."""
+    value = claim.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ClaimsFileError(f"{where}: {key} = {value!r} must be a positive integer")
+    documented = ctx.hyperparameters.get(name)
+    if isinstance(documented, bool) or not isinstance(documented, int) or documented < 1:
+        raise ClaimsFileError(f"{where}: {ctx.document.model} documents no integer value for hyperparameter "
+                              f"{name!r} to scale")
+    if value > MAX_SCALING_FACTOR * documented:
+        raise ClaimsFileError(f"{where}: {key} = {value:,} is more than {MAX_SCALING_FACTOR}x the documented "
+                              f"{name} ({documented:,}); a scaling claim builds at most {MAX_SCALING_FACTOR}x")
+    return value
 
 
 def _count(ctx: Context, claim: Claim, actual: int, evidence: str) -> ClaimResult:
@@ -218,15 +245,23 @@ def _check(ctx: Context, claim: Claim) -> ClaimResult:
         if missing:
             return ClaimResult(claim, Verdict.MISSING, None, f"module path {missing[0]!r} is not in {ctx.document.model}")
         name = claim.get("hyperparameter")
+        where = f"{ctx.document.path}:{claim.line}: claim {claim.id!r}"
+        start, end = (_scaling_value(ctx, claim, where, name, key) for key in ("from", "to"))
         try:
             with torch.device("meta"):
-                before = audit_params(ctx.build(**{name: claim.get("from")}))
-                after = audit_params(ctx.build(**{name: claim.get("to")}))
+                before = audit_params(ctx.build(**{name: start}))
+                after = audit_params(ctx.build(**{name: end}))
         except TypeError as exc:  # the builder refused the keyword: a mistake in the claims file
-            raise ClaimsFileError(f"{ctx.document.path}:{claim.line}: claim {claim.id!r}: {ctx.document.model} does "
-                                  f"not take hyperparameter {name!r} ({exc})") from None
+            raise ClaimsFileError(f"{where}: {ctx.document.model} does not take hyperparameter {name!r} "
+                                  f"({_one_line(exc)})") from None
+        except Exception as exc:  # the builder refused the value
+            raise ClaimsFileError(f"{where}: {ctx.document.model} cannot be built with {name} = {start} or "
+                                  f"{end}: {type(exc).__name__}: {_one_line(exc)}") from None
         a = sum(before.component(p) for p in paths)
         b = sum(after.component(p) for p in paths)
+        if a == 0:
+            raise ClaimsFileError(f"{where}: component {claim.get('component')!r} has no parameters at "
+                                  f"{name} = {start}, so a scaling ratio is undefined")
         ratio = b / a
         return _compare(claim, ratio, f"{claim.get('hyperparameter')} {claim.get('from')} -> {claim.get('to')}: "
                                       f"{claim.get('component')} {a:,} -> {b:,}, ratio {ratio:.3f}")

@@ -19,13 +19,17 @@ SCALES = {"": 1, "k": 10**3, "K": 10**3, "thousand": 10**3, "M": 10**6, "million
           "billion": 10**9, "G": 10**9}
 UNITS = {"%": "percent", "MB": "megabytes", "GB": "gigabytes", "KB": "kilobytes", "x": "ratio", "×": "ratio"}
 
+# Every run of white space in the pattern is a single optional space: the text is matched after its white space
+# is folded to single spaces, so no two quantifiers compete for the same characters and matching is linear.
 _FIGURE = re.compile(
-    r"^\s*(?P<approx>~|≈|about\s+|approximately\s+|over\s+|>\s*|<\s*|less than\s+)?"
-    r"(?:~?(?P<low>\d+(?:\.\d+)?)\s*[-–]\s*)?"
+    r"^(?P<approx>~|≈|about |approximately |over |> ?|< ?|less than )?"
+    r"(?:~?(?P<low>\d+(?:\.\d+)?) ?[-–] ?)?"
     r"(?P<number>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)"
-    r"\s*(?P<scale>thousand|million|billion|[kKMBG](?![a-zA-Z]))?"
-    r"\s*(?P<unit>%|MB|GB|KB|x|×)?\s*(?P<plus>\+)?\s*$"
+    r"(?: ?(?P<scale>thousand|million|billion|[kKMBG](?![a-zA-Z])))?"
+    r"(?: ?(?P<unit>%|MB|GB|KB|x|×))?(?: ?(?P<plus>\+))?$"
 )
+MAX_FIGURE_CHARS = 64
+"""The longest printed figure read ("approximately 3,502,849,000 MB+" is 31): a longer one is refused unread."""
 
 
 class FigureError(ArchauditError, ValueError):
@@ -65,7 +69,12 @@ class Figure:
 
 
 def parse_figure(text: str) -> Figure:
-    match = _FIGURE.match(text)
+    if not isinstance(text, str):
+        raise FigureError(f"a printed figure must be a string, not {type(text).__name__} {text!r:.40}")
+    if len(text) > MAX_FIGURE_CHARS:
+        raise FigureError(f"the figure {text[:20]!r}... is {len(text):,} characters long; a printed figure has at "
+                          f"most {MAX_FIGURE_CHARS}")
+    match = _FIGURE.match(" ".join(text.split()))
     if not match:
         raise FigureError(f"cannot read the figure {text!r} (expected e.g. 3,502,849, ~2.36M, 402K, 67.4%, 14 MB)")
     number = match["number"]
