@@ -442,6 +442,66 @@ def test_cli_exit_1_when_a_claim_fails(capsys):
     assert data["counts"]["not reproducible"] == 1 and data["counts"]["mismatch"] == 1
 
 
+FAILS = {
+    Verdict.HOLDS: False,
+    Verdict.MISMATCH: True,
+    Verdict.CONTRADICTS: True,
+    Verdict.NOT_REPRODUCIBLE: True,
+    Verdict.NOT_CHECKABLE: False,  # a training result, an unpublished architecture: fails nothing
+    Verdict.MISSING: True,
+}
+"""Which verdicts fail a claims file (README, "What claims reports"), all six spelled out."""
+
+
+def test_the_failing_verdicts_table_names_every_verdict():
+    assert set(FAILS) == set(Verdict) and len(Verdict) == 6
+
+
+@pytest.mark.parametrize(("verdict", "fails"), FAILS.items(), ids=[v.name for v in FAILS])
+def test_which_verdicts_fail(verdict, fails):
+    assert verdict.fails is fails
+
+
+_ONE_DERIVED_CLAIM = """\
+[document]
+id = "fixture-contradiction"
+title = "Fixture: one figure derived from another"
+source = "tests/test_claims.py"
+model = "amnl-compact"
+
+[[claims]]
+id = "mha_projection"
+where = "fixture"
+printed = "590,592"
+kind = "arithmetic"
+expression = "768 × 768 + 768"
+
+[[claims]]
+id = "in_millions"
+where = "fixture"
+printed = "{printed}"
+kind = "derived"
+expression = "mha_projection / 1e6"
+"""
+
+
+def test_cli_exit_1_when_the_only_failing_claim_contradicts_the_document(tmp_path, capsys):
+    """The same file twice: the derived figure printed as 0.59 holds (590,592 / 1e6 = 0.590592, inside
+    0.59 +- 0.005) and the command exits 0; printed as 0.7 (0.65..0.75) the document contradicts itself, that
+    is the file's only failure, and the command exits 1."""
+    verdicts = {}
+    for printed, expected_code in (("0.59", EXIT_OK), ("0.7", EXIT_CHECK_FAILED)):
+        path = tmp_path / f"derived_{printed}.toml"
+        path.write_text(_ONE_DERIVED_CLAIM.format(printed=printed), encoding="utf-8")
+        code, out, err = run(capsys, "claims", str(path), "--format", "json")
+        assert (code, err) == (expected_code, ""), f"printed {printed}"
+        verdicts[printed] = {c["id"]: c["verdict"] for c in json.loads(out)["claims"]}
+    assert verdicts["0.59"] == {"mha_projection": "holds", "in_millions": "holds"}
+    assert verdicts["0.7"] == {"mha_projection": "holds", "in_millions": "contradicts the document"}
+    code, out, _ = run(capsys, "claims", str(tmp_path / "derived_0.7.toml"))  # Markdown: the same exit code
+    assert code == EXIT_CHECK_FAILED and "contradicts the document" in out
+
+
 def test_cli_exit_2_for_a_malformed_file(capsys):
     path = BAD / "malformed.toml"
     code, out, err = run(capsys, "claims", str(path))

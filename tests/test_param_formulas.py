@@ -2,11 +2,14 @@
 
 The oracle throughout is ``numel()`` of the parameters a real ``torch.nn`` module holds, built on the meta
 device (shapes only, no memory), never another formula. The audited document's own formulas (seed 001, "Layer
-Formulas" table) are tested against the same oracle, to show where each holds and where it does not.
+Formulas" table) are put to archaudit's formula-claim checker, and what it reports (where each holds, where it does
+not) is held to the same oracle.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import Any, Callable
 
 import pytest
@@ -31,6 +34,8 @@ from torch import nn
 
 import archaudit
 from archaudit import KNOWN_ZERO, REGISTRY, FormulaRegistry, LayerFormula, RegistryError, Status
+from archaudit.claims import evaluate
+from archaudit.claims.layer_formulas import FormulaVerdict, check_layer_formula
 
 FORMULA_TYPES = REGISTRY.formula_types()
 ZERO_TYPES = REGISTRY.zero_types()
@@ -332,7 +337,48 @@ def test_pinned_examples(what: str, make: Callable[[], nn.Module], expected: int
 
 
 # --------------------------------------------------------------------------------------------- the document's formulas
-# The audited document's "Layer Formulas" table (shared/seeds/001_c03e6947d3dbf9eb.txt), as written there.
+# The audited document's "Layer Formulas" table and LSTM formula (shared/seeds/001_c03e6947d3dbf9eb.txt), as printed
+# there and as reference_models/claims/amnl_001.toml records them, put to archaudit's formula-claim checker
+# (archaudit/claims/layer_formulas.py). Each test pins what the checker returns (the conditions under which the
+# formula holds, a counterexample per condition) and holds it to numel() of real modules drawn from
+# tests/strategies.py, which vary what the checker's own draws do not (strides, paddings, padding modes, running
+# statistics, multi-dimensional shapes, production-scale widths).
+
+DOC_FORMULAS = {
+    "Linear": "in × out + out",
+    "Conv1d": "in × out × k + out",
+    "BatchNorm1d": "2n",
+    "LayerNorm": "2n",
+    "LSTM": "4 × (i × h + h × h + h + h)",
+    "MultiheadAttention": "4d² + 4d",
+}
+
+
+DOC_EXAMPLES = 50
+"""Configurations per verdict: a quarter of what a claims file gets (200), for time; the conditions and
+counterexamples are the same (test_claims.py pins amnl_001.toml's verdicts on these formulas at 200)."""
+
+
+@functools.lru_cache(maxsize=None)
+def doc_verdict(layer: str) -> FormulaVerdict:
+    """The checker's verdict on the document's formula for ``layer`` (computed once per run)."""
+    verdict = check_layer_formula(layer, DOC_FORMULAS[layer], examples=DOC_EXAMPLES)
+    assert verdict.layer == layer and verdict.examples == DOC_EXAMPLES, verdict
+    return verdict
+
+
+def only_when(verdict: FormulaVerdict) -> tuple[bool, bool, tuple[str, ...]]:
+    return verdict.holds_in_general, verdict.never_holds, verdict.conditions
+
+
+def meets(verdict: FormulaVerdict, module: nn.Module, predicates: dict[str, Callable[[nn.Module], bool]]) -> bool:
+    """Whether ``module`` meets every condition the checker reported (``predicates``: condition -> test)."""
+    unread = set(verdict.conditions) - set(predicates)
+    assert not unread, f"the checker reports conditions this test cannot read: {unread}"
+    return all(predicates[condition](module) for condition in verdict.conditions)
+
+
+# The document's formulas, as Python: the oracle's side of each comparison.
 
 
 def doc_linear(i: int, o: int) -> int:
@@ -359,81 +405,134 @@ def doc_mha(d: int) -> int:
     return 4 * d * d + 4 * d
 
 
+LINEAR_CONDITIONS = {"bias=True": lambda m: m.bias is not None}
+
+
 @given(module=meta_module(nn.Linear, linear_kwargs()))
 def test_doc_linear_formula_holds_exactly_with_bias(module: nn.Linear) -> None:
-    """Doc: Linear(in, out) = in*out + out. Holds iff bias=True (else it overcounts by out).
+    """Doc: Linear(in, out) = in × out + out. The checker: it holds only when bias=True. On any Linear it holds
+    exactly where the checker says, and without a bias it overcounts by out.
 
     oracle: numel() of the real module's parameters.
     """
+    verdict = doc_verdict("Linear")
+    assert only_when(verdict) == (False, False, ("bias=True",))
     doc = doc_linear(module.in_features, module.out_features)
-    assert (doc == numel(module)) == (module.bias is not None)
+    assert (doc == numel(module)) == meets(verdict, module, LINEAR_CONDITIONS)
     assert doc - numel(module) == (0 if module.bias is not None else module.out_features)
+
+
+CONV1D_CONDITIONS = {"bias=True": lambda m: m.bias is not None, "groups=1": lambda m: m.groups == 1}
 
 
 @given(module=meta_module(nn.Conv1d, conv_kwargs(1)))
 def test_doc_conv1d_formula_holds_exactly_with_groups_1_and_bias(module: nn.Conv1d) -> None:
-    """Doc: Conv1d(in, out, k) = in*out*k + out. Holds iff groups=1 and bias=True; stride, padding, dilation
-    and padding_mode change nothing. With groups=g the weight is in*out*k/g.
+    """Doc: Conv1d(in, out, k) = in × out × k + out. The checker: it holds only when bias=True and groups=1. On any
+    Conv1d it holds exactly there: stride, padding, dilation and padding_mode change nothing; with groups=g the
+    weight is in*out*k/g.
 
     oracle: numel() of the real module's parameters.
     """
+    verdict = doc_verdict("Conv1d")
+    assert only_when(verdict) == (False, False, ("bias=True", "groups=1"))
     (k,) = module.kernel_size
     doc = doc_conv1d(module.in_channels, module.out_channels, k)
-    assert (doc == numel(module)) == (module.groups == 1 and module.bias is not None)
+    assert (doc == numel(module)) == meets(verdict, module, CONV1D_CONDITIONS)
 
 
 def test_doc_conv1d_counterexamples() -> None:
-    grouped = meta(nn.Conv1d, 16, 128, 3, groups=2)
-    assert doc_conv1d(16, 128, 3) == 6_272  # 16*128*3 + 128
-    assert numel(grouped) == 3_200  # 16/2*128*3 + 128: the doc overcounts by 3,072
-    unbiased = meta(nn.Conv1d, 17, 128, 3, bias=False)
-    assert doc_conv1d(17, 128, 3) == 6_656  # 17*128*3 + 128
-    assert numel(unbiased) == 6_528  # 17*128*3: the doc overcounts by 128
+    """The checker's counterexample for each condition, confirmed by numel(); and the document's own layer grouped,
+    audited."""
+    assert doc_verdict("Conv1d").counterexamples == (
+        # 4*4*3 = 48 without a bias; the formula adds out: 4*4*3 + 4 = 52
+        "bias=True violated: Conv1d(4, 4, 3, groups=1, bias=False) has 48 parameters, the formula gives 52",
+        # 4/2*4*3 + 4 = 28: the formula ignores groups
+        "groups=1 violated: Conv1d(4, 4, 3, groups=2, bias=True) has 28 parameters, the formula gives 52",
+    )
+    assert numel(meta(nn.Conv1d, 4, 4, 3, bias=False)) == 48
+    assert numel(meta(nn.Conv1d, 4, 4, 3, groups=2)) == 28
+    grouped = archaudit.audit_params(meta(nn.Conv1d, 16, 128, 3, groups=2)).record("")
+    # 16/2*128*3 + 128 = 3,200; the document's 16*128*3 + 128 = 6,272 overcounts by 3,072
+    assert (grouped.formula, grouped.formula_params) == ("16*128/2*3 + 128", 3_200)
+    assert evaluate("16 × 128 × 3 + 128") == 6_272
+
+
+BATCHNORM_CONDITIONS = {"affine=True": lambda m: m.affine}
 
 
 @given(module=meta_module(nn.BatchNorm1d, batch_norm_kwargs()))
 def test_doc_batchnorm1d_formula_holds_exactly_when_affine(module: nn.BatchNorm1d) -> None:
-    """Doc: BatchNorm1d(n) = 2n. Holds iff affine=True; track_running_stats adds buffers, never parameters.
+    """Doc: BatchNorm1d(n) = 2n. The checker: it holds only when affine=True. On any BatchNorm1d it holds exactly
+    there: track_running_stats adds buffers, never parameters.
 
     oracle: numel() of the real module's parameters.
     """
-    assert (doc_batchnorm1d(module.num_features) == numel(module)) == module.affine
+    verdict = doc_verdict("BatchNorm1d")
+    assert only_when(verdict) == (False, False, ("affine=True",))
+    assert (doc_batchnorm1d(module.num_features) == numel(module)) == meets(verdict, module, BATCHNORM_CONDITIONS)
 
 
 def test_doc_batchnorm1d_counterexample() -> None:
-    bn = meta(nn.BatchNorm1d, 128, affine=False)
-    assert doc_batchnorm1d(128) == 256  # 2*128
-    assert numel(bn) == 0  # gamma and beta are absent; running_mean/var (128 + 128) are buffers
-    assert sum(b.numel() for b in bn.buffers()) == 257  # 128 + 128 + num_batches_tracked
+    """The checker's counterexample, confirmed by numel(): it counts parameters, not the running statistics."""
+    assert doc_verdict("BatchNorm1d").counterexamples == (
+        # gamma and beta, 2*8 = 16, are absent with affine=False
+        "affine=True violated: BatchNorm1d(8, affine=False) has 0 parameters, the formula gives 16",
+    )
+    bn = meta(nn.BatchNorm1d, 8, affine=False)
+    assert numel(bn) == 0
+    assert sum(b.numel() for b in bn.buffers()) == 17  # running_mean 8 + running_var 8 + num_batches_tracked 1
 
 
-@given(data=st.data())
-def test_doc_layernorm_formula_holds_exactly_with_weight_and_bias(data: st.DataObject) -> None:
-    """Doc: LayerNorm(n) = 2n, n the product of normalized_shape. Holds iff elementwise_affine and bias.
+LAYERNORM_CONDITIONS = {"elementwise_affine=True": lambda m: m.elementwise_affine,
+                        "bias=True": lambda m: m.bias is not None}
+
+
+@given(module=meta_module(nn.LayerNorm, layer_norm_kwargs()))
+def test_doc_layernorm_formula_holds_exactly_with_weight_and_bias(module: nn.LayerNorm) -> None:
+    """Doc: LayerNorm(n) = 2n. The checker (on LayerNorm(n)): it holds only when elementwise_affine=True and
+    bias=True. On any LayerNorm, n the product of a normalized_shape of 1 to 3 dimensions, it holds exactly there.
 
     oracle: numel() of the real module's parameters.
     """
-    module = data.draw(meta_module(nn.LayerNorm, layer_norm_kwargs()))
-    n = 1
-    for d in module.normalized_shape:
-        n *= d
-    holds = module.weight is not None and module.bias is not None
-    assert (doc_layernorm(n) == numel(module)) == holds
+    verdict = doc_verdict("LayerNorm")
+    assert only_when(verdict) == (False, False, ("elementwise_affine=True", "bias=True"))
+    n = math.prod(module.normalized_shape)
+    assert (doc_layernorm(n) == numel(module)) == meets(verdict, module, LAYERNORM_CONDITIONS)
 
 
 def test_doc_layernorm_counterexample() -> None:
-    assert doc_layernorm(768) == 1_536  # 2*768
-    assert numel(meta(nn.LayerNorm, 768, bias=False)) == 768  # weight only
-    assert numel(meta(nn.LayerNorm, 768, elementwise_affine=False)) == 0
+    """The checker's counterexample for each condition, confirmed by numel()."""
+    assert doc_verdict("LayerNorm").counterexamples == (
+        # neither weight nor bias: 0, against 2*8 = 16
+        "elementwise_affine=True violated: LayerNorm(8, elementwise_affine=False, bias=True) has 0 parameters, "
+        "the formula gives 16",
+        # the weight alone: 8
+        "bias=True violated: LayerNorm(8, elementwise_affine=True, bias=False) has 8 parameters, the formula gives 16",
+    )
+    assert numel(meta(nn.LayerNorm, 8, elementwise_affine=False)) == 0
+    assert numel(meta(nn.LayerNorm, 8, bias=False)) == 8
+
+
+LSTM_CONDITIONS = {"bias=True": lambda m: m.bias, "proj_size=0": lambda m: m.proj_size == 0,
+                   "num_layers=1": lambda m: m.num_layers == 1, "bidirectional=False": lambda m: not m.bidirectional}
 
 
 @given(kwargs=with_fixed(recurrent_kwargs("LSTM"), bias=True, proj_size=0))
 def test_doc_lstm_formula_holds_per_direction_per_layer(kwargs: dict[str, Any]) -> None:
-    """Doc: an LSTM layer = 4*(i*h + h*h + h + h). Holds with bias and no proj_size, per direction and per
-    layer, where i is input_size for layer 0 and directions*h for every later layer.
+    """Doc: an LSTM layer = 4 × (i × h + h × h + h + h). The checker: for a whole nn.LSTM it holds only when
+    bias=True, proj_size=0, num_layers=1 and bidirectional=False, and its scope reads it per layer and direction,
+    a later layer of a bidirectional stack taking 2h. Both readings hold: a single-layer one-way LSTM with bias is
+    the formula, and with bias and no proj_size any stack is the sum over layers and directions, where i is
+    input_size for layer 0 and directions*h for every later layer.
 
     oracle: numel() of the real module's parameters.
     """
+    verdict = doc_verdict("LSTM")
+    assert only_when(verdict) == (False, False, ("bias=True", "proj_size=0", "num_layers=1", "bidirectional=False"))
+    assert "per layer and direction" in verdict.scope and "2h" in verdict.scope
+    single = build_on("meta", nn.LSTM, {**kwargs, "num_layers": 1, "bidirectional": False, "dropout": 0.0})
+    assert meets(verdict, single, LSTM_CONDITIONS)
+    assert numel(single) == doc_lstm_layer(single.input_size, single.hidden_size)
     module = build_on("meta", nn.LSTM, kwargs)
     i, h, layers = module.input_size, module.hidden_size, module.num_layers
     directions = 2 if module.bidirectional else 1
@@ -441,35 +540,68 @@ def test_doc_lstm_formula_holds_per_direction_per_layer(kwargs: dict[str, Any]) 
 
 
 def test_doc_lstm_counterexamples() -> None:
-    stacked = meta(nn.LSTM, 384, 384, num_layers=3, bidirectional=True)
-    # Reading the formula with i = input_size for every layer: 3 layers * 2 directions * 1,182,720.
-    assert 3 * 2 * doc_lstm_layer(384, 384) == 7_096_320
-    assert numel(stacked) == 9_455_616  # layers 1-2 take 2*384 inputs (see PINNED): 2,359,296 more
-    # Without bias: 4*(384*384 + 384*384), the doc's 2*4*384 bias terms are absent.
-    assert numel(meta(nn.LSTM, 384, 384, bias=False)) == 1_179_648
-    assert doc_lstm_layer(384, 384) == 1_182_720
-    # proj_size=128: weight_hh is 4h*128 and weight_hr 128*h is added.
-    assert numel(meta(nn.LSTM, 384, 384, proj_size=128)) == 838_656
+    """The checker's counterexample for each condition, confirmed by numel(); and the document's 3-layer BiLSTM read
+    with i = input_size for every layer, against its audit."""
+    assert doc_verdict("LSTM").counterexamples == (
+        # 4*4*(8 + 4) = 192 without the 2*4*4 biases; the formula: 4*(8*4 + 4*4 + 4 + 4) = 224
+        "bias=True violated: LSTM(8, 4, num_layers=1, bidirectional=False, bias=False, proj_size=0) has 192 "
+        "parameters, the formula gives 224",
+        # weight_hh is 4*4*3, and weight_hr 3*4 is added: 4*4*8 + 4*4*3 + 2*4*4 + 3*4 = 128 + 48 + 32 + 12 = 220
+        "proj_size=0 violated: LSTM(8, 4, num_layers=1, bidirectional=False, bias=True, proj_size=3) has 220 "
+        "parameters, the formula gives 224",
+        # layer 1 takes h = 4 inputs: 224 + 4*(4*4 + 4*4 + 4 + 4) = 224 + 160 = 384
+        "num_layers=1 violated: LSTM(8, 4, num_layers=2, bidirectional=False, bias=True, proj_size=0) has 384 "
+        "parameters, the formula gives 224",
+        # two directions: 2*224 = 448
+        "bidirectional=False violated: LSTM(8, 4, num_layers=1, bidirectional=True, bias=True, proj_size=0) has 448 "
+        "parameters, the formula gives 224",
+    )
+    assert numel(meta(nn.LSTM, 8, 4, bias=False)) == 192
+    assert numel(meta(nn.LSTM, 8, 4, proj_size=3)) == 220
+    assert numel(meta(nn.LSTM, 8, 4, num_layers=2)) == 384
+    assert numel(meta(nn.LSTM, 8, 4, bidirectional=True)) == 448
+    # The document's BiLSTM read with i = 384 for every layer: 3 layers * 2 directions * 1,182,720 = 7,096,320;
+    # layers 1-2 take 2*384 inputs (see PINNED): 9,455,616, 2,359,296 more.
+    assert evaluate("3 × 2 × 4 × (384 × 384 + 384 × 384 + 384 + 384)") == 7_096_320
+    assert archaudit.audit_params(meta(nn.LSTM, 384, 384, num_layers=3, bidirectional=True)).total == 9_455_616
 
 
-@given(kwargs=with_fixed(attention_kwargs(), bias=True, kdim=None, vdim=None, add_bias_kv=False))
+MHA_FIXED = {"bias=True": {"bias": True}, "kdim=vdim=d": {"kdim": None, "vdim": None},
+             "add_bias_kv=False": {"add_bias_kv": False}}
+"""Each condition the checker reports for MultiheadAttention, as the constructor arguments that meet it."""
+
+
+@given(kwargs=attention_kwargs())
 def test_doc_mha_formula_holds_with_bias_and_packed_projections(kwargs: dict[str, Any]) -> None:
-    """Doc: MultiheadAttention(d, h) = 4d^2 + 4d, whatever the head count. Holds with bias=True,
-    kdim = vdim = d and add_bias_kv=False. (Not an iff: kdim + vdim = 2d gives 4d^2 + 4d by coincidence.)
+    """Doc: MultiheadAttention(d, h) = 4d² + 4d, whatever the head count. The checker: it holds only when
+    bias=True, kdim=vdim=d and add_bias_kv=False. Those are enough on any MultiheadAttention (heads, dropout,
+    add_zero_attn, batch_first). (Not an iff: kdim + vdim = 2d gives 4d² + 4d by coincidence.)
 
     oracle: numel() of the real module's parameters.
     """
-    module = build_on("meta", nn.MultiheadAttention, kwargs)
+    verdict = doc_verdict("MultiheadAttention")
+    assert only_when(verdict) == (False, False, ("bias=True", "kdim=vdim=d", "add_bias_kv=False"))
+    fixed = {key: value for condition in verdict.conditions for key, value in MHA_FIXED[condition].items()}
+    module = build_on("meta", nn.MultiheadAttention, {**kwargs, **fixed})
     assert numel(module) == doc_mha(module.embed_dim)
 
 
 def test_doc_mha_counterexamples() -> None:
-    assert doc_mha(768) == 2_362_368  # 4*768*768 + 4*768
-    assert numel(meta(nn.MultiheadAttention, 768, 12, bias=False)) == 2_359_296  # 4*768*768
-    # q: 768*768, k and v: 768*512 each, out_proj 768*768, biases 4*768.
-    assert numel(meta(nn.MultiheadAttention, 768, 12, kdim=512, vdim=512)) == 1_969_152
-    # bias_k and bias_v: 2*768 more.
-    assert numel(meta(nn.MultiheadAttention, 768, 12, add_bias_kv=True)) == 2_363_904
+    """The checker's counterexample for each condition, confirmed by numel()."""
+    assert doc_verdict("MultiheadAttention").counterexamples == (
+        # 4*8*8 = 256 without the 4*8 biases; the formula: 4*8*8 + 4*8 = 288
+        "bias=True violated: MultiheadAttention(8, 2, bias=False, kdim=vdim=8, add_bias_kv=False) has 256 parameters, "
+        "the formula gives 288",
+        # q 8*8, k and v 8*5 each, out_proj 8*8, biases 4*8: 64 + 80 + 64 + 32 = 240
+        "kdim=vdim=d violated: MultiheadAttention(8, 2, bias=True, kdim=vdim=5, add_bias_kv=False) has 240 "
+        "parameters, the formula gives 288",
+        # bias_k and bias_v: 2*8 more, 304
+        "add_bias_kv=False violated: MultiheadAttention(8, 2, bias=True, kdim=vdim=8, add_bias_kv=True) has 304 "
+        "parameters, the formula gives 288",
+    )
+    assert numel(meta(nn.MultiheadAttention, 8, 2, bias=False)) == 256
+    assert numel(meta(nn.MultiheadAttention, 8, 2, kdim=5, vdim=5)) == 240
+    assert numel(meta(nn.MultiheadAttention, 8, 2, add_bias_kv=True)) == 304
 
 
 # --------------------------------------------------------------------------------------------- leaf-only counting

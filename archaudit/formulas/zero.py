@@ -70,9 +70,16 @@ REGISTRY.register_zero(*KNOWN_ZERO_TYPES)
 SOFTMAXES = (nn.Softmax, nn.Softmax2d, nn.LogSoftmax, nn.Softmin)
 
 
-@REGISTRY.register_macs(*(t for t in ACTIVATIONS if t not in SOFTMAXES), nn.PReLU)
+@REGISTRY.register_macs(*(t for t in ACTIVATIONS if t not in SOFTMAXES and t is not nn.GLU), nn.PReLU)
 def _activation_call(m: nn.Module, call: Call) -> MacCount:
     return MacCount(activation=numel(call.input))
+
+
+@REGISTRY.register_macs(nn.GLU)
+def _glu_call(m: nn.GLU, call: Call) -> MacCount:
+    """``a * sigmoid(b)`` over the two halves of the input: only ``b``, half the input, goes through the
+    non-linearity, one element per output element."""
+    return MacCount(activation=numel(call.output))
 
 
 @REGISTRY.register_macs(*SOFTMAXES)
