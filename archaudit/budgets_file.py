@@ -13,23 +13,36 @@
     file = "reference_models/claims/amnl_001.toml"   # relative to this file
     expect = "all hold"                              # or pinned verdict counts: { holds = 22, mismatch = 14 }
 
+Any other key or table is refused, with its line and the nearest known key; so is an ``expect`` table that
+checks nothing (empty), names no verdict, or holds anything but counts.
+
 Exit codes: 0 everything within budget, 1 anything over (or a claims file off its expectation), 2 a bad file
 or target.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .budget import KINDS, BudgetError, BudgetResult, check_budget
+from .claims.loader import KeyLines, toml_key, unknown_keys
+from .claims.model import Verdict
 from .errors import ArchauditError, TargetError
+
+TOP_KEYS = ("model", "claims")
+MODEL_KEYS = ("target", "name", "input", *KINDS, "allow_unsupported")
+CLAIMS_KEYS = ("file", "expect")
+ALL_HOLD = "all hold"
+VERDICTS = tuple(verdict.value for verdict in Verdict)
+"""The names an ``expect`` table may count."""
 
 
 class BudgetsFileError(ArchauditError, ValueError):
-    """A budgets file is malformed; the message names the file and entry."""
+    """A budgets file is malformed; the message names the file, the line and the entry."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +54,7 @@ class ClaimsGate:
 
     @property
     def ok(self) -> bool:
-        if self.expect == "all hold":
+        if self.expect == ALL_HOLD:
             return not self.failed
         return all(self.counts.get(verdict, 0) == n for verdict, n in self.expect.items())
 
@@ -60,7 +73,7 @@ class BudgetsReport:
         for gate in self.claims:
             state = "ok" if gate.ok else "FAILED"
             counts = ", ".join(f"{k} {v}" for k, v in gate.counts.items() if v)
-            if gate.expect == "all hold":
+            if gate.expect == ALL_HOLD:
                 detail = "every claim must hold" + (f"; failing: {', '.join(gate.failed)}" if gate.failed else "")
             else:
                 wanted = ", ".join(f"{k} {v}" for k, v in gate.expect.items())
@@ -70,61 +83,145 @@ class BudgetsReport:
         return "\n\n".join(parts) + f"\n\n{verdict}\n"
 
 
-def _load(path: Path) -> dict[str, Any]:
+def _load(path: Path) -> tuple[str, dict[str, Any]]:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        return text, tomllib.loads(text)
     except FileNotFoundError:
         raise BudgetsFileError(f"{path}: no such budgets file") from None
     except tomllib.TOMLDecodeError as exc:
-        raise BudgetsFileError(f"{path}: not valid TOML: {exc}") from None
+        line = int((re.search(r"line (\d+)", str(exc)) or [0, 0])[1])
+        raise BudgetsFileError(f"{path}:{line}: not valid TOML: {str(exc).split(' (at')[0]}" if line else
+                               f"{path}: not valid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BudgetsFileError(f"{path}: cannot read it ({exc})") from None
 
 
+class _File:
+    """A budgets file being read: its path and the line of every key, for messages ``PATH:LINE: ...``."""
+
+    def __init__(self, path: Path, text: str) -> None:
+        self.path = path
+        self.lines = KeyLines(text)
+
+    def error(self, at: tuple, message: str) -> BudgetsFileError:
+        line = self.lines.line(*at)
+        return BudgetsFileError(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
+
+    def refuse_unknown(self, at: tuple, table: dict[str, Any], known: tuple[str, ...], label: str,
+                       noun: str = "key") -> None:
+        found = unknown_keys(self.lines, at, table, known, noun)
+        if found is not None:
+            line, message = found
+            raise BudgetsFileError(f"{self.path}:{line}: {label}: {message}" if label else
+                                   f"{self.path}:{line}: {message}")
+
+    def entries(self, data: dict[str, Any], table: str) -> list[dict[str, Any]]:
+        entries = data.get(table, [])
+        if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+            raise self.error((table,), f"{table} must be an array of tables: write each entry under [[{table}]]")
+        return entries
+
+
+@dataclass(frozen=True)
+class _ModelEntry:
+    index: int
+    """1-based, as the messages count entries."""
+    entry: dict[str, Any]
+
+    @property
+    def at(self) -> tuple:
+        return ("model", self.index - 1)
+
+    @property
+    def number(self) -> str:
+        return f"[[model]] #{self.index}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.number} ({self.entry['target']})"
+
+    @property
+    def limits(self) -> dict[str, Any]:
+        return {k: self.entry[k] for k in KINDS if k in self.entry}
+
+
+@dataclass(frozen=True)
+class _ClaimsEntry:
+    file: str
+    expect: str | dict[str, int]
+
+
+def _model_entry(source: _File, index: int, entry: dict[str, Any]) -> _ModelEntry:
+    spec = _ModelEntry(index, entry)
+    if not isinstance(entry.get("target"), str):
+        source.refuse_unknown(spec.at, entry, MODEL_KEYS, spec.number)
+        raise source.error(spec.at, f"{spec.number}: needs target = \"NAME or module:callable\"")
+    source.refuse_unknown(spec.at, entry, MODEL_KEYS, spec.label)
+    return spec
+
+
+def _claims_entry(source: _File, index: int, entry: dict[str, Any]) -> _ClaimsEntry:
+    at, label = ("claims", index - 1), f"[[claims]] #{index}"
+    if not isinstance(entry.get("file"), str):
+        source.refuse_unknown(at, entry, CLAIMS_KEYS, label)
+        raise source.error(at, f"{label}: needs file = \"path/to/claims.toml\"")
+    label = f"{label} ({entry['file']})"
+    source.refuse_unknown(at, entry, CLAIMS_KEYS, label)
+    return _ClaimsEntry(entry["file"], _expect(source, (*at, "expect"), label, entry.get("expect", ALL_HOLD)))
+
+
+def _expect(source: _File, at: tuple, label: str, expect: Any) -> str | dict[str, int]:
+    """``"all hold"``, or a table of verdict counts that names at least one verdict, each a count."""
+    if expect == ALL_HOLD:
+        return expect
+    if not isinstance(expect, dict):
+        raise source.error(at, f"{label}: expect is \"all hold\" or a table of verdict counts, got {expect!r}")
+    if not expect:
+        raise source.error(at, f"{label}: expect = {{}} checks nothing: pin verdict counts, e.g. "
+                               f"{{ holds = 3, mismatch = 0 }}, or write expect = \"all hold\"")
+    source.refuse_unknown(at, expect, VERDICTS, label, noun="verdict")
+    for verdict, count in expect.items():
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise source.error((*at, verdict), f"{label}: expect.{toml_key(verdict)} must be a count "
+                                               f"(an integer >= 0), got {count!r}")
+    return dict(expect)
+
+
 def run_budgets(path: str | Path) -> BudgetsReport:
+    """Check every ``[[model]]`` and ``[[claims]]`` entry. The whole file is read and refused on any mistake
+    before a model is built or a claims file checked."""
     from .claims import check_document
     from .targets import build_target
 
     path = Path(path)
-    data = _load(path)
-    unknown = set(data) - {"model", "claims"}
-    if unknown:
-        raise BudgetsFileError(f"{path}: unknown table(s) {', '.join(sorted(unknown))}; use [[model]] and [[claims]]")
-    if not data.get("model") and not data.get("claims"):
+    text, data = _load(path)
+    source = _File(path, text)
+    source.refuse_unknown((), data, TOP_KEYS, "", noun="table")
+    models = [_model_entry(source, n, entry) for n, entry in enumerate(source.entries(data, "model"), 1)]
+    claims = [_claims_entry(source, n, entry) for n, entry in enumerate(source.entries(data, "claims"), 1)]
+    if not models and not claims:
         raise BudgetsFileError(f"{path}: nothing to check: add [[model]] or [[claims]] entries")
     results = []
-    for index, entry in enumerate(data.get("model", []), 1):
-        where = f"{path}: [[model]] #{index}"
-        if not isinstance(entry, dict) or not isinstance(entry.get("target"), str):
-            raise BudgetsFileError(f"{where}: needs target = \"NAME or module:callable\"")
-        extra = set(entry) - set(KINDS) - {"target", "input", "allow_unsupported", "name"}
-        if extra:
-            raise BudgetsFileError(f"{where} ({entry['target']}): unknown key(s) {', '.join(sorted(extra))}")
-        limits = {k: entry[k] for k in KINDS if k in entry}
-        target = entry["target"]
+    for spec in models:
+        target = name = spec.entry["target"]
         if target.split(":")[0].endswith(".py") and not Path(target.split(":")[0]).is_absolute():
             target = str(path.parent / target)
         try:
             built = build_target(target, meta=True)
         except TargetError as exc:
-            raise BudgetsFileError(f"{where}: {exc}") from None
-        inputs = entry.get("input")
-        if inputs is None and built.reference is not None and ("macs" in limits or "flops" in limits):
+            raise source.error((*spec.at, "target"), f"{spec.number}: {exc}") from None
+        inputs = spec.entry.get("input")
+        if inputs is None and built.reference is not None and ("macs" in spec.limits or "flops" in spec.limits):
             inputs = list(built.reference.example_input(batch=1, device="meta"))
         try:
-            results.append(check_budget(built.model, name=entry.get("name", entry["target"]), input=inputs,
-                                        allow_unsupported=bool(entry.get("allow_unsupported", False)), **limits))
+            results.append(check_budget(built.model, name=spec.entry.get("name", name), input=inputs,
+                                        allow_unsupported=bool(spec.entry.get("allow_unsupported", False)),
+                                        **spec.limits))
         except BudgetError as exc:
-            raise BudgetsFileError(f"{where} ({entry['target']}): {exc}") from None
+            raise source.error(spec.at, f"{spec.label}: {exc}") from None
     gates = []
-    for index, entry in enumerate(data.get("claims", []), 1):
-        where = f"{path}: [[claims]] #{index}"
-        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
-            raise BudgetsFileError(f"{where}: needs file = \"path/to/claims.toml\"")
-        expect = entry.get("expect", "all hold")
-        if not (expect == "all hold" or (isinstance(expect, dict) and all(
-                isinstance(v, int) for v in expect.values()))):
-            raise BudgetsFileError(f"{where}: expect is \"all hold\" or a table of verdict counts, got {expect!r}")
-        audit = check_document(path.parent / entry["file"])
-        gates.append(ClaimsGate(entry["file"], expect, audit.counts(), tuple(r.claim.id for r in audit.failed)))
+    for gate in claims:
+        audit = check_document(path.parent / gate.file)
+        gates.append(ClaimsGate(gate.file, gate.expect, audit.counts(), tuple(r.claim.id for r in audit.failed)))
     return BudgetsReport(tuple(results), tuple(gates))
