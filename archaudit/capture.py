@@ -10,8 +10,11 @@ as counted by those formulas, and each call's own work is a sum of its own ops, 
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import math
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -20,8 +23,9 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .errors import ForwardError, InputSpecError
+from .errors import ArchauditError, ForwardError, InputSpecError
 from .macs import Call, Packed
+from .usercode import one_line
 
 _DTYPES = {
     "float32": torch.float32, "float": torch.float32, "float16": torch.float16, "half": torch.float16,
@@ -44,16 +48,38 @@ class InputSpec:
         return torch.empty(self.shape, dtype=self.dtype, device="meta")
 
 
+MAX_DIMENSION = 2**31 - 1
+"""The largest size of one input dimension (PyTorch indexes a dimension with a signed 32-bit count on most
+kernels)."""
+MAX_DIMENSIONS = 8
+MAX_ELEMENTS = 2**48
+"""The most elements an input may have: a meta tensor allocates nothing, but shapes past this overflow the
+64-bit products of the MAC rules' arithmetic in PyTorch's own shape checks."""
+
+
 def parse_input(text: str) -> InputSpec:
-    """``"1x30x17"`` or ``"1x128:int64"`` (token ids); dimensions are positive integers."""
+    """``"1x30x17"`` or ``"1x128:int64"`` (token ids); dimensions are positive integers, each at most
+    :data:`MAX_DIMENSION`, at most :data:`MAX_DIMENSIONS` of them and :data:`MAX_ELEMENTS` elements in all."""
+    if not isinstance(text, str):
+        raise InputSpecError(f"input {text!r}: expected a shape string such as 1x30x17")
+    shown = text if len(text) <= 40 else text[:40] + "..."
+    if len(text) > 200:
+        raise InputSpecError(f"--input {shown!r}: {len(text):,} characters; a shape has at most 200")
     shape_text, _, dtype_text = text.strip().partition(":")
     if not _SHAPE.match(shape_text):
-        raise InputSpecError(f"--input {text!r}: expected dimensions joined by 'x', such as 1x30x17 or 1x128:int64")
-    shape = tuple(int(d) for d in shape_text.split("x"))
+        raise InputSpecError(f"--input {shown!r}: expected dimensions joined by 'x', such as 1x30x17 or 1x128:int64")
+    digits = shape_text.split("x")
+    if len(digits) > MAX_DIMENSIONS:
+        raise InputSpecError(f"--input {shown!r}: {len(digits)} dimensions; at most {MAX_DIMENSIONS}")
+    if any(len(d) > 10 or int(d) > MAX_DIMENSION for d in digits):
+        raise InputSpecError(f"--input {shown!r}: a dimension is larger than {MAX_DIMENSION:,}")
+    shape = tuple(int(d) for d in digits)
     if any(d == 0 for d in shape):
-        raise InputSpecError(f"--input {text!r}: every dimension must be at least 1")
+        raise InputSpecError(f"--input {shown!r}: every dimension must be at least 1")
+    if math.prod(shape) > MAX_ELEMENTS:
+        raise InputSpecError(f"--input {shown!r}: {math.prod(shape):,} elements; at most {MAX_ELEMENTS:,}")
     if dtype_text and dtype_text not in _DTYPES:
-        raise InputSpecError(f"--input {text!r}: unknown dtype {dtype_text!r}; one of {', '.join(sorted(_DTYPES))}")
+        raise InputSpecError(f"--input {shown!r}: unknown dtype {dtype_text[:20]!r}; one of {', '.join(sorted(_DTYPES))}")
     return InputSpec(shape, _DTYPES[dtype_text] if dtype_text else torch.float32)
 
 
@@ -168,6 +194,23 @@ def _rnn_shapes(module: nn.RNNBase, input: Any, hx: Any = None) -> Any:
     return output, h
 
 
+# Layers that multiply (or normalise) their input with their own floating-point weights: on the CPU their kernels
+# refuse an input of another dtype, and the meta kernels do not check, so the trace checks for them.
+_WEIGHT_BY_INPUT = (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd, nn.RNNBase, nn.RNNCellBase,
+                    nn.MultiheadAttention, nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
+
+
+def _check_input_dtype(path: str, module: nn.Module, args: tuple) -> None:
+    weight = next((p for p in module.parameters(recurse=False) if p.is_floating_point()), None)
+    value = args[0] if args else None
+    tensor = value.data if isinstance(value, PackedSequence) else value
+    if weight is None or not isinstance(tensor, torch.Tensor) or tensor.dtype == weight.dtype:
+        return
+    hint = " (an integer input is for token ids fed to an Embedding)" if not tensor.is_floating_point() else ""
+    raise InputSpecError(f"module {path or '(root)'!r} ({type(module).__name__}) has {str(weight.dtype)[6:]} "
+                         f"weights and got an input of dtype {str(tensor.dtype)[6:]}, which its kernels refuse{hint}")
+
+
 def capture(model: nn.Module, inputs: Sequence[torch.Tensor], *, record_ops: bool = False) -> Capture:
     """Run ``model(*inputs)`` (meta tensors) once, recording every module call as shapes, and with ``record_ops``
     every aten op charged to the call that ran it.
@@ -182,6 +225,8 @@ def capture(model: nn.Module, inputs: Sequence[torch.Tensor], *, record_ops: boo
 
     def pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
         stack.append(paths[id(module)])
+        if isinstance(module, _WEIGHT_BY_INPUT):
+            _check_input_dtype(paths[id(module)], module, args)
 
     def post_hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
         path = stack.pop()
@@ -200,23 +245,28 @@ def capture(model: nn.Module, inputs: Sequence[torch.Tensor], *, record_ops: boo
         if _RNN_FORWARDS.get(type(module)) is type(module).forward and "forward" not in vars(module):
             module.forward = lambda input, hx=None, _m=module: _rnn_shapes(_m, input, hx)
             stubbed.append(module)
+    saved_argv = sys.argv
     try:
-        if record_ops:
-            result.own_flops, result.own_ops = {}, {}
-            with _OpRecorder(stack, result.own_flops, result.own_ops):
+        sys.argv = [type(model).__name__]
+        with contextlib.redirect_stdout(sys.stderr):  # what the model prints stays off archaudit's output
+            if record_ops:
+                result.own_flops, result.own_ops = {}, {}
+                with _OpRecorder(stack, result.own_flops, result.own_ops):
+                    model(*inputs)
+            else:
                 model(*inputs)
-        else:
-            model(*inputs)
-    except Exception as exc:
+    except (KeyboardInterrupt, ArchauditError):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the user's forward: SystemExit included
         where = stack[-1] if stack else ""
         module = dict(model.named_modules()).get(where)
         kind = type(module).__name__ if module is not None else "?"
         shapes = ", ".join("x".join(map(str, t.shape)) for t in inputs)
         raise ForwardError(
-            f"forward on meta inputs [{shapes}] failed in module {where or '(root)'!r} ({kind}): "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            f"forward on meta inputs [{shapes}] failed in module {where or '(root)'!r} ({kind}): {one_line(exc)}"
         ) from None
     finally:
+        sys.argv = saved_argv
         for handle in handles:
             handle.remove()
         for module in stubbed:

@@ -94,7 +94,11 @@ def _cmd_claims(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from .capture import parse_input
+    from .io import output_path
     from .model_report import build_report
+
+    if args.output is not None:
+        output_path(args.output)  # refused before any work: an empty path, a directory, a device node
 
     inputs = [parse_input(text) for text in args.input] if args.input else None
     throughput = None
@@ -109,7 +113,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
                            batches=(1, 64, 1024)).measurement()
     report = build_report(args.target, inputs=inputs, claims_files=args.claims or None, compare=not args.no_compare,
                           throughput=throughput, device=args.device)
-    if args.output:
+    if args.output is not None:
         from .regenerate import write_report
 
         for path in write_report(report, args.output, fmt=args.format):
@@ -128,7 +132,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_reports(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .io import OutputError
     from .regenerate import regenerate
+
+    if args.directory == "" or (Path(args.directory).exists() and not Path(args.directory).is_dir()):
+        raise OutputError(f"{args.directory!r}: is not a directory; give the directory to write the reports to")
 
     for path in regenerate(args.directory):
         print(f"wrote {path}", file=sys.stderr)
@@ -180,6 +190,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
     entries = references()
     _emit(json.dumps(references_json(entries), indent=2) if args.format == "json" else references_markdown(entries))
     return EXIT_OK
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or len(text) > 9 or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a whole number from 1 to 999,999,999")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -245,10 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="inference throughput of a reference model on this machine")
     p.add_argument("target", metavar="NAME", help="a reference-model name")
-    p.add_argument("--batch", type=int, action="append", metavar="N", help="batch size (repeatable; default 1, 64, 1024)")
+    p.add_argument("--batch", type=_positive_int, action="append", metavar="N", help="batch size (repeatable; default 1, 64, 1024)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32")
-    p.add_argument("--repeats", type=int, default=10, help="timed runs per batch size (median reported)")
+    p.add_argument("--repeats", type=_positive_int, default=10, help="timed runs per batch size (median reported)")
     p.add_argument("--format", choices=("md", "json"), default="md")
     p.set_defaults(run=_cmd_bench)
 
@@ -280,10 +296,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except FormulaMismatchError as exc:
-        print(f"archaudit: internal error: {exc}", file=sys.stderr)
+        print(f"archaudit: internal error: {_folded(exc)}", file=sys.stderr)
         return EXIT_INTERNAL
     except ArchauditError as exc:
-        print(f"archaudit: {exc}", file=sys.stderr)
+        print(f"archaudit: {_folded(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except SystemExit as exc:  # archaudit never exits from inside a command: this came from the user's code
+        print(f"archaudit: the model's code called sys.exit({exc.code!r})", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("archaudit: interrupted", file=sys.stderr)
@@ -295,9 +314,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # an archaudit bug: one line, and the traceback only on request
         if os.environ.get("ARCHAUDIT_DEBUG"):
             raise
-        print(f"archaudit: internal error: {type(exc).__name__}: {exc} "
+        print(f"archaudit: internal error: {type(exc).__name__}: {_folded(exc)} "
               "(set ARCHAUDIT_DEBUG=1 for the traceback)", file=sys.stderr)
         return EXIT_INTERNAL
+    except BaseException as exc:  # noqa: BLE001 - a custom BaseException from the user's code
+        print(f"archaudit: the model's code raised {type(exc).__name__}: {_folded(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _folded(exc: BaseException, limit: int = 1000) -> str:
+    """An error message on one line (white space folded), bounded in length."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def entry_point() -> None:  # pragma: no cover - thin wrapper for the console script

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from .flops import FlopsAudit, FlopsRecord
+from .usercode import one_line
 
 TOOLS = ("torchinfo", "fvcore", "flop_counter_meta", "flop_counter_cpu")
 TOOL_LABELS = {
@@ -165,7 +167,7 @@ def _flop_counter(model: nn.Module, inputs: Sequence[torch.Tensor], notes: dict[
     try:
         counts = _run_flop_counter(model, inputs)
     except Exception as exc:
-        first = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        first = one_line(exc)
         counts = _run_flop_counter(copy.deepcopy(model).requires_grad_(False), inputs)
         notes[tool] = (f"failed on the model as given ({first}); counted on a copy with requires_grad_(False)")
     total = counts.get("", 0) // 2
@@ -210,6 +212,7 @@ def compare_tools(
     build_cpu: Callable[[], tuple[nn.Module, Sequence[torch.Tensor]]] | None = None,
     *,
     cpu_limit_params: int = 200_000_000,
+    cpu_limit_input_bytes: int = 256 * 2**20,
 ) -> ToolComparison:
     """Run each tool on the same model and inputs and line their MACs up per top-level module.
 
@@ -222,15 +225,24 @@ def compare_tools(
 
     def attempt(tool: str, fn: Callable[[], dict[str, int]]) -> None:
         try:
-            results[tool] = fn()
-        except Exception as exc:  # a tool failing is a finding, reported beside the others
-            errors[tool] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            with contextlib.redirect_stdout(sys.stderr):
+                results[tool] = fn()
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a tool failing is a finding, reported beside the others
+            errors[tool] = one_line(exc)
 
     attempt("flop_counter_meta", lambda: _flop_counter(meta_model, meta_inputs, notes, "flop_counter_meta"))
     n_params = sum(p.numel() for p in meta_model.parameters())
-    if build_cpu is None or n_params > cpu_limit_params:
-        why = ("needs real tensors; no CPU build was given" if build_cpu is None
-               else f"needs real tensors; skipped for a model of {n_params:,} parameters")
+    input_bytes = sum(t.numel() * t.element_size() for t in meta_inputs)
+    if build_cpu is None or n_params > cpu_limit_params or input_bytes > cpu_limit_input_bytes:
+        if build_cpu is None:
+            why = "needs real tensors; no CPU build was given"
+        elif n_params > cpu_limit_params:
+            why = f"needs real tensors; skipped for a model of {n_params:,} parameters (at most {cpu_limit_params:,})"
+        else:
+            why = (f"needs real tensors; skipped for inputs of {input_bytes:,} bytes "
+                   f"(at most {cpu_limit_input_bytes:,})")
         for tool in ("fvcore", "flop_counter_cpu"):
             errors[tool] = why
         # torchinfo's figures do not depend on the device; on meta it pays for the meta decompositions

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from .errors import TargetError
+from .usercode import user_code
 
 
 @dataclass(frozen=True)
@@ -52,23 +53,25 @@ def _load_file(path: Path, target: str):
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
-    except SyntaxError as exc:
+        with user_code(target, TargetError, f"importing {str(path)!r}"):
+            try:
+                spec.loader.exec_module(module)
+            except SyntaxError as exc:
+                raise TargetError(f"{target}: syntax error in {exc.filename}, line {exc.lineno}: {exc.msg}") from None
+    except BaseException:
         del sys.modules[module_name]
-        raise TargetError(f"{target}: syntax error in {exc.filename}, line {exc.lineno}: {exc.msg}") from None
-    except Exception as exc:
-        del sys.modules[module_name]
-        raise TargetError(f"{target}: importing {str(path)!r} raised {type(exc).__name__}: {exc}") from None
+        raise
     return module
 
 
 def _load_module(name: str, target: str):
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        raise TargetError(f"{target}: no module named {exc.name!r}") from None
-    except Exception as exc:
-        raise TargetError(f"{target}: importing {name!r} raised {type(exc).__name__}: {exc}") from None
+    with user_code(target, TargetError, f"importing {name!r}"):
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
+                raise TargetError(f"{target}: no module named {exc.name!r}") from None
+            raise
 
 
 def _resolve_callable(target: str) -> Callable[[], object]:
@@ -89,24 +92,16 @@ def _resolve_callable(target: str) -> Callable[[], object]:
 
 
 def _call(target: str, builder: Callable[[], object], meta: bool) -> nn.Module:
-    try:
+    where = " on the meta device" if meta else ""
+    with user_code(target, TargetError, f"calling it{where}"):
         if meta:
             with torch.device("meta"):
                 model = builder()
         else:
             model = builder()
-    except Exception as exc:
-        where = " on the meta device" if meta else ""
-        raise TargetError(f"{target}: calling it{where} raised {type(exc).__name__}: "
-                          f"{_first_line(exc)}") from None
     if not isinstance(model, nn.Module):
         raise TargetError(f"{target}: returned a {type(model).__name__}, not an nn.Module")
     return model
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else ""
 
 
 def _build(target: str, name: str, builder: Callable[[], object], reference: object | None, device: str,

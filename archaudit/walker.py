@@ -25,7 +25,7 @@ from typing import Iterator
 from torch import nn
 
 from . import formulas as _formulas  # noqa: F401  (registers every formula family)
-from .errors import FormulaMismatchError, LazyModuleError
+from .errors import ArchauditError, FormulaMismatchError, LazyModuleError
 from .registry import KNOWN_ZERO, REGISTRY, FormulaRegistry, LayerFormula
 
 
@@ -267,6 +267,35 @@ def _find_unregistered(
     return tuple(found)
 
 
+class ModuleCycleError(ArchauditError, ValueError):
+    """A module contains itself (directly or through its children): PyTorch's own walks never end on it."""
+
+
+def module_paths(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Every path to every module, a module registered twice at each of its paths (as
+    ``named_modules(remove_duplicate=False)`` lists them, in the same order), refusing a module that contains
+    itself, where that listing recurses without end."""
+    out: list[tuple[str, nn.Module]] = []
+    # (path, module, ids of the modules above it): depth first, children in registration order
+    pending: list[tuple[str, nn.Module, frozenset[int]]] = [("", model, frozenset())]
+    while pending:
+        path, module, above = pending.pop()
+        out.append((path, module))
+        inner = above | {id(module)}
+        children = []
+        for name, child in module._modules.items():
+            if child is None:
+                continue
+            child_path = f"{path}.{name}" if path else name
+            if id(child) in inner:
+                holder = next(p for p, m in out if m is child)
+                raise ModuleCycleError(f"module path {child_path!r} is {holder or '(root)'!r} itself: the model "
+                                       "contains itself, so no walk of it ends")
+            children.append((child_path, child, inner))
+        pending.extend(reversed(children))
+    return out
+
+
 def audit_params(model: nn.Module, *, registry: FormulaRegistry = REGISTRY, strict: bool = False) -> ModelAudit:
     """Walk ``model`` and return its immutable parameter audit.
 
@@ -278,7 +307,7 @@ def audit_params(model: nn.Module, *, registry: FormulaRegistry = REGISTRY, stri
     if not isinstance(model, nn.Module):
         raise TypeError(f"audit_params expects an nn.Module, got {type(model).__name__}")
 
-    paths = list(model.named_modules(remove_duplicate=False))
+    paths = module_paths(model)
     for path, module in paths:
         _check_initialised(path, module)
 

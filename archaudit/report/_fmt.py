@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Iterable, Sequence
+
+_MARKDOWN_SIGNIFICANT = re.compile(r"([\\`*_\[\]|~])")
 
 
 def n(value: int | None) -> str:
@@ -27,3 +31,11 @@ def path(name: str) -> str:
 
 def code(text: str | None) -> str:
     return "" if not text else f"`{text}`"
+
+
+def cell(text: object) -> str:
+    """Text from outside archaudit (a claims file, a document, a model's names) made inert in Markdown: on one
+    line, HTML escaped, and every character that would start emphasis, code, a link or a table cell escaped, so
+    that nothing a file supplies can add a row, a verdict or markup to a report."""
+    folded = " ".join(str(text).split())
+    return _MARKDOWN_SIGNIFICANT.sub(r"\\\1", html.escape(folded, quote=False))

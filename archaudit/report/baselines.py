@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..model_report import BaselineRow
-from ._fmt import n, table
+from ._fmt import cell, n, table
 
 
 def baselines_markdown(rows: Sequence[BaselineRow]) -> str:
@@ -13,12 +13,12 @@ def baselines_markdown(rows: Sequence[BaselineRow]) -> str:
            "Audited parameters and MACs (the model's example input, batch 1) beside what the comparison table "
            "of seed document 000 prints for each model.", ""]
     body = [(r.name, n(r.audited_params) if r.published else "no public architecture",
-             n(r.macs) if r.macs is not None else "—", r.inputs or "—", r.claimed or "—",
+             n(r.macs) if r.macs is not None else "—", r.inputs or "—", cell(r.claimed) if r.claimed else "—",
              f"**{r.verdict}**" if r.verdict else "—") for r in rows]
     out += [table(body, ["model", "parameters (audited)", "MACs", "input", "documents claim", "verdict"],
                   ["left", "right", "right", "left", "right", "left"]), ""]
     out += ["## Evidence", ""]
-    out += [table(((r.name, r.evidence.replace("|", "\\|")) for r in rows), ["model", "evidence"]), ""]
+    out += [table(((r.name, cell(r.evidence)) for r in rows), ["model", "evidence"]), ""]
     out += ["## What each model is", ""]
     out += [table(((r.name, r.description) for r in rows), ["model", "description"]), ""]
     return "\n".join(out).rstrip() + "\n"

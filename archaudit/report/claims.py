@@ -7,7 +7,7 @@ from typing import Any
 
 from ..claims import ClaimsAudit
 from ..claims.model import VERDICT_ORDER, ClaimResult
-from ._fmt import table
+from ._fmt import cell, table
 
 
 def _actual(result: ClaimResult) -> str:
@@ -68,13 +68,13 @@ def claims_json(audit: ClaimsAudit) -> dict[str, Any]:
 
 def claims_markdown(audit: ClaimsAudit, *, heading: str = "#") -> str:
     doc = audit.document
-    parts = [f"{heading} Claims: {doc.title}", "",
-             f"Document `{doc.source}`, checked against the reference model `{doc.model}` and against its own "
-             "figures. Mismatches first.", ""]
+    parts = [f"{heading} Claims: {cell(doc.title)}", "",
+             f"Document {cell(doc.source)}, checked against the reference model {cell(doc.model)} and against "
+             "its own figures. Mismatches first.", ""]
     counts = [(verdict, str(n)) for verdict, n in audit.counts().items() if n]
     parts += [table(counts, ["verdict", "claims"], ["left", "right"]), ""]
-    rows = [(r.claim.id, r.claim.where, r.claim.printed or "", f"**{r.verdict.value}**", _actual(r),
-             r.evidence.replace("|", "\\|")) for r in _ordered(audit)]
+    rows = [(cell(r.claim.id), cell(r.claim.where), cell(r.claim.printed or ""), f"**{r.verdict.value}**",
+             cell(_actual(r)), cell(r.evidence)) for r in _ordered(audit)]
     parts += [table(rows, ["id", "where", "claimed", "verdict", "actual", "evidence"]), ""]
     solved = {}
     for r in audit.results:
@@ -85,8 +85,8 @@ def claims_markdown(audit: ClaimsAudit, *, heading: str = "#") -> str:
         rows = []
         for claim_id, s in solved.values():
             nearest = "; ".join(f"{m.total:,}" for m in s.nearest[:3])
-            rows.append((claim_id, s.claim, s.family, f"{s.configurations:,}", f"{s.exact:,}", nearest,
-                         s.argument or "reproducible (see the matches)"))
+            rows.append((cell(claim_id), cell(s.claim), cell(s.family), f"{s.configurations:,}", f"{s.exact:,}",
+                         nearest, cell(s.argument or "reproducible (see the matches)")))
         parts += [table(rows, ["claim", "figure", "family searched", "configurations", "matching", "nearest totals",
                                "why none matches"]), ""]
     return "\n".join(parts).rstrip() + "\n"

@@ -9,7 +9,7 @@ from .charts import text_bars
 from .claims import claims_json, claims_markdown
 from .flops import CONVENTION, built_text, comparison_markdown, flops_json, uncounted_text
 from .params import params_json
-from ._fmt import code, n, path, table
+from ._fmt import cell, code, n, path, table
 
 SCHEMA_VERSION = 1
 
@@ -85,11 +85,11 @@ def report_markdown(report: ModelReport, charts: Mapping[str, str] | None = None
     if eff is None:
         out += ["No efficiency figures in this model's documents."]
     else:
-        out += [f"The efficiency table of `{eff.document}` prints scores without a formula. "
+        out += [f"The efficiency table of {cell(eff.document)} prints scores without a formula. "
                 + (f"The formula it implies (it reproduces every printed row) is **Score = {eff.formula}**. "
                    if eff.formula else "No candidate formula reproduces every row. ")
                 + "Recomputed with the audited parameter counts:", ""]
-        rows = [(r.model, f"{r.claimed_params_m:g}M", f"{r.claimed_rmse:g}", f"{r.printed_score:g}",
+        rows = [(cell(r.model), f"{r.claimed_params_m:g}M", f"{r.claimed_rmse:g}", f"{r.printed_score:g}",
                  n(r.audited_params) if r.audited_params is not None else "not public",
                  f"{r.recomputed_score:.3g}" if r.recomputed_score is not None else "—") for r in eff.rows]
         out += [table(rows, ["model", "params (claimed)", "avg RMSE (claimed)", "score (printed)",
