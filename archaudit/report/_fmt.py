@@ -39,3 +39,13 @@ def cell(text: object) -> str:
     that nothing a file supplies can add a row, a verdict or markup to a report."""
     folded = " ".join(str(text).split())
     return _MARKDOWN_SIGNIFICANT.sub(r"\\\1", html.escape(folded, quote=False))
+
+
+def code_text(text: object) -> str:
+    """Outside text as an inline code span, for prose (not table cells): on one line, fenced by more backticks
+    than it contains, so its content is shown literally whatever it holds."""
+    folded = " ".join(str(text).split())
+    runs = [len(r) for r in re.findall(r"`+", folded)]
+    fence = "`" * (max(runs, default=0) + 1)
+    pad = " " if folded.startswith("`") or folded.endswith("`") else ""
+    return f"{fence}{pad}{folded}{pad}{fence}"

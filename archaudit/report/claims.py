@@ -7,7 +7,7 @@ from typing import Any
 
 from ..claims import ClaimsAudit
 from ..claims.model import VERDICT_ORDER, ClaimResult
-from ._fmt import cell, table
+from ._fmt import cell, code_text, table
 
 
 def _actual(result: ClaimResult) -> str:
@@ -69,7 +69,7 @@ def claims_json(audit: ClaimsAudit) -> dict[str, Any]:
 def claims_markdown(audit: ClaimsAudit, *, heading: str = "#") -> str:
     doc = audit.document
     parts = [f"{heading} Claims: {cell(doc.title)}", "",
-             f"Document {cell(doc.source)}, checked against the reference model {cell(doc.model)} and against "
+             f"Document {code_text(doc.source)}, checked against the reference model {code_text(doc.model)} and against "
              "its own figures. Mismatches first.", ""]
     counts = [(verdict, str(n)) for verdict, n in audit.counts().items() if n]
     parts += [table(counts, ["verdict", "claims"], ["left", "right"]), ""]

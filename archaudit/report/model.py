@@ -9,7 +9,7 @@ from .charts import text_bars
 from .claims import claims_json, claims_markdown
 from .flops import CONVENTION, built_text, comparison_markdown, flops_json, uncounted_text
 from .params import params_json
-from ._fmt import cell, code, n, path, table
+from ._fmt import cell, code, code_text, n, path, table
 
 SCHEMA_VERSION = 1
 
@@ -85,7 +85,7 @@ def report_markdown(report: ModelReport, charts: Mapping[str, str] | None = None
     if eff is None:
         out += ["No efficiency figures in this model's documents."]
     else:
-        out += [f"The efficiency table of {cell(eff.document)} prints scores without a formula. "
+        out += [f"The efficiency table of {code_text(eff.document)} prints scores without a formula. "
                 + (f"The formula it implies (it reproduces every printed row) is **Score = {eff.formula}**. "
                    if eff.formula else "No candidate formula reproduces every row. ")
                 + "Recomputed with the audited parameter counts:", ""]
