@@ -340,3 +340,28 @@ def test_the_cpu_tools_are_not_run_on_inputs_too_large_to_allocate(capsys):
     assert code == EXIT_OK, err
     data = json.loads(out)
     assert "skipped for inputs of" in data["tool_errors"]["fvcore"]
+
+
+@pytest.mark.parametrize(
+    ("kind_keys", "fragment"),
+    [
+        ('kind = "arithmetic"\nexpression = "ghost + 1"', "unknown name 'ghost'"),
+        ('kind = "derived"\nexpression = "ghost + 1"', "ghost"),
+        ('kind = "derived"\nexpression = "__import__(1)"', ""),
+        ('kind = "ranking"\nlabel = "total"\namong = ["total", "ghost"]', "'ghost'"),
+    ],
+)
+def test_an_expression_error_names_the_file_line_and_claim(tmp_path, capsys, kind_keys, fragment):
+    # before: "archaudit: unknown name 'ghost' in 'ghost + 1'", naming neither the file nor the claim
+    path = tmp_path / "expr.toml"
+    body = TOTAL.format(printed="960,964") + f'''
+[[claims]]
+id = "bad"
+where = "a sentence"
+printed = "2"
+{kind_keys}
+'''
+    path.write_text(body)
+    code, _, err = run(capsys, "claims", str(path))
+    line = one_line(err)
+    assert code == EXIT_BAD_INPUT and f"{path}:" in line and "claim 'bad'" in line and fragment in line

@@ -19,14 +19,18 @@ import torch
 
 from ..walker import ModelAudit, audit_params
 from .efficiency import ScoreFormula, find_score_formula
-from .figures import Figure
+from .figures import Figure, FigureError
 from .layer_formulas import check_layer_formula
 from .loader import ClaimsFileError
 from .model import Claim, ClaimResult, Document, Verdict
-from .safe_eval import evaluate
+from .safe_eval import UnsafeExpression, evaluate
 from .solver import solve
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "float64": 8}
+
+
+class _UnknownFigure(LookupError):
+    """A claim refers to a claim id that has no figure (reported as bad input, naming the referring claim)."""
 
 
 @dataclass
@@ -52,8 +56,8 @@ class Context:
             self._figures = {c.id: c.figure for c in self.document.claims if c.figure is not None}
         try:
             return self._figures[claim_id]
-        except KeyError:
-            raise KeyError(f"claim {claim_id!r} has no figure in {self.document.path}") from None
+        except (KeyError, TypeError):
+            raise _UnknownFigure(f"{claim_id!r} names no claim with a figure") from None
 
     def names(self) -> dict[str, float]:
         return {c.id: c.figure.value for c in self.document.claims if c.figure is not None}
@@ -357,9 +361,15 @@ def check_claims(ctx: Context) -> tuple[ClaimResult, ...]:
     ordered = sorted(ctx.document.claims, key=lambda c: c.kind != "score_formula")
     results: dict[str, ClaimResult] = {}
     for claim in ordered:
-        result = _check(ctx, claim)
-        if claim.kind not in ("size", "reported", "derived", "sum"):
-            result = _self_check(ctx, claim, result)
+        try:
+            result = _check(ctx, claim)
+            if claim.kind not in ("size", "reported", "derived", "sum"):
+                result = _self_check(ctx, claim, result)
+        except ClaimsFileError:
+            raise
+        except (UnsafeExpression, FigureError, _UnknownFigure) as exc:  # the claim's own text: name it
+            raise ClaimsFileError(f"{ctx.document.path}:{claim.line}: claim {claim.id!r} ({claim.kind}): "
+                                  f"{exc}") from None
         if claim.get("note"):
             result = dataclasses.replace(result, evidence=f"{result.evidence}. {claim.get('note')}")
         results[claim.id] = result
