@@ -8,15 +8,14 @@ that cannot see part of the model is not met.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Sequence, Union
 
 import torch
 from torch import nn
 
-from .capture import InputSpec, parse_input
-from .errors import ArchauditError
+from .capture import MAX_DIMENSION, InputSpec, parse_input
+from .errors import ArchauditError, InputSpecError
 
 Limit = Union[float, int, tuple[float, float], Sequence[float]]
 KINDS = ("params", "trainable", "macs", "flops", "size_mb")
@@ -97,57 +96,135 @@ def _signed(value: float) -> str:
     return ("+" if value >= 0 else "-") + _fmt(abs(value))
 
 
+LIMIT = "a number or a (min, max) pair, each finite and non-negative"
+INPUT = "a shape such as '1x30x17', a tuple of positive integers or a tensor, or a non-empty list of them"
+
+
+def _limit(limit: Any) -> tuple[float | None, float] | str:
+    """A limit's ``(min or None, max)``, or what is wrong with it (``"must be ..."``)."""
+    from .claims.loader import finite
+
+    pair = isinstance(limit, (tuple, list)) and len(limit) == 2
+    values = [finite(v) for v in (limit if pair else [limit])]
+    if any(v is None or v < 0 for v in values):  # not a number, a bool, nan, inf, 10**400, negative
+        return f"must be {LIMIT}"
+    if pair and values[0] > values[1]:
+        return (f"must be a (min, max) pair with min <= max: minimum {_fmt(values[0])} is above maximum "
+                f"{_fmt(values[1])}")
+    return (values[0], values[1]) if pair else (None, values[0])
+
+
+def limit_problem(limit: Any) -> str | None:
+    """What is wrong with a limit (``"must be ..."``), or None: the budgets file's check of its limits."""
+    found = _limit(limit)
+    return found if isinstance(found, str) else None
+
+
 def _bounds(kind: str, limit: Any) -> tuple[float | None, float]:
-    if isinstance(limit, bool) or limit is None:
-        raise BudgetError(f"{kind}: a limit is a number or a (min, max) pair, got {limit!r}")
-    if isinstance(limit, (int, float)):
-        low, high = None, float(limit)
-    elif isinstance(limit, (tuple, list)) and len(limit) == 2 and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in limit):
-        low, high = float(limit[0]), float(limit[1])
-        if low > high:
-            raise BudgetError(f"{kind}: minimum {_fmt(low)} is above maximum {_fmt(high)}")
+    from .claims.loader import shown
+
+    found = _limit(limit)
+    if isinstance(found, str):
+        raise BudgetError(f"{kind} = {shown(limit)} {found}")
+    return found
+
+
+def _shape(item: Any) -> InputSpec | str:
+    """One shape of a tuple or list of dimensions, each a positive integer (not a bool), within parse_input's
+    bounds; or what is wrong with it."""
+    from .claims.loader import is_int, shown
+
+    if not item:
+        return "must have at least one dimension"
+    for size in item:
+        if not is_int(size) or size < 1:
+            return f"must have every dimension a positive integer; {shown(size)} is not"
+        if size > MAX_DIMENSION:  # before it is written out: str() refuses ints past 4,300 digits
+            return f"is not a shape: a dimension is larger than {MAX_DIMENSION:,}"
+    try:
+        parse_input("x".join(str(size) for size in item))  # its bounds: dimensions, their sizes, elements
+    except InputSpecError as exc:
+        return f"is not a shape ({exc})"
+    return InputSpec(tuple(item))
+
+
+def _input(item: Any) -> InputSpec | torch.Tensor | str:
+    if isinstance(item, str):
+        try:
+            return parse_input(item)
+        except InputSpecError as exc:
+            return f"is not a shape ({exc})"
+    if isinstance(item, torch.Tensor):
+        zero = next((size for size in item.shape if size == 0), None)
+        return item if zero is None else "must have every dimension a positive integer; 0 is not"
+    if isinstance(item, InputSpec):
+        checked = _shape(item.shape)
+        return item if isinstance(checked, InputSpec) else checked
+    if isinstance(item, (tuple, list)):
+        return _shape(item)
+    return f"must be {INPUT}"
+
+
+def _inputs_or_problem(value: Any) -> list[Any] | str:
+    if isinstance(value, (tuple, list)) and value and not any(
+            isinstance(v, (tuple, list, str, InputSpec, torch.Tensor)) for v in value):
+        items: list[Any] = [value]  # a flat sequence is one shape: (1, 30, 17)
+    elif isinstance(value, (tuple, list)):
+        items = list(value)
+        if not items:
+            return f"must be {INPUT}"
     else:
-        raise BudgetError(f"{kind}: a limit is a number or a (min, max) pair, got {limit!r}")
-    if high < 0 or (low is not None and low < 0) or math.isnan(high):
-        raise BudgetError(f"{kind}: limits must be non-negative, got {limit!r}")
-    return low, high
+        items = [value]
+    out = []
+    for item in items:
+        found = _input(item)
+        if isinstance(found, str):
+            return found
+        out.append(found)
+    return out
+
+
+def input_problem(value: Any) -> str | None:
+    """What is wrong with an ``input=`` (``"must be ..."``), or None: the budgets file's check of its inputs."""
+    found = _inputs_or_problem(value)
+    return found if isinstance(found, str) else None
 
 
 def _inputs(value: Any) -> list[Any]:
+    """The inputs ``input=`` gives: a shape string (through :func:`~archaudit.capture.parse_input` and its
+    bounds), a tuple of positive integers, an :class:`InputSpec`, a tensor, or a non-empty list of these. A
+    dimension of 0 (no MACs at all) or a bool is refused, never read as a size."""
+    from .claims.loader import shown
+
     if value is None:
         return []
-    items = value if isinstance(value, (list, tuple)) and not (
-        value and all(isinstance(v, int) for v in value)) else [value]
-    out = []
-    for item in items:
-        if isinstance(item, str):
-            out.append(parse_input(item))
-        elif isinstance(item, InputSpec) or isinstance(item, torch.Tensor):
-            out.append(item)
-        elif isinstance(item, (tuple, list)) and all(isinstance(d, int) for d in item):
-            out.append(InputSpec(tuple(item)))
-        else:
-            raise BudgetError(f"input: expected a shape such as '1x30x17', a tuple of ints or a tensor, got {item!r}")
-    return out
+    found = _inputs_or_problem(value)
+    if isinstance(found, str):
+        raise BudgetError(f"input = {shown(value)} {found}")
+    return found
 
 
 def check_budget(model: nn.Module, *, name: str | None = None, input: Any = None,
                  allow_unsupported: bool = False, **limits: Limit) -> BudgetResult:
     """Measure ``model`` against ``limits`` (see :func:`assert_budget`) without raising."""
+    from .claims.loader import shown
     from .walker import audit_params
 
+    if not isinstance(allow_unsupported, bool):
+        raise BudgetError(f"allow_unsupported = {shown(allow_unsupported)} must be a boolean (true or false)")
+    if name is not None and not isinstance(name, str):
+        raise BudgetError(f"name = {shown(name)} must be a string")
     unknown = set(limits) - set(KINDS)
     if unknown:
         raise BudgetError(f"unknown limit(s) {', '.join(sorted(unknown))}; known: {', '.join(KINDS)}")
     if not limits:
         raise BudgetError("no limit given: pass params=, trainable=, macs=, flops= or size_mb=")
     bounds = {kind: _bounds(kind, limit) for kind, limit in limits.items()}
+    inputs = _inputs(input)  # refused before any work
     audit = audit_params(model)
     measured: dict[str, float] = {"params": audit.total, "trainable": audit.trainable,
                                   "size_mb": audit.param_bytes / 1e6}
     unsupported = [r.name or "(root)" for r in audit.unsupported]
-    inputs = _inputs(input)
     labels: tuple[str, ...] = ()
     if "macs" in limits or "flops" in limits or inputs:
         if not inputs:
@@ -167,9 +244,12 @@ def assert_budget(model: nn.Module, *, params: Limit | None = None, trainable: L
                   input: Any = None, allow_unsupported: bool = False, name: str | None = None) -> BudgetResult:
     """Raise :class:`BudgetExceeded` when ``model`` is outside any limit.
 
-    A limit is a maximum (``params=2_000_000``) or a ``(min, max)`` range (``macs=(300e6, 400e6)``).
-    ``size_mb`` is the parameters' bytes as stored, in MB (10^6 bytes). ``macs`` and ``flops`` (2 x MACs) need
-    ``input``: a shape string (``"1x30x17"``, ``"1x128:int64"``), a tuple of ints, a tensor, or a list of these.
+    A limit is a maximum (``params=2_000_000``) or a ``(min, max)`` range (``macs=(300e6, 400e6)``), each a
+    finite number >= 0 (nan, inf and bools are refused). ``size_mb`` is the parameters' bytes as stored, in MB
+    (10^6 bytes). ``macs`` and ``flops`` (2 x MACs) need ``input``: a shape string (``"1x30x17"``,
+    ``"1x128:int64"``), a tuple of positive ints, a tensor, or a non-empty list of these; a dimension of 0 or a
+    bool is refused. ``allow_unsupported`` is a bool (``"false"`` is refused, not read as true). A malformed
+    budget raises :class:`BudgetError` (a ``ValueError``), never :class:`BudgetExceeded`.
     """
     __tracebackhide__ = True  # pytest shows the table, not this frame
     given = {k: v for k, v in dict(params=params, trainable=trainable, macs=macs, flops=flops,

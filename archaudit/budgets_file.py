@@ -13,8 +13,11 @@
     file = "reference_models/claims/amnl_001.toml"   # relative to this file
     expect = "all hold"                              # or pinned verdict counts: { holds = 22, mismatch = 14 }
 
-Any other key or table is refused, with its line and the nearest known key; so is an ``expect`` table that
-checks nothing (empty), names no verdict, or holds anything but counts.
+Any other key or table is refused, with its line and the nearest known key; so is a value of the wrong type
+(each key's type is declared once, in :data:`MODEL_TYPES`: ``allow_unsupported = "false"`` is no boolean,
+``input = [0, 17]`` no shape), an entry with no limit, and an ``expect`` table that checks nothing (empty),
+names no verdict, or holds anything but counts. The file is read only when it is a regular file of at most
+:data:`~archaudit.claims.loader.MAX_FILE_BYTES`.
 
 Exit codes: 0 everything within budget, 1 anything over (or a claims file off its expectation), 2 a bad file
 or target.
@@ -22,19 +25,37 @@ or target.
 
 from __future__ import annotations
 
-import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .budget import KINDS, BudgetError, BudgetResult, check_budget
-from .claims.loader import KeyLines, toml_key, unknown_keys
+from .budget import INPUT, KINDS, LIMIT, BudgetResult, check_budget, input_problem, limit_problem
+from .claims.loader import STRING, FieldType, KeyLines, read_toml, shown, toml_key, unknown_keys
 from .claims.model import Verdict
-from .errors import ArchauditError, TargetError
+from .errors import ArchauditError, FormulaMismatchError, TargetError
+
+
+@dataclass(frozen=True)
+class _Checked(FieldType):
+    """A type whose refusal says what is wrong in its own words (a range with min > max), from the check the
+    budget API makes of the same value."""
+
+    explain: Any = None
+
+    def problem(self, value: Any) -> str | None:
+        return self.explain(value)
+
 
 TOP_KEYS = ("model", "claims")
-MODEL_KEYS = ("target", "name", "input", *KINDS, "allow_unsupported")
+MODEL_TYPES: dict[str, FieldType] = {
+    "target": STRING,
+    "name": STRING,
+    "input": _Checked(INPUT, lambda v: input_problem(v) is None, input_problem),
+    **{kind: _Checked(LIMIT, lambda v: limit_problem(v) is None, limit_problem) for kind in KINDS},
+    "allow_unsupported": FieldType("a boolean (true or false)", lambda v: isinstance(v, bool)),
+}
+"""The type of every ``[[model]]`` key, declared once; checked, never coerced."""
+MODEL_KEYS = tuple(MODEL_TYPES)
 CLAIMS_KEYS = ("file", "expect")
 ALL_HOLD = "all hold"
 VERDICTS = tuple(verdict.value for verdict in Verdict)
@@ -81,20 +102,6 @@ class BudgetsReport:
             parts.append(f"claims {gate.file}: {state} ({counts}; {detail})")
         verdict = "all within budget" if self.ok else "OVER BUDGET"
         return "\n\n".join(parts) + f"\n\n{verdict}\n"
-
-
-def _load(path: Path) -> tuple[str, dict[str, Any]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-        return text, tomllib.loads(text)
-    except FileNotFoundError:
-        raise BudgetsFileError(f"{path}: no such budgets file") from None
-    except tomllib.TOMLDecodeError as exc:
-        line = int((re.search(r"line (\d+)", str(exc)) or [0, 0])[1])
-        raise BudgetsFileError(f"{path}:{line}: not valid TOML: {str(exc).split(' (at')[0]}" if line else
-                               f"{path}: not valid TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BudgetsFileError(f"{path}: cannot read it ({exc})") from None
 
 
 class _File:
@@ -150,6 +157,8 @@ class _ModelEntry:
 class _ClaimsEntry:
     file: str
     expect: str | dict[str, int]
+    at: tuple
+    label: str
 
 
 def _model_entry(source: _File, index: int, entry: dict[str, Any]) -> _ModelEntry:
@@ -158,6 +167,10 @@ def _model_entry(source: _File, index: int, entry: dict[str, Any]) -> _ModelEntr
         source.refuse_unknown(spec.at, entry, MODEL_KEYS, spec.number)
         raise source.error(spec.at, f"{spec.number}: needs target = \"NAME or module:callable\"")
     source.refuse_unknown(spec.at, entry, MODEL_KEYS, spec.label)
+    for key, value in entry.items():
+        problem = MODEL_TYPES[key].problem(value)
+        if problem is not None:
+            raise source.error((*spec.at, key), f"{spec.label}: {key} = {shown(value)} {problem}")
     return spec
 
 
@@ -168,7 +181,8 @@ def _claims_entry(source: _File, index: int, entry: dict[str, Any]) -> _ClaimsEn
         raise source.error(at, f"{label}: needs file = \"path/to/claims.toml\"")
     label = f"{label} ({entry['file']})"
     source.refuse_unknown(at, entry, CLAIMS_KEYS, label)
-    return _ClaimsEntry(entry["file"], _expect(source, (*at, "expect"), label, entry.get("expect", ALL_HOLD)))
+    return _ClaimsEntry(entry["file"], _expect(source, (*at, "expect"), label, entry.get("expect", ALL_HOLD)), at,
+                        label)
 
 
 def _expect(source: _File, at: tuple, label: str, expect: Any) -> str | dict[str, int]:
@@ -195,13 +209,16 @@ def run_budgets(path: str | Path) -> BudgetsReport:
     from .targets import build_target
 
     path = Path(path)
-    text, data = _load(path)
+    text, data = read_toml(path, "budgets file", BudgetsFileError)
     source = _File(path, text)
     source.refuse_unknown((), data, TOP_KEYS, "", noun="table")
     models = [_model_entry(source, n, entry) for n, entry in enumerate(source.entries(data, "model"), 1)]
     claims = [_claims_entry(source, n, entry) for n, entry in enumerate(source.entries(data, "claims"), 1)]
     if not models and not claims:
         raise BudgetsFileError(f"{path}: nothing to check: add [[model]] or [[claims]] entries")
+    for spec in models:  # after every key of the file is known: a misspelt limit is named as that
+        if not spec.limits:
+            raise source.error(spec.at, f"{spec.label}: checks nothing: give at least one limit ({', '.join(KINDS)})")
     results = []
     for spec in models:
         target = name = spec.entry["target"]
@@ -216,12 +233,19 @@ def run_budgets(path: str | Path) -> BudgetsReport:
             inputs = list(built.reference.example_input(batch=1, device="meta"))
         try:
             results.append(check_budget(built.model, name=spec.entry.get("name", name), input=inputs,
-                                        allow_unsupported=bool(spec.entry.get("allow_unsupported", False)),
+                                        allow_unsupported=spec.entry.get("allow_unsupported", False),
                                         **spec.limits))
-        except BudgetError as exc:
+        except FormulaMismatchError:
+            raise  # archaudit's own bug, not the file's
+        except ArchauditError as exc:  # a bad limit or input, a forward pass that fails on the input
             raise source.error(spec.at, f"{spec.label}: {exc}") from None
     gates = []
     for gate in claims:
-        audit = check_document(path.parent / gate.file)
+        try:
+            audit = check_document(path.parent / gate.file)
+        except FormulaMismatchError:
+            raise
+        except ArchauditError as exc:  # the claims file's own message, with its path and line, after this one's
+            raise source.error((*gate.at, "file"), f"{gate.label}: {exc}") from None
         gates.append(ClaimsGate(gate.file, gate.expect, audit.counts(), tuple(r.claim.id for r in audit.failed)))
     return BudgetsReport(tuple(results), tuple(gates))

@@ -11,7 +11,9 @@
       def test_forward(model):
           ...
 
-A model over its budget fails the test with the table of limits, measured values and margins.
+A model over its budget fails the test with the table of limits, measured values and margins. A marker that
+would check nothing fails the test naming it: a positional argument, a misspelt keyword, a value of the wrong
+type (``allow_unsupported="false"``, ``input=(0, 17)``).
 Importing this plugin imports nothing heavy: archaudit (and torch) load only when a budget is checked.
 """
 
@@ -44,7 +46,25 @@ def pytest_runtest_call(item: pytest.Item):
         funcargs = getattr(item, "funcargs", {})
         if "model" not in funcargs:
             raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.budget needs the test to take a `model` fixture")
-        from archaudit.budget import assert_budget
-
-        assert_budget(funcargs["model"], name=item.name, **marker.kwargs)
+        _check_marker(item, marker, funcargs["model"])
     return result
+
+
+def _check_marker(item: pytest.Item, marker: pytest.Mark, model) -> None:
+    """Hold ``model`` to the marker's limits. A marker that would check nothing (a positional argument, a
+    misspelt keyword, ``allow_unsupported="false"``, ``input=(0, 17)``) fails the test naming it."""
+    __tracebackhide__ = True
+    from archaudit.budget import KINDS, BudgetError, assert_budget
+    from archaudit.claims.loader import shown, unknown_message
+
+    known = (*KINDS, "input", "allow_unsupported", "name")  # assert_budget's keywords; name: the test's by default
+    where = f"{item.nodeid}: @pytest.mark.budget"
+    if marker.args:
+        raise BudgetError(f"{where} takes keywords only (params=..., macs=...), got {shown(marker.args)}")
+    unknown = [key for key in marker.kwargs if key not in known]
+    if unknown:
+        raise BudgetError(f"{where}: {unknown_message(unknown, known)}")
+    try:
+        assert_budget(model, **{"name": item.name, **marker.kwargs})
+    except BudgetError as exc:
+        raise BudgetError(f"{where}: {exc}") from None

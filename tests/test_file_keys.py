@@ -161,6 +161,7 @@ def test_the_table_is_what_refuses(tmp_path, monkeypatch):
         load_claims(path)
     spec = loader.CLAIM_KEYS["component"]
     monkeypatch.setitem(loader.CLAIM_KEYS, "component", dataclasses.replace(spec, optional=spec.optional + ("colour",)))
+    monkeypatch.setitem(loader.KEY_TYPES, "colour", loader.STRING)  # a key is declared with its type
     assert load_claims(path).claims[1].get("colour") == "red"
 
 

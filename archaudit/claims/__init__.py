@@ -73,6 +73,11 @@ def check_document(path: str | Path, *, throughput: dict[str, Any] | None = None
         entry = get_reference(document.model)
     except LookupError as exc:
         raise TargetError(f"{document.path}: [document] model: {exc}") from None
+    if entry.builder is None or not entry.published_architecture:
+        # listed so that documents comparing against it can say so (baseline claims), but nothing is built
+        raise TargetError(f"{document.path}: [document] model = {document.model!r} has no public architecture, "
+                          "so no claim can be checked against it; name a reference model that has one "
+                          "(archaudit list)")
     with torch.device("meta"):
         model = entry.build()
     ctx = Context(document=document, audit=audit_params(model), build=entry.build, model=model,
