@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_run import one_line, run
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -44,16 +45,8 @@ to = {end}
 """
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
-def one_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def test_the_figure_pattern_is_linear_in_white_space():

@@ -18,10 +18,18 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from cli_run import run
 from hypothesis import given
 from hypothesis import strategies as st
 
-from archaudit.claims import ClaimsFileError, FigureError, Verdict, check_document, load_claims, parse_figure
+from archaudit.claims import (
+    ClaimsFileError,
+    FigureError,
+    Verdict,
+    check_document,
+    load_claims,
+    parse_figure,
+)
 from archaudit.claims.model import KINDS
 from archaudit.cli import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, main
 
@@ -408,10 +416,6 @@ def test_claims_file_mistakes_are_bad_input_with_file_and_line(capsys, name, cla
 # ============================================================================================== CLI
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_exit_0_when_every_claim_holds(capsys):

@@ -8,17 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_run import run
 
-from archaudit.cli import EXIT_BAD_INPUT, EXIT_OK, main
+from archaudit.cli import EXIT_BAD_INPUT, EXIT_OK
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TARGETS = f"{FIXTURES / 'targets.py'}"
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_params_json_has_the_documented_keys(capsys):

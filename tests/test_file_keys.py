@@ -11,16 +11,17 @@ that what it wrote is TOML.
 from __future__ import annotations
 
 import time
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
+from cli_run import budgets_file, refused
 from hypothesis import given
 from hypothesis import strategies as st
 
 from archaudit.claims import ClaimsFileError, load_claims
 from archaudit.claims.model import KINDS, Verdict
-from archaudit.cli import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, main
+from archaudit.cli import EXIT_CHECK_FAILED, EXIT_OK, main
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = ROOT / "reference_models" / "claims"
@@ -58,10 +59,6 @@ def claims_file(tmp_path: Path, *, document: str = "", total: str = "", cnn: str
     return path
 
 
-def budgets_file(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "budgets.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def line_of(path: Path, text: str) -> int:
@@ -69,13 +66,6 @@ def line_of(path: Path, text: str) -> int:
     return next(i for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if line.strip() == text)
 
 
-def refused(capsys, *argv: str) -> str:
-    """Run the CLI, require exit 2 and one stderr line, and return that line."""
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert code == EXIT_BAD_INPUT, (code, out[-500:], err)
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err.rstrip("\n")
 
 
 # ============================================================================================== claims files
@@ -166,7 +156,7 @@ def test_the_table_is_what_refuses(tmp_path, monkeypatch):
 
 
 def test_every_kind_declares_its_keys_once():
-    from archaudit.claims.loader import COMMON_KEYS, CLAIM_KEYS
+    from archaudit.claims.loader import CLAIM_KEYS, COMMON_KEYS
 
     assert list(CLAIM_KEYS) == list(KINDS)
     for kind, spec in CLAIM_KEYS.items():

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_run import budgets_file, refused
 from torch import nn
 
 import archaudit
@@ -23,7 +24,7 @@ from archaudit.budget import BudgetError, check_budget
 from archaudit.capture import InputSpec
 from archaudit.claims import load_claims
 from archaudit.claims.model import KINDS
-from archaudit.cli import EXIT_BAD_INPUT, EXIT_OK, main
+from archaudit.cli import EXIT_OK, main
 from archaudit.errors import ArchauditError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,10 +92,6 @@ def claims_file(tmp_path: Path, *, document: str = "", components: str = "", tai
     return path
 
 
-def budgets_file(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "budgets.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def line_of(path: Path, text: str) -> int:
@@ -103,13 +100,6 @@ def line_of(path: Path, text: str) -> int:
     return max(i for i, line in enumerate(lines, 1) if line.strip() == text)
 
 
-def refused(capsys, *argv: str) -> str:
-    """Run the CLI, require exit 2 and one stderr line, and return that line."""
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    assert code == EXIT_BAD_INPUT, (code, out[-500:], err)
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err.rstrip("\n")
 
 
 # ============================================================================================== claims files
