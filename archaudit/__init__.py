@@ -26,24 +26,24 @@ from .walker import ModelAudit, ModuleRecord, SharedTensor, Status, Unregistered
 __version__ = "0.1.0"
 
 __all__ = [
+    "KNOWN_ZERO",
+    "REGISTRY",
     "ArchauditError",
     "BudgetExceeded",
     "BudgetResult",
-    "assert_budget",
-    "check_budget",
     "FormulaMismatchError",
     "FormulaRegistry",
-    "KNOWN_ZERO",
     "LayerFormula",
     "LazyModuleError",
     "ModelAudit",
     "ModuleRecord",
-    "REGISTRY",
     "RegistryError",
     "SharedTensor",
     "Status",
     "TargetError",
     "UnregisteredModule",
+    "assert_budget",
     "audit_params",
+    "check_budget",
     "params_frame",
 ]

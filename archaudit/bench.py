@@ -7,8 +7,8 @@ from __future__ import annotations
 import platform
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -30,7 +30,10 @@ class BenchResult:
     repeats: int
 
     def describe(self) -> str:
-        return f"{self.samples_per_s:,.0f} samples/s (batch {self.batch}; {self.low:,.0f}..{self.high:,.0f} over {self.repeats} runs)"
+        return (
+            f"{self.samples_per_s:,.0f} samples/s (batch {self.batch}; "
+            f"{self.low:,.0f}..{self.high:,.0f} over {self.repeats} runs)"
+        )
 
 
 @dataclass(frozen=True)
@@ -49,9 +52,15 @@ class BenchReport:
 
     def measurement(self) -> dict[str, object]:
         """What a throughput claim is checked against."""
-        return {"samples_per_s": self.best.samples_per_s,
-                "hardware": f"{self.hardware} ({self.device}, {self.threads} threads, {self.dtype}, batch "
-                            f"{self.best.batch}, torch {self.torch_version})"}
+        return {
+            "samples_per_s": self.best.samples_per_s,
+            "hardware": f"{self.hardware} ({self.device}, {self.threads} threads, {self.dtype}, batch "
+            f"{self.best.batch}, torch {self.torch_version})",
+        }
+
+
+def _no_sync() -> None:
+    """The CPU runs each call to completion: nothing to wait for."""
 
 
 def cpu_name() -> str:
@@ -83,7 +92,7 @@ def bench(
         raise BenchError(f"--batch must be at least 1, got {list(batches)}")
     model = build().to(device=device, dtype=dtype).eval()
     results = []
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    sync: Callable[[], None] = torch.cuda.synchronize if device == "cuda" else _no_sync
     with torch.inference_mode():
         for batch in batches:
             inputs = [t.to(dtype) if t.is_floating_point() else t for t in example(batch, device)]
@@ -105,5 +114,12 @@ def bench(
                 rates.append(batch * calls / (time.perf_counter() - start))
             results.append(BenchResult(batch, statistics.median(rates), min(rates), max(rates), repeats))
     hardware = torch.cuda.get_device_name() if device == "cuda" else cpu_name()
-    return BenchReport(name, hardware, device, torch.get_num_threads(), str(dtype).removeprefix("torch."),
-                       torch.__version__, tuple(results))
+    return BenchReport(
+        name,
+        hardware,
+        device,
+        torch.get_num_threads(),
+        str(dtype).removeprefix("torch."),
+        torch.__version__,
+        tuple(results),
+    )

@@ -8,8 +8,9 @@ that cannot see part of the model is not met.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence, Union
+from typing import Any
 
 import torch
 from torch import nn
@@ -17,7 +18,7 @@ from torch import nn
 from .capture import MAX_DIMENSION, InputSpec, parse_input
 from .errors import ArchauditError, InputSpecError
 
-Limit = Union[float, int, tuple[float, float], Sequence[float]]
+Limit = float | int | tuple[float, float] | Sequence[float]
 KINDS = ("params", "trainable", "macs", "flops", "size_mb")
 UNITS = {"params": "parameters", "trainable": "parameters", "macs": "MACs", "flops": "FLOPs", "size_mb": "MB"}
 
@@ -64,15 +65,29 @@ class BudgetResult:
         for c in self.checks:
             budget = f"<= {_fmt(c.high)}" if c.low is None else f"{_fmt(c.low)} .. {_fmt(c.high)}"
             relative = f" ({100 * c.margin / c.high:+.1f}%)" if c.high else ""
-            rows.append((c.kind, budget, _fmt(c.measured), f"{_signed(c.margin)}{relative}", "ok" if c.ok else "OVER"
-                         if c.measured > c.high else "UNDER"))
+            rows.append(
+                (
+                    c.kind,
+                    budget,
+                    _fmt(c.measured),
+                    f"{_signed(c.margin)}{relative}",
+                    "ok" if c.ok else "OVER" if c.measured > c.high else "UNDER",
+                )
+            )
         if self.unsupported:
-            rows.append(("unsupported layers", "0" if not self.allow_unsupported else "allowed",
-                         str(len(self.unsupported)), ", ".join(self.unsupported[:5])
-                         + (" ..." if len(self.unsupported) > 5 else ""),
-                         "ok" if self.allow_unsupported else "FAIL"))
-        return tabulate(rows, headers=["limit", "budget", "measured", "margin", ""], tablefmt="simple",
-                        disable_numparse=True)
+            rows.append(
+                (
+                    "unsupported layers",
+                    "0" if not self.allow_unsupported else "allowed",
+                    str(len(self.unsupported)),
+                    ", ".join(self.unsupported[:5]) + (" ..." if len(self.unsupported) > 5 else ""),
+                    "ok" if self.allow_unsupported else "FAIL",
+                )
+            )
+        table: str = tabulate(
+            rows, headers=["limit", "budget", "measured", "margin", ""], tablefmt="simple", disable_numparse=True
+        )
+        return table
 
     def message(self) -> str:
         inputs = f" (input {', '.join(self.inputs)})" if self.inputs else ""
@@ -105,12 +120,14 @@ def _limit(limit: Any) -> tuple[float | None, float] | str:
     from .claims.loader import finite
 
     pair = isinstance(limit, (tuple, list)) and len(limit) == 2
-    values = [finite(v) for v in (limit if pair else [limit])]
-    if any(v is None or v < 0 for v in values):  # not a number, a bool, nan, inf, 10**400, negative
+    found = [finite(v) for v in (limit if pair else [limit])]
+    values = [v for v in found if v is not None and v >= 0]
+    if len(values) != len(found):  # not a number, a bool, nan, inf, 10**400, negative
         return f"must be {LIMIT}"
     if pair and values[0] > values[1]:
-        return (f"must be a (min, max) pair with min <= max: minimum {_fmt(values[0])} is above maximum "
-                f"{_fmt(values[1])}")
+        return (
+            f"must be a (min, max) pair with min <= max: minimum {_fmt(values[0])} is above maximum {_fmt(values[1])}"
+        )
     return (values[0], values[1]) if pair else (None, values[0])
 
 
@@ -166,8 +183,11 @@ def _input(item: Any) -> InputSpec | torch.Tensor | str:
 
 
 def _inputs_or_problem(value: Any) -> list[Any] | str:
-    if isinstance(value, (tuple, list)) and value and not any(
-            isinstance(v, (tuple, list, str, InputSpec, torch.Tensor)) for v in value):
+    if (
+        isinstance(value, (tuple, list))
+        and value
+        and not any(isinstance(v, (tuple, list, str, InputSpec, torch.Tensor)) for v in value)
+    ):
         items: list[Any] = [value]  # a flat sequence is one shape: (1, 30, 17)
     elif isinstance(value, (tuple, list)):
         items = list(value)
@@ -204,8 +224,9 @@ def _inputs(value: Any) -> list[Any]:
     return found
 
 
-def check_budget(model: nn.Module, *, name: str | None = None, input: Any = None,
-                 allow_unsupported: bool = False, **limits: Limit) -> BudgetResult:
+def check_budget(
+    model: nn.Module, *, name: str | None = None, input: Any = None, allow_unsupported: bool = False, **limits: Limit
+) -> BudgetResult:
     """Measure ``model`` against ``limits`` (see :func:`assert_budget`) without raising."""
     from .claims.loader import shown
     from .walker import audit_params
@@ -222,8 +243,11 @@ def check_budget(model: nn.Module, *, name: str | None = None, input: Any = None
     bounds = {kind: _bounds(kind, limit) for kind, limit in limits.items()}
     inputs = _inputs(input)  # refused before any work
     audit = audit_params(model)
-    measured: dict[str, float] = {"params": audit.total, "trainable": audit.trainable,
-                                  "size_mb": audit.param_bytes / 1e6}
+    measured: dict[str, float] = {
+        "params": audit.total,
+        "trainable": audit.trainable,
+        "size_mb": audit.param_bytes / 1e6,
+    }
     unsupported = [r.name or "(root)" for r in audit.unsupported]
     labels: tuple[str, ...] = ()
     if "macs" in limits or "flops" in limits or inputs:
@@ -239,9 +263,18 @@ def check_budget(model: nn.Module, *, name: str | None = None, input: Any = None
     return BudgetResult(name or type(model).__name__, labels, checks, tuple(unsupported), allow_unsupported)
 
 
-def assert_budget(model: nn.Module, *, params: Limit | None = None, trainable: Limit | None = None,
-                  macs: Limit | None = None, flops: Limit | None = None, size_mb: Limit | None = None,
-                  input: Any = None, allow_unsupported: bool = False, name: str | None = None) -> BudgetResult:
+def assert_budget(
+    model: nn.Module,
+    *,
+    params: Limit | None = None,
+    trainable: Limit | None = None,
+    macs: Limit | None = None,
+    flops: Limit | None = None,
+    size_mb: Limit | None = None,
+    input: Any = None,
+    allow_unsupported: bool = False,
+    name: str | None = None,
+) -> BudgetResult:
     """Raise :class:`BudgetExceeded` when ``model`` is outside any limit.
 
     A limit is a maximum (``params=2_000_000``) or a ``(min, max)`` range (``macs=(300e6, 400e6)``), each a
@@ -252,8 +285,11 @@ def assert_budget(model: nn.Module, *, params: Limit | None = None, trainable: L
     budget raises :class:`BudgetError` (a ``ValueError``), never :class:`BudgetExceeded`.
     """
     __tracebackhide__ = True  # pytest shows the table, not this frame
-    given = {k: v for k, v in dict(params=params, trainable=trainable, macs=macs, flops=flops,
-                                   size_mb=size_mb).items() if v is not None}
+    given = {
+        k: v
+        for k, v in {"params": params, "trainable": trainable, "macs": macs, "flops": flops, "size_mb": size_mb}.items()
+        if v is not None
+    }
     result = check_budget(model, name=name, input=input, allow_unsupported=allow_unsupported, **given)
     if not result.ok:
         raise BudgetExceeded(result)

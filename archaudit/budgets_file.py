@@ -25,12 +25,13 @@ or target.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .budget import INPUT, KINDS, LIMIT, BudgetResult, check_budget, input_problem, limit_problem
-from .claims.loader import STRING, FieldType, KeyLines, read_toml, shown, toml_key, unknown_keys
+from .claims.loader import STRING, FieldType, KeyLines, KeyPath, read_toml, shown, toml_key, unknown_keys
 from .claims.model import Verdict
 from .errors import ArchauditError, FormulaMismatchError, TargetError
 
@@ -40,7 +41,7 @@ class _Checked(FieldType):
     """A type whose refusal says what is wrong in its own words (a range with min > max), from the check the
     budget API makes of the same value."""
 
-    explain: Any = None
+    explain: Callable[[Any], str | None] = lambda value: None  # every instance passes its own
 
     def problem(self, value: Any) -> str | None:
         return self.explain(value)
@@ -75,9 +76,10 @@ class ClaimsGate:
 
     @property
     def ok(self) -> bool:
-        if self.expect == ALL_HOLD:
-            return not self.failed
-        return all(self.counts.get(verdict, 0) == n for verdict, n in self.expect.items())
+        if isinstance(self.expect, str):  # the parser admits only ALL_HOLD; any other string never passes
+            return self.expect == ALL_HOLD and not self.failed
+        # an empty table checks nothing, so it never passes (the parser refuses it too)
+        return bool(self.expect) and all(self.counts.get(verdict, 0) == n for verdict, n in self.expect.items())
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,7 @@ class BudgetsReport:
         for gate in self.claims:
             state = "ok" if gate.ok else "FAILED"
             counts = ", ".join(f"{k} {v}" for k, v in gate.counts.items() if v)
-            if gate.expect == ALL_HOLD:
+            if isinstance(gate.expect, str):  # ALL_HOLD
                 detail = "every claim must hold" + (f"; failing: {', '.join(gate.failed)}" if gate.failed else "")
             else:
                 wanted = ", ".join(f"{k} {v}" for k, v in gate.expect.items())
@@ -111,17 +113,19 @@ class _File:
         self.path = path
         self.lines = KeyLines(text)
 
-    def error(self, at: tuple, message: str) -> BudgetsFileError:
+    def error(self, at: KeyPath, message: str) -> BudgetsFileError:
         line = self.lines.line(*at)
         return BudgetsFileError(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
 
-    def refuse_unknown(self, at: tuple, table: dict[str, Any], known: tuple[str, ...], label: str,
-                       noun: str = "key") -> None:
+    def refuse_unknown(
+        self, at: KeyPath, table: dict[str, Any], known: tuple[str, ...], label: str, noun: str = "key"
+    ) -> None:
         found = unknown_keys(self.lines, at, table, known, noun)
         if found is not None:
             line, message = found
-            raise BudgetsFileError(f"{self.path}:{line}: {label}: {message}" if label else
-                                   f"{self.path}:{line}: {message}")
+            raise BudgetsFileError(
+                f"{self.path}:{line}: {label}: {message}" if label else f"{self.path}:{line}: {message}"
+            )
 
     def entries(self, data: dict[str, Any], table: str) -> list[dict[str, Any]]:
         entries = data.get(table, [])
@@ -137,7 +141,7 @@ class _ModelEntry:
     entry: dict[str, Any]
 
     @property
-    def at(self) -> tuple:
+    def at(self) -> KeyPath:
         return ("model", self.index - 1)
 
     @property
@@ -157,7 +161,7 @@ class _ModelEntry:
 class _ClaimsEntry:
     file: str
     expect: str | dict[str, int]
-    at: tuple
+    at: KeyPath
     label: str
 
 
@@ -165,7 +169,7 @@ def _model_entry(source: _File, index: int, entry: dict[str, Any]) -> _ModelEntr
     spec = _ModelEntry(index, entry)
     if not isinstance(entry.get("target"), str):
         source.refuse_unknown(spec.at, entry, MODEL_KEYS, spec.number)
-        raise source.error(spec.at, f"{spec.number}: needs target = \"NAME or module:callable\"")
+        raise source.error(spec.at, f'{spec.number}: needs target = "NAME or module:callable"')
     source.refuse_unknown(spec.at, entry, MODEL_KEYS, spec.label)
     for key, value in entry.items():
         problem = MODEL_TYPES[key].problem(value)
@@ -178,27 +182,32 @@ def _claims_entry(source: _File, index: int, entry: dict[str, Any]) -> _ClaimsEn
     at, label = ("claims", index - 1), f"[[claims]] #{index}"
     if not isinstance(entry.get("file"), str):
         source.refuse_unknown(at, entry, CLAIMS_KEYS, label)
-        raise source.error(at, f"{label}: needs file = \"path/to/claims.toml\"")
+        raise source.error(at, f'{label}: needs file = "path/to/claims.toml"')
     label = f"{label} ({entry['file']})"
     source.refuse_unknown(at, entry, CLAIMS_KEYS, label)
-    return _ClaimsEntry(entry["file"], _expect(source, (*at, "expect"), label, entry.get("expect", ALL_HOLD)), at,
-                        label)
+    return _ClaimsEntry(
+        entry["file"], _expect(source, (*at, "expect"), label, entry.get("expect", ALL_HOLD)), at, label
+    )
 
 
-def _expect(source: _File, at: tuple, label: str, expect: Any) -> str | dict[str, int]:
+def _expect(source: _File, at: KeyPath, label: str, expect: Any) -> str | dict[str, int]:
     """``"all hold"``, or a table of verdict counts that names at least one verdict, each a count."""
     if expect == ALL_HOLD:
-        return expect
+        return ALL_HOLD
     if not isinstance(expect, dict):
-        raise source.error(at, f"{label}: expect is \"all hold\" or a table of verdict counts, got {expect!r}")
+        raise source.error(at, f'{label}: expect is "all hold" or a table of verdict counts, got {expect!r}')
     if not expect:
-        raise source.error(at, f"{label}: expect = {{}} checks nothing: pin verdict counts, e.g. "
-                               f"{{ holds = 3, mismatch = 0 }}, or write expect = \"all hold\"")
+        raise source.error(
+            at,
+            f"{label}: expect = {{}} checks nothing: pin verdict counts, e.g. "
+            f'{{ holds = 3, mismatch = 0 }}, or write expect = "all hold"',
+        )
     source.refuse_unknown(at, expect, VERDICTS, label, noun="verdict")
     for verdict, count in expect.items():
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise source.error((*at, verdict), f"{label}: expect.{toml_key(verdict)} must be a count "
-                                               f"(an integer >= 0), got {count!r}")
+            raise source.error(
+                (*at, verdict), f"{label}: expect.{toml_key(verdict)} must be a count (an integer >= 0), got {count!r}"
+            )
     return dict(expect)
 
 
@@ -232,9 +241,15 @@ def run_budgets(path: str | Path) -> BudgetsReport:
         if inputs is None and built.reference is not None and ("macs" in spec.limits or "flops" in spec.limits):
             inputs = list(built.reference.example_input(batch=1, device="meta"))
         try:
-            results.append(check_budget(built.model, name=spec.entry.get("name", name), input=inputs,
-                                        allow_unsupported=spec.entry.get("allow_unsupported", False),
-                                        **spec.limits))
+            results.append(
+                check_budget(
+                    built.model,
+                    name=spec.entry.get("name", name),
+                    input=inputs,
+                    allow_unsupported=spec.entry.get("allow_unsupported", False),
+                    **spec.limits,
+                )
+            )
         except FormulaMismatchError:
             raise  # archaudit's own bug, not the file's
         except ArchauditError as exc:  # a bad limit or input, a forward pass that fails on the input

@@ -15,8 +15,9 @@ import copy
 import math
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -28,9 +29,18 @@ from .macs import Call, Packed
 from .usercode import one_line
 
 _DTYPES = {
-    "float32": torch.float32, "float": torch.float32, "float16": torch.float16, "half": torch.float16,
-    "bfloat16": torch.bfloat16, "float64": torch.float64, "double": torch.float64,
-    "int64": torch.int64, "long": torch.int64, "int32": torch.int32, "int": torch.int32, "bool": torch.bool,
+    "float32": torch.float32,
+    "float": torch.float32,
+    "float16": torch.float16,
+    "half": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float64": torch.float64,
+    "double": torch.float64,
+    "int64": torch.int64,
+    "long": torch.int64,
+    "int32": torch.int32,
+    "int": torch.int32,
+    "bool": torch.bool,
 }
 _SHAPE = re.compile(r"^\d+(x\d+)*$")
 
@@ -79,7 +89,9 @@ def parse_input(text: str) -> InputSpec:
     if math.prod(shape) > MAX_ELEMENTS:
         raise InputSpecError(f"--input {shown!r}: {math.prod(shape):,} elements; at most {MAX_ELEMENTS:,}")
     if dtype_text and dtype_text not in _DTYPES:
-        raise InputSpecError(f"--input {shown!r}: unknown dtype {dtype_text[:20]!r}; one of {', '.join(sorted(_DTYPES))}")
+        raise InputSpecError(
+            f"--input {shown!r}: unknown dtype {dtype_text[:20]!r}; one of {', '.join(sorted(_DTYPES))}"
+        )
     return InputSpec(shape, _DTYPES[dtype_text] if dtype_text else torch.float32)
 
 
@@ -117,7 +129,8 @@ class Capture:
     """Per module path: aten op name (``"aten.tanh"``) -> number of times its own calls ran it."""
 
 
-class _OpRecorder(TorchDispatchMode):
+# TorchDispatchMode.__init_subclass__ and __init__ carry no annotations in torch.
+class _OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call]
     """Charges every aten op to the innermost module call on ``stack`` (the root's path, ``""``, outside any).
 
     FLOPs come from FlopCounterMode's own formula table, and ops without a formula are decomposed first exactly as
@@ -125,13 +138,15 @@ class _OpRecorder(TorchDispatchMode):
     """
 
     def __init__(self, stack: list[str], flops: dict[str, int], ops: dict[str, dict[str, int]]) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # unannotated in torch
         from torch.utils.flop_counter import flop_registry
 
         self.registry = flop_registry
         self.stack, self.flops, self.ops = stack, flops, ops
 
-    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
         kwargs = kwargs or {}
         if isinstance(func, torch._ops.HigherOrderOperator):
             return NotImplemented
@@ -178,15 +193,16 @@ def _rnn_shapes(module: nn.RNNBase, input: Any, hx: Any = None) -> Any:
 
     if isinstance(input, PackedSequence):
         dtype = input.data.dtype
-        batch = (int(input.batch_sizes[0]),)
-        output: Any = PackedSequence(torch.empty((input.data.shape[0], directions * width), device="meta", dtype=dtype),
-                                     input.batch_sizes, input.sorted_indices, input.unsorted_indices)
+        batch: tuple[int, ...] = (int(input.batch_sizes[0]),)
+        output: Any = PackedSequence(
+            torch.empty((input.data.shape[0], directions * width), device="meta", dtype=dtype),
+            input.batch_sizes,
+            input.sorted_indices,
+            input.unsorted_indices,
+        )
     else:
         dtype = input.dtype
-        if input.dim() == 2:
-            batch = ()
-        else:
-            batch = (input.shape[0] if module.batch_first else input.shape[1],)
+        batch = () if input.dim() == 2 else (input.shape[0] if module.batch_first else input.shape[1],)
         output = torch.empty((*input.shape[:-1], directions * width), device="meta", dtype=dtype)
     h = state(batch, width)
     if isinstance(module, nn.LSTM):
@@ -196,19 +212,31 @@ def _rnn_shapes(module: nn.RNNBase, input: Any, hx: Any = None) -> Any:
 
 # Layers that multiply (or normalise) their input with their own floating-point weights: on the CPU their kernels
 # refuse an input of another dtype, and the meta kernels do not check, so the trace checks for them.
-_WEIGHT_BY_INPUT = (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd, nn.RNNBase, nn.RNNCellBase,
-                    nn.MultiheadAttention, nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
+_WEIGHT_BY_INPUT = (
+    nn.Linear,
+    nn.Bilinear,
+    nn.modules.conv._ConvNd,
+    nn.RNNBase,
+    nn.RNNCellBase,
+    nn.MultiheadAttention,
+    nn.modules.batchnorm._NormBase,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.RMSNorm,
+)
 
 
-def _check_input_dtype(path: str, module: nn.Module, args: tuple) -> None:
+def _check_input_dtype(path: str, module: nn.Module, args: tuple[Any, ...]) -> None:
     weight = next((p for p in module.parameters(recurse=False) if p.is_floating_point()), None)
     value = args[0] if args else None
     tensor = value.data if isinstance(value, PackedSequence) else value
     if weight is None or not isinstance(tensor, torch.Tensor) or tensor.dtype == weight.dtype:
         return
     hint = " (an integer input is for token ids fed to an Embedding)" if not tensor.is_floating_point() else ""
-    raise InputSpecError(f"module {path or '(root)'!r} ({type(module).__name__}) has {str(weight.dtype)[6:]} "
-                         f"weights and got an input of dtype {str(tensor.dtype)[6:]}, which its kernels refuse{hint}")
+    raise InputSpecError(
+        f"module {path or '(root)'!r} ({type(module).__name__}) has {str(weight.dtype)[6:]} "
+        f"weights and got an input of dtype {str(tensor.dtype)[6:]}, which its kernels refuse{hint}"
+    )
 
 
 def capture(model: nn.Module, inputs: Sequence[torch.Tensor], *, record_ops: bool = False) -> Capture:
@@ -223,20 +251,22 @@ def capture(model: nn.Module, inputs: Sequence[torch.Tensor], *, record_ops: boo
     stack: list[str] = []
     handles = []
 
-    def pre_hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
+    def pre_hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         stack.append(paths[id(module)])
         if isinstance(module, _WEIGHT_BY_INPUT):
             _check_input_dtype(paths[id(module)], module, args)
 
-    def post_hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+    def post_hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
         path = stack.pop()
-        result.calls.setdefault(path, []).append(Call(
-            args=tuple(_describe(a) for a in args),
-            kwargs=tuple((k, _describe(v)) for k, v in kwargs.items()),
-            outputs=_outputs(output),
-            training=module.training,
-            grad_enabled=torch.is_grad_enabled(),
-        ))
+        result.calls.setdefault(path, []).append(
+            Call(
+                args=tuple(_describe(a) for a in args),
+                kwargs=tuple((k, _describe(v)) for k, v in kwargs.items()),
+                outputs=_outputs(output),
+                training=module.training,
+                grad_enabled=torch.is_grad_enabled(),
+            )
+        )
 
     stubbed = []
     for _, module in model.named_modules():

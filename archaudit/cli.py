@@ -16,7 +16,8 @@ import argparse
 import json
 import os
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from .errors import ArchauditError, FormulaMismatchError, InputSpecError
 
@@ -29,7 +30,7 @@ EXIT_INTERNAL = 3
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so ``main`` returns the documented code."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise _UsageError(f"{self.prog}: {message}")
 
 
@@ -109,10 +110,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
         entry = build_target(args.target).reference
         if entry is None:
             raise InputSpecError(f"{args.target}: --bench takes a reference-model name")
-        throughput = bench(entry.name, entry.build, lambda b, d: entry.example_input(batch=b, device=d),
-                           batches=(1, 64, 1024)).measurement()
-    report = build_report(args.target, inputs=inputs, claims_files=args.claims or None, compare=not args.no_compare,
-                          throughput=throughput, device=args.device)
+        throughput = bench(
+            entry.name, entry.build, lambda b, d: entry.example_input(batch=b, device=d), batches=(1, 64, 1024)
+        ).measurement()
+    report = build_report(
+        args.target,
+        inputs=inputs,
+        claims_files=args.claims or None,
+        compare=not args.no_compare,
+        throughput=throughput,
+        device=args.device,
+    )
     if args.output is not None:
         from .regenerate import write_report
 
@@ -164,21 +172,54 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         raise InputSpecError(f"{args.target}: bench takes a reference-model name (archaudit list)")
     entry = built.reference
     dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[args.dtype]
-    report = bench(entry.name, entry.build, lambda batch, device: entry.example_input(batch=batch, device=device),
-                   batches=args.batch or (1, 64, 1024), device=args.device, dtype=dtype, repeats=args.repeats)
+    report = bench(
+        entry.name,
+        entry.build,
+        lambda batch, device: entry.example_input(batch=batch, device=device),
+        batches=args.batch or (1, 64, 1024),
+        device=args.device,
+        dtype=dtype,
+        repeats=args.repeats,
+    )
     if args.format == "json":
-        _emit(json.dumps({"model": report.model, "hardware": report.hardware, "device": report.device,
-                          "threads": report.threads, "dtype": report.dtype, "torch": report.torch_version,
-                          "results": [{"batch": r.batch, "samples_per_s": r.samples_per_s, "low": r.low,
-                                       "high": r.high, "repeats": r.repeats} for r in report.results]}, indent=2))
+        _emit(
+            json.dumps(
+                {
+                    "model": report.model,
+                    "hardware": report.hardware,
+                    "device": report.device,
+                    "threads": report.threads,
+                    "dtype": report.dtype,
+                    "torch": report.torch_version,
+                    "results": [
+                        {
+                            "batch": r.batch,
+                            "samples_per_s": r.samples_per_s,
+                            "low": r.low,
+                            "high": r.high,
+                            "repeats": r.repeats,
+                        }
+                        for r in report.results
+                    ],
+                },
+                indent=2,
+            )
+        )
     else:
         from .report._fmt import table
 
-        _emit(f"# Throughput: {report.model}\n\nMeasured on {report.hardware} ({report.device}, {report.threads} "
-              f"threads, {report.dtype}, torch {report.torch_version}); the figures hold only for this machine.\n\n"
-              + table(((r.batch, f"{r.samples_per_s:,.0f}", f"{r.low:,.0f} .. {r.high:,.0f}", r.repeats)
-                       for r in report.results), ["batch", "samples/s (median)", "spread", "runs"],
-                      ["right", "right", "right", "right"]))
+        _emit(
+            f"# Throughput: {report.model}\n\nMeasured on {report.hardware} ({report.device}, {report.threads} "
+            f"threads, {report.dtype}, torch {report.torch_version}); the figures hold only for this machine.\n\n"
+            + table(
+                (
+                    (r.batch, f"{r.samples_per_s:,.0f}", f"{r.low:,.0f} .. {r.high:,.0f}", r.repeats)
+                    for r in report.results
+                ),
+                ["batch", "samples/s (median)", "spread", "runs"],
+                ["right", "right", "right", "right"],
+            )
+        )
     return EXIT_OK
 
 
@@ -199,69 +240,104 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="archaudit", description="Audit PyTorch model architectures: parameters, FLOPs and "
-                     "the claims their documents make.",
-                     epilog="exit codes: 0 ok, 1 a check failed, 2 bad input, 3 internal error")
+    parser = _Parser(
+        prog="archaudit",
+        description="Audit PyTorch model architectures: parameters, FLOPs and the claims their documents make.",
+        epilog="exit codes: 0 ok, 1 a check failed, 2 bad input, 3 internal error",
+    )
     parser.add_argument("--version", action="version", version=f"archaudit {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    target_help = ("package.module:callable, path/to/file.py:callable (called with no arguments, returning an "
-                   "nn.Module) or a reference-model name (see `archaudit list`)")
+    target_help = (
+        "package.module:callable, path/to/file.py:callable (called with no arguments, returning an "
+        "nn.Module) or a reference-model name (see `archaudit list`)"
+    )
     p = sub.add_parser("params", help="count parameters per module, with ownership, sharing and status")
     p.add_argument("target", metavar="TARGET", help=target_help)
     p.add_argument("--format", choices=("md", "json"), default="md")
     p.add_argument("--meta", action="store_true", help="build the model on the meta device (allocates nothing)")
     p.set_defaults(run=_cmd_params)
 
-    input_help = ("input shape, such as 1x30x17, or 1x128:int64 for token ids; repeat for several inputs "
-                  "(default: the reference model's example input)")
+    input_help = (
+        "input shape, such as 1x30x17, or 1x128:int64 for token ids; repeat for several inputs "
+        "(default: the reference model's example input)"
+    )
     p = sub.add_parser("flops", help="MACs and FLOPs per module from shapes captured in one pass on the meta device")
     p.add_argument("target", metavar="TARGET", help=target_help)
     p.add_argument("--input", action="append", metavar="SHAPE", help=input_help)
     p.add_argument("--format", choices=("md", "json"), default="md")
-    p.add_argument("--compare", action="store_true",
-                   help="run torchinfo, fvcore and FlopCounterMode on the same model and explain the differences")
-    p.add_argument("--device", choices=("auto", "meta", "cpu"), default="auto",
-                   help="where to build the model: meta (allocates nothing), cpu, or auto (meta when its "
-                        "constructor allows it, else cpu; the output says which)")
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="run torchinfo, fvcore and FlopCounterMode on the same model and explain the differences",
+    )
+    p.add_argument(
+        "--device",
+        choices=("auto", "meta", "cpu"),
+        default="auto",
+        help="where to build the model: meta (allocates nothing), cpu, or auto (meta when its "
+        "constructor allows it, else cpu; the output says which)",
+    )
     p.set_defaults(run=_cmd_flops)
 
-    p = sub.add_parser("claims", help="check a claims file: every claim's verdict with its evidence "
-                                      "(exit 1 when any claim fails)")
+    p = sub.add_parser(
+        "claims", help="check a claims file: every claim's verdict with its evidence (exit 1 when any claim fails)"
+    )
     p.add_argument("file", metavar="FILE", help="claims file (TOML), e.g. reference_models/claims/amnl_000.toml")
     p.add_argument("--format", choices=("md", "json"), default="md")
     p.set_defaults(run=_cmd_claims)
 
-    p = sub.add_parser("report", help="the whole audit of a model: parameters, distribution, layers, FLOPs "
-                                      "cross-check, efficiency, documentation claims, provenance")
+    p = sub.add_parser(
+        "report",
+        help="the whole audit of a model: parameters, distribution, layers, FLOPs "
+        "cross-check, efficiency, documentation claims, provenance",
+    )
     p.add_argument("target", metavar="NAME", help="a reference-model name, or " + target_help)
     p.add_argument("--format", choices=("md", "json"), default="md")
-    p.add_argument("--output", metavar="PATH", help="write here (atomically; charts land beside a Markdown file) "
-                                                    "instead of standard output")
+    p.add_argument(
+        "--output",
+        metavar="PATH",
+        help="write here (atomically; charts land beside a Markdown file) instead of standard output",
+    )
     p.add_argument("--input", action="append", metavar="SHAPE", help=input_help)
-    p.add_argument("--claims", action="append", metavar="FILE",
-                   help="claims file to check (default: the reference model's own); repeatable")
+    p.add_argument(
+        "--claims",
+        action="append",
+        metavar="FILE",
+        help="claims file to check (default: the reference model's own); repeatable",
+    )
     p.add_argument("--no-compare", action="store_true", help="skip the cross-tool FLOPs table")
-    p.add_argument("--device", choices=("auto", "meta", "cpu"), default="auto",
-                   help="where to build the model: meta (allocates nothing), cpu, or auto (meta when its "
-                        "constructor allows it, else cpu; the output says which)")
+    p.add_argument(
+        "--device",
+        choices=("auto", "meta", "cpu"),
+        default="auto",
+        help="where to build the model: meta (allocates nothing), cpu, or auto (meta when its "
+        "constructor allows it, else cpu; the output says which)",
+    )
     p.add_argument("--strict", action="store_true", help="exit 1 when any documentation claim fails")
-    p.add_argument("--bench", action="store_true",
-                   help="measure throughput on this machine so throughput claims get a verdict (for this machine)")
+    p.add_argument(
+        "--bench",
+        action="store_true",
+        help="measure throughput on this machine so throughput claims get a verdict (for this machine)",
+    )
     p.set_defaults(run=_cmd_report)
 
     p = sub.add_parser("reports", help="regenerate every reference model's report and the baselines comparison")
     p.add_argument("directory", metavar="DIR", nargs="?", default="reports")
     p.set_defaults(run=_cmd_reports)
 
-    p = sub.add_parser("check", help="check a budgets file: every model within its limits, every claims file as "
-                                     "expected (exit 1 when not)")
+    p = sub.add_parser(
+        "check",
+        help="check a budgets file: every model within its limits, every claims file as expected (exit 1 when not)",
+    )
     p.add_argument("file", metavar="FILE", help="budgets file (TOML)")
     p.set_defaults(run=_cmd_check)
 
     p = sub.add_parser("bench", help="inference throughput of a reference model on this machine")
     p.add_argument("target", metavar="NAME", help="a reference-model name")
-    p.add_argument("--batch", type=_positive_int, action="append", metavar="N", help="batch size (repeatable; default 1, 64, 1024)")
+    p.add_argument(
+        "--batch", type=_positive_int, action="append", metavar="N", help="batch size (repeatable; default 1, 64, 1024)"
+    )
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32")
     p.add_argument("--repeats", type=_positive_int, default=10, help="timed runs per batch size (median reported)")
@@ -314,8 +390,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # an archaudit bug: one line, and the traceback only on request
         if os.environ.get("ARCHAUDIT_DEBUG"):
             raise
-        print(f"archaudit: internal error: {type(exc).__name__}: {_folded(exc)} "
-              "(set ARCHAUDIT_DEBUG=1 for the traceback)", file=sys.stderr)
+        print(
+            f"archaudit: internal error: {type(exc).__name__}: {_folded(exc)} "
+            "(set ARCHAUDIT_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
     except BaseException as exc:  # noqa: BLE001 - a custom BaseException from the user's code
         print(f"archaudit: the model's code raised {type(exc).__name__}: {_folded(exc)}", file=sys.stderr)

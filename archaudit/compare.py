@@ -12,8 +12,8 @@ import copy
 import io
 import sys
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -28,6 +28,7 @@ TOOL_LABELS = {
     "flop_counter_meta": "FlopCounterMode (meta)",
     "flop_counter_cpu": "FlopCounterMode (CPU)",
 }
+
 
 def _rank_above_2(module: nn.Module, record: FlopsRecord) -> bool:
     return any(len(shape) > 2 for shape in record.input_shapes[:1])
@@ -48,18 +49,24 @@ _NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm
 # module under that row meets the condition.
 KNOWN_DEFECTS: dict[str, list[tuple[tuple[type[nn.Module], ...], Callable[[nn.Module, FlopsRecord], bool], str]]] = {
     "torchinfo": [
-        ((nn.MultiheadAttention,), _always,
-         "MultiheadAttention is not a leaf (it has out_proj), so none of its work is counted"),
+        (
+            (nn.MultiheadAttention,),
+            _always,
+            "MultiheadAttention is not a leaf (it has out_proj), so none of its work is counted",
+        ),
         ((nn.RNNBase,), _always, "recurrent layers counted as parameters x time steps, biases included"),
         ((nn.Linear, nn.modules.conv._ConvNd), _has_bias, "biases counted as MACs"),
         ((nn.Linear,), _rank_above_2, "Linear on inputs of rank > 2 counted as parameters x batch only"),
-        (_NORMS + (nn.Embedding,), _always, "norm and embedding layers counted as parameters x batch"),
+        ((*_NORMS, nn.Embedding), _always, "norm and embedding layers counted as parameters x batch"),
         ((nn.modules.conv._ConvTransposeNd,), _always, "transposed conv counted over the output size"),
     ],
     "fvcore": [
         ((nn.RNNBase,), _always, "no handle for aten::lstm/gru/rnn: recurrent layers count 0"),
-        ((nn.MultiheadAttention,), _always,
-         "no handle for aten::scaled_dot_product_attention: attention scores and weighted sum count 0"),
+        (
+            (nn.MultiheadAttention,),
+            _always,
+            "no handle for aten::scaled_dot_product_attention: attention scores and weighted sum count 0",
+        ),
         (_NORMS, _always, "normalisation counted as flops (archaudit keeps it in the norm column)"),
     ],
     "flop_counter_meta": [
@@ -67,8 +74,11 @@ KNOWN_DEFECTS: dict[str, list[tuple[tuple[type[nn.Module], ...], Callable[[nn.Mo
     ],
     "flop_counter_cpu": [
         ((nn.LSTM,), _always, "on CPU, LSTM runs as mkldnn_rnn_layer, which has no formula: counts 0"),
-        ((nn.MultiheadAttention, nn.TransformerEncoderLayer), _always,
-         "eval under no_grad takes the fused fast path, which has no formula: counts 0"),
+        (
+            (nn.MultiheadAttention, nn.TransformerEncoderLayer),
+            _always,
+            "eval under no_grad takes the fused fast path, which has no formula: counts 0",
+        ),
     ],
 }
 
@@ -136,7 +146,7 @@ def _fvcore(model: nn.Module, inputs: Sequence[torch.Tensor]) -> dict[str, int]:
 def _strip_root(key: str, root: str) -> str:
     if key == root:
         return ""
-    return key[len(root) + 1:] if key.startswith(root + ".") else key
+    return key[len(root) + 1 :] if key.startswith(root + ".") else key
 
 
 def _run_flop_counter(model: nn.Module, inputs: Sequence[torch.Tensor]) -> dict[str, int]:
@@ -147,8 +157,9 @@ def _run_flop_counter(model: nn.Module, inputs: Sequence[torch.Tensor]) -> dict[
     with torch.no_grad(), counter:
         model(*inputs)
     root = type(model).__name__
-    return {_strip_root(key, root): sum(ops.values()) for key, ops in counter.get_flop_counts().items()
-            if key != "Global"}
+    return {
+        _strip_root(key, root): sum(ops.values()) for key, ops in counter.get_flop_counts().items() if key != "Global"
+    }
 
 
 def _subtree_flops(fc: dict[str, int], name: str, module: nn.Module) -> int:
@@ -156,8 +167,11 @@ def _subtree_flops(fc: dict[str, int], name: str, module: nn.Module) -> int:
     children stand for it."""
     if name in fc:
         return fc[name]
-    return sum(_subtree_flops(fc, f"{name}.{child_name}" if name else child_name, child)
-               for child_name, child in module._modules.items() if child is not None)
+    return sum(
+        _subtree_flops(fc, f"{name}.{child_name}" if name else child_name, child)
+        for child_name, child in module._modules.items()
+        if child is not None
+    )
 
 
 def _flop_counter(model: nn.Module, inputs: Sequence[torch.Tensor], notes: dict[str, str], tool: str) -> dict[str, int]:
@@ -166,10 +180,10 @@ def _flop_counter(model: nn.Module, inputs: Sequence[torch.Tensor], notes: dict[
     says so: a peer tool's failure is a finding about that tool, not a failure of the audit."""
     try:
         counts = _run_flop_counter(model, inputs)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure of the peer tool is a finding, retried on a copy
         first = one_line(exc)
         counts = _run_flop_counter(copy.deepcopy(model).requires_grad_(False), inputs)
-        notes[tool] = (f"failed on the model as given ({first}); counted on a copy with requires_grad_(False)")
+        notes[tool] = f"failed on the model as given ({first}); counted on a copy with requires_grad_(False)"
     total = counts.get("", 0) // 2
     per = {"__total__": total}
     for name, child in model.named_children():
@@ -198,8 +212,12 @@ def cpu_builder(target: str, inputs: Sequence[torch.Tensor]) -> Callable[[], tup
         from .targets import build_target
 
         generator = torch.Generator().manual_seed(0)
-        tensors = [torch.randn(t.shape, dtype=t.dtype, generator=generator) if t.dtype.is_floating_point
-                   else torch.zeros(t.shape, dtype=t.dtype) for t in inputs]
+        tensors = [
+            torch.randn(t.shape, dtype=t.dtype, generator=generator)
+            if t.dtype.is_floating_point
+            else torch.zeros(t.shape, dtype=t.dtype)
+            for t in inputs
+        ]
         return build_target(target).model, tensors
 
     return build
@@ -241,8 +259,7 @@ def compare_tools(
         elif n_params > cpu_limit_params:
             why = f"needs real tensors; skipped for a model of {n_params:,} parameters (at most {cpu_limit_params:,})"
         else:
-            why = (f"needs real tensors; skipped for inputs of {input_bytes:,} bytes "
-                   f"(at most {cpu_limit_input_bytes:,})")
+            why = f"needs real tensors; skipped for inputs of {input_bytes:,} bytes (at most {cpu_limit_input_bytes:,})"
         for tool in ("fvcore", "flop_counter_cpu"):
             errors[tool] = why
         # torchinfo's figures do not depend on the device; on meta it pays for the meta decompositions
@@ -269,11 +286,17 @@ def compare_tools(
         if name == "(own)" and not ours.get(name) and not any(values.values()):
             continue
         module = getattr(meta_model, name, None) if name != "(own)" else meta_model
-        rows.append(ToolRow(
-            name=name, type=type(module).__name__, archaudit=ours.get(name, 0), tools=values,
-            reasons={tool: _reasons(tool, subtrees.get(name, []), values[tool], ours.get(name, 0))
-                     for tool in TOOLS},
-        ))
-    totals = {"archaudit": audit.macs}
+        rows.append(
+            ToolRow(
+                name=name,
+                type=type(module).__name__,
+                archaudit=ours.get(name, 0),
+                tools=values,
+                reasons={
+                    tool: _reasons(tool, subtrees.get(name, []), values[tool], ours.get(name, 0)) for tool in TOOLS
+                },
+            )
+        )
+    totals: dict[str, int | None] = {"archaudit": audit.macs}
     totals.update({tool: results[tool]["__total__"] if tool in results else None for tool in TOOLS})
     return ToolComparison(tuple(rows), totals, errors, notes)

@@ -19,8 +19,8 @@ that miss it, so that no 0 in a column is silent.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 from torch import nn
@@ -149,33 +149,86 @@ def audit_macs(
 # that column not counted (the ops are named); a rule counts its columns itself.
 COLUMN_OPS: dict[str, frozenset[str]] = {
     "bias": frozenset({"aten.addmm", "aten.baddbmm", "aten.addbmm", "aten.addmv"}),
-    "norm": frozenset({
-        "aten.native_layer_norm", "aten.native_batch_norm", "aten._native_batch_norm_legit",
-        "aten._native_batch_norm_legit_no_training", "aten._native_batch_norm_legit_functional",
-        "aten.native_group_norm", "aten._fused_rms_norm", "aten.rms_norm", "aten.rsqrt", "aten.var_mean",
-        "aten.batch_norm", "aten.instance_norm", "aten.layer_norm", "aten.group_norm",
-    }),
-    "activation": frozenset({
-        "aten.relu", "aten.relu_", "aten.gelu", "aten.gelu_", "aten.silu", "aten.silu_", "aten.sigmoid",
-        "aten.sigmoid_", "aten.tanh", "aten.tanh_", "aten.elu", "aten.elu_", "aten.leaky_relu", "aten.leaky_relu_",
-        "aten.hardswish", "aten.hardswish_", "aten.hardsigmoid", "aten.hardsigmoid_", "aten.hardtanh",
-        "aten.hardtanh_", "aten.mish", "aten.mish_", "aten.softplus", "aten.selu", "aten.celu", "aten.glu",
-        "aten._prelu_kernel", "aten.prelu", "aten.log_sigmoid_forward", "aten.threshold", "aten.rrelu_with_noise",
-        "aten.erf", "aten.softshrink", "aten.hardshrink", "aten.logit",
-    }),
-    "softmax": frozenset({
-        "aten._softmax", "aten.softmax", "aten._log_softmax", "aten.log_softmax", "aten._safe_softmax",
-        "aten.scaled_dot_product_attention", "aten._scaled_dot_product_flash_attention_for_cpu",
-        "aten._scaled_dot_product_flash_attention", "aten._scaled_dot_product_efficient_attention",
-        "aten._scaled_dot_product_cudnn_attention", "aten._scaled_dot_product_attention_math",
-        "aten._scaled_dot_product_fused_attention_overrideable",
-    }),
+    "norm": frozenset(
+        {
+            "aten.native_layer_norm",
+            "aten.native_batch_norm",
+            "aten._native_batch_norm_legit",
+            "aten._native_batch_norm_legit_no_training",
+            "aten._native_batch_norm_legit_functional",
+            "aten.native_group_norm",
+            "aten._fused_rms_norm",
+            "aten.rms_norm",
+            "aten.rsqrt",
+            "aten.var_mean",
+            "aten.batch_norm",
+            "aten.instance_norm",
+            "aten.layer_norm",
+            "aten.group_norm",
+        }
+    ),
+    "activation": frozenset(
+        {
+            "aten.relu",
+            "aten.relu_",
+            "aten.gelu",
+            "aten.gelu_",
+            "aten.silu",
+            "aten.silu_",
+            "aten.sigmoid",
+            "aten.sigmoid_",
+            "aten.tanh",
+            "aten.tanh_",
+            "aten.elu",
+            "aten.elu_",
+            "aten.leaky_relu",
+            "aten.leaky_relu_",
+            "aten.hardswish",
+            "aten.hardswish_",
+            "aten.hardsigmoid",
+            "aten.hardsigmoid_",
+            "aten.hardtanh",
+            "aten.hardtanh_",
+            "aten.mish",
+            "aten.mish_",
+            "aten.softplus",
+            "aten.selu",
+            "aten.celu",
+            "aten.glu",
+            "aten._prelu_kernel",
+            "aten.prelu",
+            "aten.log_sigmoid_forward",
+            "aten.threshold",
+            "aten.rrelu_with_noise",
+            "aten.erf",
+            "aten.softshrink",
+            "aten.hardshrink",
+            "aten.logit",
+        }
+    ),
+    "softmax": frozenset(
+        {
+            "aten._softmax",
+            "aten.softmax",
+            "aten._log_softmax",
+            "aten.log_softmax",
+            "aten._safe_softmax",
+            "aten.scaled_dot_product_attention",
+            "aten._scaled_dot_product_flash_attention_for_cpu",
+            "aten._scaled_dot_product_flash_attention",
+            "aten._scaled_dot_product_efficient_attention",
+            "aten._scaled_dot_product_cudnn_attention",
+            "aten._scaled_dot_product_attention_math",
+            "aten._scaled_dot_product_fused_attention_overrideable",
+        }
+    ),
 }
 
 
 def _columns_missed(ops: dict[str, int]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """For a module without a MAC rule: the columns its own ops have work in, and those ops (sorted)."""
-    columns, named = [], set()
+    columns: list[str] = []
+    named: set[str] = set()
     for column in COLUMNS:
         hit = COLUMN_OPS.get(column, frozenset()) & ops.keys()
         if hit:
@@ -195,8 +248,13 @@ def _records(model: nn.Module, captured: Capture, registry: FormulaRegistry) -> 
         # FLOPs of the ops this module ran itself (children excluded), summed over its calls: never negative
         own_counted = own_flops.get(name, 0) if own_flops is not None and calls else None
         found = registry.lookup_macs(type(module))
-        common = dict(name=name, type=type(module).__name__, calls=len(calls), input_shapes=inputs,
-                      output_shapes=outputs)
+        common = {
+            "name": name,
+            "type": type(module).__name__,
+            "calls": len(calls),
+            "input_shapes": inputs,
+            "output_shapes": outputs,
+        }
         if found is not None:
             registered_as, rule = found
             counts = MacCount()
@@ -205,11 +263,18 @@ def _records(model: nn.Module, captured: Capture, registry: FormulaRegistry) -> 
             inherited = registered_as is not type(module)
             if inherited and own_counted is not None and own_counted > 2 * counts.macs:
                 columns, ops = _columns_missed(own_ops.get(name, {}))
-                records.append(FlopsRecord(
-                    counts=MacCount(macs=own_counted // 2), status=Status.UNSUPPORTED, source="flop_counter",
-                    note=f"subclass of {registered_as.__name__} doing more than its rule counts "
-                         f"({counts.macs:,} MACs); FlopCounterMode's op formulas counted its own work",
-                    uncounted=columns, uncounted_ops=ops, **common))
+                records.append(
+                    FlopsRecord(
+                        counts=MacCount(macs=own_counted // 2),
+                        status=Status.UNSUPPORTED,
+                        source="flop_counter",
+                        note=f"subclass of {registered_as.__name__} doing more than its rule counts "
+                        f"({counts.macs:,} MACs); FlopCounterMode's op formulas counted its own work",
+                        uncounted=columns,
+                        uncounted_ops=ops,
+                        **common,
+                    )
+                )
                 continue
             note = "" if calls else "not called as a module in this forward pass"
             if inherited and not note:
@@ -219,17 +284,40 @@ def _records(model: nn.Module, captured: Capture, registry: FormulaRegistry) -> 
         columns, ops = _columns_missed(own_ops.get(name, {})) if calls else ((), ())
         missing = f"; {', '.join(columns)} not counted ({', '.join(ops)})" if columns else ""
         if not calls:
-            records.append(FlopsRecord(counts=MacCount(), status=Status.ZERO, source="none",
-                                       note="not called in this forward pass", **common))
+            records.append(
+                FlopsRecord(
+                    counts=MacCount(),
+                    status=Status.ZERO,
+                    source="none",
+                    note="not called in this forward pass",
+                    **common,
+                )
+            )
         elif own_counted:
-            records.append(FlopsRecord(
-                counts=MacCount(macs=own_counted // 2), status=Status.UNSUPPORTED, source="flop_counter",
-                note=f"no MAC rule for {type(module).__name__}: its own matrix work counted by FlopCounterMode's "
-                     f"op formulas{missing}", uncounted=columns, uncounted_ops=ops, **common))
+            records.append(
+                FlopsRecord(
+                    counts=MacCount(macs=own_counted // 2),
+                    status=Status.UNSUPPORTED,
+                    source="flop_counter",
+                    note=f"no MAC rule for {type(module).__name__}: its own matrix work counted by FlopCounterMode's "
+                    f"op formulas{missing}",
+                    uncounted=columns,
+                    uncounted_ops=ops,
+                    **common,
+                )
+            )
         else:
-            records.append(FlopsRecord(counts=MacCount(), status=Status.ZERO, source="none",
-                                       note=f"no MAC rule; no matrix work of its own{missing}",
-                                       uncounted=columns, uncounted_ops=ops, **common))
+            records.append(
+                FlopsRecord(
+                    counts=MacCount(),
+                    status=Status.ZERO,
+                    source="none",
+                    note=f"no MAC rule; no matrix work of its own{missing}",
+                    uncounted=columns,
+                    uncounted_ops=ops,
+                    **common,
+                )
+            )
     return tuple(records)
 
 

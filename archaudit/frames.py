@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from .walker import ModelAudit
 
 
-def params_frame(audit: "ModelAudit") -> "pd.DataFrame":
+def params_frame(audit: ModelAudit) -> pd.DataFrame:
     """One row per module path, one column per :class:`~archaudit.walker.ModuleRecord` field.
 
     ``status`` holds the plain string (``"formula"``, ``"zero"``, ``"unsupported"``); ``shared`` the local

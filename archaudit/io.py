@@ -6,6 +6,7 @@ import os
 import stat
 import tempfile
 from pathlib import Path
+from typing import IO, AnyStr
 
 from .errors import ArchauditError
 
@@ -33,6 +34,12 @@ def output_path(path: str | Path) -> Path:
     return resolved
 
 
+def _write_synced(fh: IO[AnyStr], data: AnyStr) -> None:
+    fh.write(data)
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
 def atomic_write(path: str | Path, data: str | bytes) -> Path:
     """Write ``data`` to a temporary file beside ``path``, flush it to disk, then rename it over ``path``.
 
@@ -41,17 +48,18 @@ def atomic_write(path: str | Path, data: str | bytes) -> Path:
     """
     given = Path(path)
     target = output_path(given)
-    mode = "wb" if isinstance(data, bytes) else "w"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
         raise OutputError(f"{given}: cannot be written: {exc.strerror or exc}") from None
     try:
-        with os.fdopen(fd, mode, **({} if isinstance(data, bytes) else {"encoding": "utf-8", "newline": "\n"})) as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        if isinstance(data, bytes):
+            with os.fdopen(fd, "wb") as binary:
+                _write_synced(binary, data)
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as text:
+                _write_synced(text, data)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a report is an ordinary file

@@ -35,10 +35,10 @@ class MacCount:
         """2 x MACs: the convention of FlopCounterMode and of most papers."""
         return 2 * self.macs
 
-    def __add__(self, other: "MacCount") -> "MacCount":
+    def __add__(self, other: MacCount) -> MacCount:
         return MacCount(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
-    def scaled(self, factor: int) -> "MacCount":
+    def scaled(self, factor: int) -> MacCount:
         return MacCount(*(getattr(self, f.name) * factor for f in fields(self)))
 
     def as_dict(self) -> dict[str, int]:

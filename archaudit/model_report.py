@@ -5,9 +5,10 @@ Renderers (``archaudit.report``) only format this; nothing here formats text for
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -16,6 +17,9 @@ from .capture import InputSpec
 from .errors import TargetError
 from .flops import FlopsAudit, audit_macs
 from .walker import ModelAudit, audit_params
+
+if TYPE_CHECKING:
+    from .claims.model import ClaimResult
 
 SIZE_DTYPES = ("float32", "float16", "bfloat16", "int8")
 CLAIMS_DIR = Path(__file__).resolve().parent.parent / "reference_models" / "claims"
@@ -112,8 +116,9 @@ def layer_type_shares(audit: ModelAudit) -> tuple[Share, ...]:
             entry = per.setdefault(record.type, [0, 0])
             entry[0] += 1
             entry[1] += record.params
-    items = sorted(((t, f"{n} module{'s' if n != 1 else ''}", p) for t, (n, p) in per.items()),
-                   key=lambda item: -item[2])
+    items = sorted(
+        ((t, f"{n} module{'s' if n != 1 else ''}", p) for t, (n, p) in per.items()), key=lambda item: -item[2]
+    )
     return shares(items, audit.total)
 
 
@@ -137,8 +142,17 @@ def efficiency_from(claims: Sequence[Any]) -> Efficiency | None:
                 audited = _baseline_totals(model)[0]
             recomputed = score.actual if (score and audited is not None and isinstance(score.actual, float)) else None
             label = row["score"].removeprefix("eff_").removesuffix("_score")
-            rows.append(EfficiencyRow(label, figures[row["params"]].value, figures[row["rmse"]].value,
-                                      figures[row["score"]].value, audited, recomputed, model))
+            rows.append(
+                EfficiencyRow(
+                    label,
+                    figures[row["params"]].value,
+                    figures[row["rmse"]].value,
+                    figures[row["score"]].value,
+                    audited,
+                    recomputed,
+                    model,
+                )
+            )
         return Efficiency(formula, tuple(rows), audit.document.source)
     return None
 
@@ -223,7 +237,7 @@ def baselines(claims_file: str | Path = CLAIMS_DIR / "amnl_000.toml") -> tuple[B
     from .claims import check_document
 
     audit = check_document(claims_file)
-    claimed: dict[str, Any] = {}
+    claimed: dict[str, ClaimResult] = {}
     for result in audit.results:
         if result.claim.kind == "baseline":
             claimed.setdefault(result.claim.get("model"), result)
@@ -231,7 +245,9 @@ def baselines(claims_file: str | Path = CLAIMS_DIR / "amnl_000.toml") -> tuple[B
             claimed.setdefault(audit.document.model, result)
     rows = []
     for entry in references():
-        result = claimed.get(entry.name)
+        found = claimed.get(entry.name)
+        params: int | None
+        macs: int | None
         if entry.published_architecture:
             with torch.device("meta"):
                 model = entry.build()
@@ -241,8 +257,17 @@ def baselines(claims_file: str | Path = CLAIMS_DIR / "amnl_000.toml") -> tuple[B
         else:
             params = macs = None
             inputs = ""
-        rows.append(BaselineRow(entry.name, entry.description, entry.published_architecture, params, macs, inputs,
-                                result.claim.printed if result else None,
-                                result.verdict.value if result else None,
-                                result.evidence if result else entry.notes))
+        rows.append(
+            BaselineRow(
+                entry.name,
+                entry.description,
+                entry.published_architecture,
+                params,
+                macs,
+                inputs,
+                found.claim.printed if found else None,
+                found.verdict.value if found else None,
+                found.evidence if found else entry.notes,
+            )
+        )
     return tuple(rows)

@@ -19,7 +19,13 @@ Importing this plugin imports nothing heavy: archaudit (and torch) load only whe
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
+
 import pytest
+
+if TYPE_CHECKING:
+    from archaudit.budget import BudgetResult
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -31,7 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def budget():
+def budget() -> Callable[..., BudgetResult]:
     """``budget(model, params=..., macs=..., input=...)``: :func:`archaudit.assert_budget`."""
     from archaudit.budget import assert_budget
 
@@ -39,7 +45,7 @@ def budget():
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item):
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     result = yield
     marker = item.get_closest_marker("budget")
     if marker is not None:
@@ -50,7 +56,7 @@ def pytest_runtest_call(item: pytest.Item):
     return result
 
 
-def _check_marker(item: pytest.Item, marker: pytest.Mark, model) -> None:
+def _check_marker(item: pytest.Item, marker: pytest.Mark, model: Any) -> None:
     """Hold ``model`` to the marker's limits. A marker that would check nothing (a positional argument, a
     misspelt keyword, ``allow_unsupported="false"``, ``input=(0, 17)``) fails the test naming it."""
     __tracebackhide__ = True

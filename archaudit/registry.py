@@ -10,14 +10,16 @@ Types known to own no parameters (activations, dropout, pooling ...) are registe
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from torch import nn
 
 from .errors import RegistryError
 
 S = TypeVar("S")
+M = TypeVar("M", bound=nn.Module)
 
 
 @dataclass(frozen=True)
@@ -83,15 +85,18 @@ class FormulaRegistry:
 
     def _add(self, keys: tuple[object, ...], entry: Entry) -> None:
         """Add ``entry`` under every key, or under none: all keys are checked before any is added."""
+        checked: list[type[nn.Module]] = []
         for key in keys:
             layer_type = _check_key(key)
             if layer_type in self._entries:
-                raise RegistryError(f"{layer_type.__qualname__} is already registered "
-                                    f"(as {self._entries[layer_type].family!r})")
+                raise RegistryError(
+                    f"{layer_type.__qualname__} is already registered (as {self._entries[layer_type].family!r})"
+                )
+            checked.append(layer_type)
         if len(set(keys)) != len(keys):
             raise RegistryError(f"a type is listed twice in {keys!r}")
-        for key in keys:
-            self._entries[key] = entry  # type: ignore[index]
+        for layer_type in checked:
+            self._entries[layer_type] = entry
 
     def register(
         self,
@@ -99,15 +104,18 @@ class FormulaRegistry:
         family: str,
         params: Callable[[S], int],
         expression: Callable[[S], str],
-    ) -> Callable[[Callable[[nn.Module], S]], Callable[[nn.Module], S]]:
+    ) -> Callable[[Callable[[M], S]], Callable[[M], S]]:
         """Decorate a spec adapter to register ``params`` for each of ``layer_types``."""
         if not layer_types:
             raise RegistryError("register() needs at least one nn.Module type")
         for key in layer_types:
             _check_key(key)
 
-        def decorate(adapter: Callable[[nn.Module], S]) -> Callable[[nn.Module], S]:
-            self._add(layer_types, LayerFormula(family=family, spec=adapter, params=params, expression=expression))
+        def decorate(adapter: Callable[[M], S]) -> Callable[[M], S]:
+            # Lookup walks the MRO from a module's own type to a registered key, so the adapter is only ever
+            # handed instances of ``layer_types``: the subclass it is annotated with.
+            spec = cast("Callable[[nn.Module], S]", adapter)
+            self._add(layer_types, LayerFormula(family=family, spec=spec, params=params, expression=expression))
             return adapter
 
         return decorate

@@ -17,9 +17,11 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -27,12 +29,15 @@ from torch import nn
 from .errors import TargetError
 from .usercode import user_code
 
+if TYPE_CHECKING:
+    from reference_models import ReferenceModel
+
 
 @dataclass(frozen=True)
 class BuiltTarget:
     name: str
     model: nn.Module
-    reference: object | None = None
+    reference: ReferenceModel | None = None
     """The reference-model registry entry, when TARGET named one."""
     device: str = "cpu"
     """Where it was built: ``"meta"`` or ``"cpu"``."""
@@ -43,7 +48,7 @@ class BuiltTarget:
 DEVICES = ("auto", "meta", "cpu")
 
 
-def _load_file(path: Path, target: str):
+def _load_file(path: Path, target: str) -> ModuleType:
     if not path.is_file():
         raise TargetError(f"{target}: no such file {str(path)!r}")
     module_name = f"_archaudit_target_{abs(hash(str(path.resolve())))}"
@@ -64,7 +69,7 @@ def _load_file(path: Path, target: str):
     return module
 
 
-def _load_module(name: str, target: str):
+def _load_module(name: str, target: str) -> ModuleType:
     with user_code(target, TargetError, f"importing {name!r}"):
         try:
             return importlib.import_module(name)
@@ -77,10 +82,11 @@ def _load_module(name: str, target: str):
 def _resolve_callable(target: str) -> Callable[[], object]:
     where, _, attr = target.rpartition(":")
     if not where or not attr:
-        raise TargetError(f"{target!r}: expected package.module:callable, path/to/file.py:callable "
-                          "or a reference-model name")
+        raise TargetError(
+            f"{target!r}: expected package.module:callable, path/to/file.py:callable or a reference-model name"
+        )
     module = _load_file(Path(where), target) if where.endswith(".py") else _load_module(where, target)
-    obj = module
+    obj: object = module
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
@@ -104,8 +110,9 @@ def _call(target: str, builder: Callable[[], object], meta: bool) -> nn.Module:
     return model
 
 
-def _build(target: str, name: str, builder: Callable[[], object], reference: object | None, device: str,
-           meta: bool) -> BuiltTarget:
+def _build(
+    target: str, name: str, builder: Callable[[], object], reference: ReferenceModel | None, device: str, meta: bool
+) -> BuiltTarget:
     if device not in DEVICES:
         raise TargetError(f"{target}: unknown device {device!r}; one of {', '.join(DEVICES)}")
     if meta or device == "meta":

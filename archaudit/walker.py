@@ -19,8 +19,8 @@ Nothing here allocates: it reads shapes, so a model built on the meta device is 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from torch import nn
 
@@ -202,8 +202,14 @@ def _classify(
         if own_params == 0:
             note = "container: its children are counted" if module._modules else "known parameter-free"
             return Status.ZERO, "zero", None, None, None, note
-        return (Status.UNSUPPORTED, None, None, None, None,
-                f"subclass of parameter-free {registered_as.__name__} that owns parameters")
+        return (
+            Status.UNSUPPORTED,
+            None,
+            None,
+            None,
+            None,
+            f"subclass of parameter-free {registered_as.__name__} that owns parameters",
+        )
 
     if not isinstance(entry, LayerFormula):  # the registry holds nothing else
         raise TypeError(f"unexpected registry entry {entry!r}")
@@ -212,12 +218,24 @@ def _classify(
         value = entry.count(module)
         text = entry.describe(module)
     except (AttributeError, TypeError, ValueError) as exc:
-        return (Status.UNSUPPORTED, None, None, None, subtree,
-                f"{registered_as.__name__} formula could not read this module: {exc}")
+        return (
+            Status.UNSUPPORTED,
+            None,
+            None,
+            None,
+            subtree,
+            f"{registered_as.__name__} formula could not read this module: {exc}",
+        )
     if value != subtree and inherited:
-        return (Status.UNSUPPORTED, None, None, None, subtree,
-                f"subclass of {registered_as.__name__} with parameters its formula does not cover "
-                f"(formula {value:,}, numel {subtree:,})")
+        return (
+            Status.UNSUPPORTED,
+            None,
+            None,
+            None,
+            subtree,
+            f"subclass of {registered_as.__name__} with parameters its formula does not cover "
+            f"(formula {value:,}, numel {subtree:,})",
+        )
     note = f"counted as {registered_as.__name__}" if inherited else ""
     if value != subtree:
         note = f"FORMULA DISAGREES WITH numel(): formula {value:,}, numel {subtree:,}"
@@ -289,8 +307,10 @@ def module_paths(model: nn.Module) -> list[tuple[str, nn.Module]]:
             child_path = f"{path}.{name}" if path else name
             if id(child) in inner:
                 holder = next(p for p, m in out if m is child)
-                raise ModuleCycleError(f"module path {child_path!r} is {holder or '(root)'!r} itself: the model "
-                                       "contains itself, so no walk of it ends")
+                raise ModuleCycleError(
+                    f"module path {child_path!r} is {holder or '(root)'!r} itself: the model "
+                    "contains itself, so no walk of it ends"
+                )
             children.append((child_path, child, inner))
         pending.extend(reversed(children))
     return out
@@ -353,22 +373,37 @@ def audit_params(model: nn.Module, *, registry: FormulaRegistry = REGISTRY, stri
                 f"module {path or '(root)'!r} ({type(module).__name__}): formula {text} = {value:,} "
                 f"but numel() = {subtree:,}"
             )
-        records.append(ModuleRecord(
-            name=path, type=type(module).__name__, type_path=_type_path(type(module)),
-            depth=path.count(".") + 1 if path else 0, leaf=not module._modules,
-            own_params=own, params=counted, trainable=trainable, frozen=frozen, param_bytes=nbytes,
-            buffers=buffers, buffer_bytes=buffer_bytes, status=status, family=family, formula=text,
-            formula_params=value, subtree_params=subtree, shared=tuple(shared_here), note=note,
-        ))
+        records.append(
+            ModuleRecord(
+                name=path,
+                type=type(module).__name__,
+                type_path=_type_path(type(module)),
+                depth=path.count(".") + 1 if path else 0,
+                leaf=not module._modules,
+                own_params=own,
+                params=counted,
+                trainable=trainable,
+                frozen=frozen,
+                param_bytes=nbytes,
+                buffers=buffers,
+                buffer_bytes=buffer_bytes,
+                status=status,
+                family=family,
+                formula=text,
+                formula_params=value,
+                subtree_params=subtree,
+                shared=tuple(shared_here),
+                note=note,
+            )
+        )
 
     shared = tuple(
         SharedTensor(tuple(names), tensor_size[key], kind)
         for kind, holders in (("parameter", first_holder), ("buffer", buffer_holder))
-        for key, names in holders.items() if len(names) > 1
+        for key, names in holders.items()
+        if len(names) > 1
     )
-    unregistered = _find_unregistered(
-        paths, {id(m) for _, m in paths}, set(first_holder) | set(buffer_holder)
-    )
+    unregistered = _find_unregistered(paths, {id(m) for _, m in paths}, set(first_holder) | set(buffer_holder))
     device = _device_of(model)
     return ModelAudit(type(model).__name__, device, tuple(records), shared, unregistered)
 
@@ -381,5 +416,10 @@ def _device_of(model: nn.Module) -> str:
 
 
 __all__ = [
-    "ModelAudit", "ModuleRecord", "SharedTensor", "Status", "UnregisteredModule", "audit_params",
+    "ModelAudit",
+    "ModuleRecord",
+    "SharedTensor",
+    "Status",
+    "UnregisteredModule",
+    "audit_params",
 ]

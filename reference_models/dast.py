@@ -82,9 +82,19 @@ class _DecoderLayer(nn.Module):
 
 
 class DAST(nn.Module):
-    def __init__(self, *, time_step: int = 42, input_size: int = 14, dim_val: int = 64, dim_attn: int = 64,
-                 n_heads: int = 4, n_encoder_layers: int = 2, n_decoder_layers: int = 1, dec_seq_len: int = 4,
-                 out_seq_len: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        time_step: int = 42,
+        input_size: int = 14,
+        dim_val: int = 64,
+        dim_attn: int = 64,
+        n_heads: int = 4,
+        n_encoder_layers: int = 2,
+        n_decoder_layers: int = 1,
+        dec_seq_len: int = 4,
+        out_seq_len: int = 1,
+    ) -> None:
         super().__init__()
         self.dec_seq_len = dec_seq_len
         self.sensor_encoder = nn.ModuleList(_EncoderLayer(dim_val, dim_attn, n_heads) for _ in range(n_encoder_layers))
@@ -105,7 +115,7 @@ class DAST(nn.Module):
         for layer in self.time_encoder:
             steps = layer(steps)
         memory = self.norm1(torch.cat((sensors, steps), dim=1))
-        out = self.dec_input_fc(x[:, -self.dec_seq_len:])
+        out = self.dec_input_fc(x[:, -self.dec_seq_len :])
         for layer in self.decoder:
             out = layer(out, memory)
         return self.out_fc(nn.functional.elu(out.flatten(start_dim=1)))
@@ -125,22 +135,33 @@ def build_dast_as_released(**kwargs) -> DAST:
     return model
 
 
-register(ReferenceModel(
-    name="dast",
-    description="DAST (Zhang et al. 2022): sensor and time-step self-attention encoders, 1 decoder layer, d=64, "
-                "4 full-width heads",
-    citation="Z. Zhang, W. Song, Q. Li, arXiv:2106.15842; IEEE Trans. Instrumentation and Measurement 71 (2022); "
-             "public code: github.com/Zzzsdu/DAST (DAST_Network.py, DAST_utils.py, DAST_main.py)",
-    input_shape=(1, 42, 14),
-    builder=build_dast,
-    provenance=(
-        Assumption("dims, heads, layers", (64, 4, "2 + 2 encoder, 1 decoder"), "DAST_main.py defaults (from code; "
-                   "the paper's full text was not available to check them)"),
-        Assumption("time_step", 42,
-                   "the script sets 62 but loads windows reshaped to 42 rows (40 cycles + a slope row + a mean row), "
-                   "so as shipped it fails; 42 is what its own data needs"),
-        Assumption("layer registration", "nn.ModuleList",
-                   "the public code keeps encoder and decoder layers in plain lists (see build_dast_as_released)"),
-    ),
-    notes="441,281 parameters registered properly (time_step 42); the released code registers 5,057 of them.",
-))
+register(
+    ReferenceModel(
+        name="dast",
+        description="DAST (Zhang et al. 2022): sensor and time-step self-attention encoders, 1 decoder layer, d=64, "
+        "4 full-width heads",
+        citation="Z. Zhang, W. Song, Q. Li, arXiv:2106.15842; IEEE Trans. Instrumentation and Measurement 71 (2022); "
+        "public code: github.com/Zzzsdu/DAST (DAST_Network.py, DAST_utils.py, DAST_main.py)",
+        input_shape=(1, 42, 14),
+        builder=build_dast,
+        provenance=(
+            Assumption(
+                "dims, heads, layers",
+                (64, 4, "2 + 2 encoder, 1 decoder"),
+                "DAST_main.py defaults (from code; the paper's full text was not available to check them)",
+            ),
+            Assumption(
+                "time_step",
+                42,
+                "the script sets 62 but loads windows reshaped to 42 rows (40 cycles + a slope row + a mean row), "
+                "so as shipped it fails; 42 is what its own data needs",
+            ),
+            Assumption(
+                "layer registration",
+                "nn.ModuleList",
+                "the public code keeps encoder and decoder layers in plain lists (see build_dast_as_released)",
+            ),
+        ),
+        notes="441,281 parameters registered properly (time_step 42); the released code registers 5,057 of them.",
+    )
+)

@@ -6,7 +6,9 @@ Each component counts its parameters with archaudit's analytic formulas on froze
 
 from __future__ import annotations
 
-from typing import Sequence
+import itertools
+from collections.abc import Sequence
+from typing import Any
 
 from archaudit.claims.solver import Axis, Component, Family
 from archaudit.formulas.attention import AttentionSpec, attention_params
@@ -37,12 +39,13 @@ def _lstm_norm(lstm_hidden: int, lstm_norm: bool) -> int:
 
 def _attention(lstm_hidden: int) -> int:
     width = 2 * lstm_hidden
-    return attention_params(AttentionSpec(width, 1, width, width)) + \
-        shape_norm_params(ShapeNormSpec((width,), True, True))
+    return attention_params(AttentionSpec(width, 1, width, width)) + shape_norm_params(
+        ShapeNormSpec((width,), True, True)
+    )
 
 
 def _mlp(widths: Sequence[int]) -> int:
-    return sum(linear_params(LinearSpec(a, b, True)) for a, b in zip(widths, widths[1:]))
+    return sum(linear_params(LinearSpec(a, b, True)) for a, b in itertools.pairwise(widths))
 
 
 def _funnel(lstm_hidden: int, funnel: Sequence[int]) -> int:
@@ -64,16 +67,26 @@ AMNL_COMPONENTS = (
 )
 
 
-def _build(**config) -> AMNL:
+def _build(**config: Any) -> AMNL:  # one AMNL configuration: hyperparameters of mixed types
     heads_in = config["funnel"][-1] if config["funnel"] else 2 * config["lstm_hidden"]
     rul = (heads_in, *config["rul_head"][1:])
     health = (heads_in, *config["health_head"][1:])
     return AMNL(**{**config, "rul_head": rul, "health_head": health, "attention_heads": 1})
 
 
-def _family(name: str, description: str, **axes) -> Family:
-    order = ("cnn_channels", "kernel_size", "conv_bias", "batchnorm", "lstm_hidden", "lstm_layers", "lstm_norm",
-             "funnel", "rul_head", "health_head")
+def _family(name: str, description: str, **axes: Sequence[Any]) -> Family:  # each axis: the values it takes
+    order = (
+        "cnn_channels",
+        "kernel_size",
+        "conv_bias",
+        "batchnorm",
+        "lstm_hidden",
+        "lstm_layers",
+        "lstm_norm",
+        "funnel",
+        "rul_head",
+        "health_head",
+    )
     return Family(name, description, tuple(Axis(a, tuple(axes[a])) for a in order), AMNL_COMPONENTS, _build)
 
 
@@ -86,10 +99,16 @@ def amnl_documented() -> Family:
         "amnl (document 000, stated sizes fixed)",
         "CNN 128-256-384, 3-layer BiLSTM 384, attention at 768 and both heads as stated; kernel size, conv bias, "
         "BatchNorm, a BiLSTM LayerNorm and the shared funnel to 64 vary",
-        cnn_channels=[LARGE["cnn_channels"]], kernel_size=range(1, 8), conv_bias=(False, True),
-        batchnorm=(False, True), lstm_hidden=[LARGE["lstm_hidden"]], lstm_layers=[LARGE["lstm_layers"]],
-        lstm_norm=(False, True), funnel=[f for f in FUNNELS if f and f[-1] == 64],
-        rul_head=[LARGE["rul_head"]], health_head=[LARGE["health_head"]],
+        cnn_channels=[LARGE["cnn_channels"]],
+        kernel_size=range(1, 8),
+        conv_bias=(False, True),
+        batchnorm=(False, True),
+        lstm_hidden=[LARGE["lstm_hidden"]],
+        lstm_layers=[LARGE["lstm_layers"]],
+        lstm_norm=(False, True),
+        funnel=[f for f in FUNNELS if f and f[-1] == 64],
+        rul_head=[LARGE["rul_head"]],
+        health_head=[LARGE["health_head"]],
     )
 
 
@@ -101,10 +120,15 @@ def amnl_wide() -> Family:
         "CNN of three Conv1d layers with widths 32-512, kernel 1-7, optional bias and BatchNorm; BiLSTM hidden "
         "64-512 with 1-4 layers and an optional LayerNorm; six shared funnels; the large and 3.5M editions' heads",
         cnn_channels=[(a, b, last) for a in widths for b in widths for last in (64, 128, 256, 384)],
-        kernel_size=(1, 3, 5, 7), conv_bias=(False, True), batchnorm=(False, True),
-        lstm_hidden=(64, 128, 192, 256, 384, 512), lstm_layers=(1, 2, 3, 4), lstm_norm=(False, True),
+        kernel_size=(1, 3, 5, 7),
+        conv_bias=(False, True),
+        batchnorm=(False, True),
+        lstm_hidden=(64, 128, 192, 256, 384, 512),
+        lstm_layers=(1, 2, 3, 4),
+        lstm_norm=(False, True),
         funnel=((), (64,), (128, 64), (256, 64), (256, 128, 64), (256, 64, 32)),
-        rul_head=[LARGE["rul_head"], V2["rul_head"]], health_head=[LARGE["health_head"], V2["health_head"]],
+        rul_head=[LARGE["rul_head"], V2["rul_head"]],
+        health_head=[LARGE["health_head"], V2["health_head"]],
     )
 
 
@@ -114,9 +138,16 @@ def amnl_v2_documented() -> Family:
         "amnl-v2 (stated sizes fixed)",
         "CNN 64-128-64 k=3, 2-layer BiLSTM 256, attention at 512, funnel 512-256-64-32 and both heads as stated; "
         "conv bias, BatchNorm and a BiLSTM LayerNorm vary",
-        cnn_channels=[V2["cnn_channels"]], kernel_size=[3], conv_bias=(False, True), batchnorm=(False, True),
-        lstm_hidden=[256], lstm_layers=[2], lstm_norm=(False, True), funnel=[V2["funnel"]],
-        rul_head=[V2["rul_head"]], health_head=[V2["health_head"]],
+        cnn_channels=[V2["cnn_channels"]],
+        kernel_size=[3],
+        conv_bias=(False, True),
+        batchnorm=(False, True),
+        lstm_hidden=[256],
+        lstm_layers=[2],
+        lstm_norm=(False, True),
+        funnel=[V2["funnel"]],
+        rul_head=[V2["rul_head"]],
+        health_head=[V2["health_head"]],
     )
 
 

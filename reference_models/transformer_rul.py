@@ -14,8 +14,16 @@ from ._registry import Assumption, ReferenceModel, register
 
 
 class TransformerRUL(nn.Module):
-    def __init__(self, in_features: int = 17, d_model: int = 512, nhead: int = 8, num_layers: int = 4,
-                 dim_feedforward: int = 2048, dropout: float = 0.1, max_len: int = 512) -> None:
+    def __init__(
+        self,
+        in_features: int = 17,
+        d_model: int = 512,
+        nhead: int = 8,
+        num_layers: int = 4,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        max_len: int = 512,
+    ) -> None:
         super().__init__()
         self.embed = nn.Linear(in_features, d_model)
         self.register_buffer("positions", sinusoidal_positions(max_len, d_model), persistent=False)
@@ -32,20 +40,28 @@ def build_transformer_rul(**kwargs) -> TransformerRUL:
     return TransformerRUL(**kwargs)
 
 
-register(ReferenceModel(
-    name="transformer-rul",
-    description="Plain Transformer-encoder RUL regressor (the documents' generic 'Transformer-based' row)",
-    citation="stands for the documents' 'Transformer-based' comparison row, which names no paper; layer design of "
-             "Vaswani et al. 2017 (nn.TransformerEncoderLayer)",
-    input_shape=(1, 30, 17),
-    builder=build_transformer_rul,
-    provenance=(
-        Assumption("d_model, nhead, dim_feedforward", (512, 8, 2048),
-                   "the row names no model; Transformer-base widths (Vaswani et al. 2017)"),
-        Assumption("num_layers", 4,
-                   "chosen so the count lands in the row's own '~12-15M' range: 4 layers give 12,619,265; "
-                   "3 give 9.47M and 5 give 15.77M"),
-    ),
-    notes="A stand-in, not a published model: its count is in range by construction and proves nothing about "
-          "the row.",
-))
+register(
+    ReferenceModel(
+        name="transformer-rul",
+        description="Plain Transformer-encoder RUL regressor (the documents' generic 'Transformer-based' row)",
+        citation="stands for the documents' 'Transformer-based' comparison row, which names no paper; layer design of "
+        "Vaswani et al. 2017 (nn.TransformerEncoderLayer)",
+        input_shape=(1, 30, 17),
+        builder=build_transformer_rul,
+        provenance=(
+            Assumption(
+                "d_model, nhead, dim_feedforward",
+                (512, 8, 2048),
+                "the row names no model; Transformer-base widths (Vaswani et al. 2017)",
+            ),
+            Assumption(
+                "num_layers",
+                4,
+                "chosen so the count lands in the row's own '~12-15M' range: 4 layers give 12,619,265; "
+                "3 give 9.47M and 5 give 15.77M",
+            ),
+        ),
+        notes="A stand-in, not a published model: its count is in range by construction and proves nothing about "
+        "the row.",
+    )
+)

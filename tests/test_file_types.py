@@ -524,3 +524,14 @@ def test_the_marker_refuses_what_would_check_nothing(pytester):
         "*test_positional: @pytest.mark.budget takes keywords only (params=..., macs=...), got (1000,)*",
         "*test_misspelt: @pytest.mark.budget: unknown key(s) parms (did you mean params?)*",
     ], consecutive=False)
+
+
+def test_a_claims_gate_built_by_hand_never_passes_without_checking():
+    from archaudit.budgets_file import ClaimsGate
+
+    counts = {"holds": 3}
+    assert ClaimsGate("f.toml", "all hold", counts, ()).ok
+    assert not ClaimsGate("f.toml", "all hold", counts, ("x",)).ok
+    assert not ClaimsGate("f.toml", "anything else", counts, ()).ok  # not ALL_HOLD: fails, never passes
+    assert not ClaimsGate("f.toml", {}, counts, ()).ok  # an empty table checks nothing
+    assert ClaimsGate("f.toml", {"holds": 3}, counts, ()).ok

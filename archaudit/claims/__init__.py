@@ -34,7 +34,6 @@ class ClaimsAudit:
 
 def _baseline_totals(name: str) -> tuple[int | None, str]:
     import torch
-
     from reference_models import get_reference
 
     from ..walker import audit_params
@@ -60,7 +59,6 @@ def _baseline_totals(name: str) -> tuple[int | None, str]:
 def check_document(path: str | Path, *, throughput: dict[str, Any] | None = None) -> ClaimsAudit:
     """Load a claims file, build its reference model on the meta device, and check every claim."""
     import torch
-
     from reference_models import get_reference
     from reference_models.families import FAMILIES
 
@@ -75,18 +73,38 @@ def check_document(path: str | Path, *, throughput: dict[str, Any] | None = None
         raise TargetError(f"{document.path}: [document] model: {exc}") from None
     if entry.builder is None or not entry.published_architecture:
         # listed so that documents comparing against it can say so (baseline claims), but nothing is built
-        raise TargetError(f"{document.path}: [document] model = {document.model!r} has no public architecture, "
-                          "so no claim can be checked against it; name a reference model that has one "
-                          "(archaudit list)")
+        raise TargetError(
+            f"{document.path}: [document] model = {document.model!r} has no public architecture, "
+            "so no claim can be checked against it; name a reference model that has one "
+            "(archaudit list)"
+        )
     with torch.device("meta"):
         model = entry.build()
-    ctx = Context(document=document, audit=audit_params(model), build=entry.build, model=model,
-                  families=dict(FAMILIES), baseline_totals=_baseline_totals, throughput=throughput,
-                  hyperparameters=dict(getattr(entry, "hyperparameters", {})))
+    ctx = Context(
+        document=document,
+        audit=audit_params(model),
+        build=entry.build,
+        model=model,
+        families=dict(FAMILIES),
+        baseline_totals=_baseline_totals,
+        throughput=throughput,
+        hyperparameters=dict(getattr(entry, "hyperparameters", {})),
+    )
     return ClaimsAudit(document, check_claims(ctx))
 
 
 __all__ = [
-    "Claim", "ClaimResult", "ClaimsAudit", "ClaimsFileError", "Document", "Figure", "FigureError", "UnsafeExpression",
-    "Verdict", "check_document", "evaluate", "load_claims", "parse_figure",
+    "Claim",
+    "ClaimResult",
+    "ClaimsAudit",
+    "ClaimsFileError",
+    "Document",
+    "Figure",
+    "FigureError",
+    "UnsafeExpression",
+    "Verdict",
+    "check_document",
+    "evaluate",
+    "load_claims",
+    "parse_figure",
 ]

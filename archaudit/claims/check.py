@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -24,7 +25,7 @@ from .layer_formulas import check_layer_formula
 from .loader import ClaimsFileError
 from .model import Claim, ClaimResult, Document, Verdict
 from .safe_eval import UnsafeExpression, evaluate
-from .solver import solve
+from .solver import Family, SolverResult, solve
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "float64": 8}
 
@@ -41,7 +42,7 @@ class Context:
     """The reference model's builder (hyperparameters as keyword arguments)."""
     model: torch.nn.Module | None = None
     """The built reference model (for attribute claims)."""
-    families: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    families: dict[str, Callable[[], Family]] = field(default_factory=dict)
     baseline_totals: Callable[[str], tuple[int | None, str]] | None = None
     throughput: dict[str, Any] | None = None
     """A measurement on the machine at hand: {"samples_per_s": float, "hardware": str}, if one was made."""
@@ -49,7 +50,7 @@ class Context:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     """The reference model's documented configuration (what a scaling claim's values are bounded by)."""
     _figures: dict[str, Figure] = field(default_factory=dict)
-    _solved: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _solved: dict[tuple[str, str], tuple[Family, SolverResult]] = field(default_factory=dict)
 
     def figure(self, claim_id: str) -> Figure:
         if not self._figures:
@@ -63,7 +64,7 @@ class Context:
         return {c.id: c.figure.value for c in self.document.claims if c.figure is not None}
 
 
-def _shown(ctx: "Context", expression: str) -> str:
+def _shown(ctx: Context, expression: str) -> str:
     """``expression`` with every claim id replaced by the figure as the document prints it."""
     printed = {c.id: c.printed for c in ctx.document.claims if c.printed}
     return re.sub(r"[A-Za-z_][A-Za-z0-9_]*", lambda m: printed.get(m.group(0), m.group(0)), expression)
@@ -89,19 +90,23 @@ def _self_check(ctx: Context, claim: Claim, result: ClaimResult) -> ClaimResult:
     if not expression or claim.figure is None:
         return result
     implied = float(evaluate(expression, ctx.names()))
-    if claim.figure.admits(implied):
+    if _figure(claim).admits(implied):
         note = f"; the document's own figures agree ({_shown(ctx, expression)} = {_n(implied)})"
-        return ClaimResult(claim, result.verdict, result.actual, result.evidence + note, result.difference,
-                           result.solver)
+        return ClaimResult(
+            claim, result.verdict, result.actual, result.evidence + note, result.difference, result.solver
+        )
     return ClaimResult(
-        claim, Verdict.CONTRADICTS, result.actual,
+        claim,
+        Verdict.CONTRADICTS,
+        result.actual,
         f"the document's own figures give {_shown(ctx, expression)} = {_n(implied)}, not {claim.printed}; "
         + result.evidence,
-        result.difference, result.solver,
+        result.difference,
+        result.solver,
     )
 
 
-def _components(ctx: Context, claim: Claim) -> tuple[float | None, str]:
+def _components(ctx: Context, claim: Claim) -> tuple[int | None, str]:
     names = claim.get("components") or [claim.get("component")]
     paths = [p for name in names for p in ctx.document.components[name]]
     parts = []
@@ -114,7 +119,7 @@ def _components(ctx: Context, claim: Claim) -> tuple[float | None, str]:
     return total, " + ".join(f"{p} ({v:,})" for p, v in parts) + f" = {total:,}"
 
 
-def _solve(ctx: Context, family_name: str, figure: Figure):
+def _solve(ctx: Context, family_name: str, figure: Figure) -> tuple[Family, SolverResult]:
     key = (family_name, figure.text)
     if key not in ctx._solved:
         ctx._solved[key] = (ctx.families[family_name](), solve(ctx.families[family_name](), figure))
@@ -138,11 +143,14 @@ def _scaling_value(ctx: Context, claim: Claim, where: str, name: str, key: str) 
         raise ClaimsFileError(f"{where}: {key} = {value!r} must be a positive integer")
     documented = ctx.hyperparameters.get(name)
     if isinstance(documented, bool) or not isinstance(documented, int) or documented < 1:
-        raise ClaimsFileError(f"{where}: {ctx.document.model} documents no integer value for hyperparameter "
-                              f"{name!r} to scale")
+        raise ClaimsFileError(
+            f"{where}: {ctx.document.model} documents no integer value for hyperparameter {name!r} to scale"
+        )
     if value > MAX_SCALING_FACTOR * documented:
-        raise ClaimsFileError(f"{where}: {key} = {value:,} is more than {MAX_SCALING_FACTOR}x the documented "
-                              f"{name} ({documented:,}); a scaling claim builds at most {MAX_SCALING_FACTOR}x")
+        raise ClaimsFileError(
+            f"{where}: {key} = {value:,} is more than {MAX_SCALING_FACTOR}x the documented "
+            f"{name} ({documented:,}); a scaling claim builds at most {MAX_SCALING_FACTOR}x"
+        )
     return value
 
 
@@ -154,39 +162,68 @@ def _count(ctx: Context, claim: Claim, actual: int, evidence: str) -> ClaimResul
     names = [names] if isinstance(names, str) else list(names or [])
     unknown = [n for n in names if n not in ctx.families]
     if unknown:
-        raise ClaimsFileError(f"{ctx.document.path}:{claim.line}: claim {claim.id!r}: no model family "
-                              f"{unknown[0]!r}; known: {', '.join(sorted(ctx.families))}")
+        raise ClaimsFileError(
+            f"{ctx.document.path}:{claim.line}: claim {claim.id!r}: no model family "
+            f"{unknown[0]!r}; known: {', '.join(sorted(ctx.families))}"
+        )
     if result.verdict is not Verdict.MISMATCH or not names:
         return result
-    family, solved = _solve(ctx, names[0], claim.figure)
+    family, solved = _solve(ctx, names[0], _figure(claim))
     wider = ""
-    if claim.figure.tolerance == 0:
+    if _figure(claim).tolerance == 0:
         for other in names[1:]:
-            other_family, other_solved = _solve(ctx, other, claim.figure)
+            other_family, other_solved = _solve(ctx, other, _figure(claim))
             if other_solved.exact == 0:
-                wider += (f"; nor does any of the {other_solved.configurations:,} configurations of "
-                          f"{other_family.name}: {other_solved.argument}")
+                wider += (
+                    f"; nor does any of the {other_solved.configurations:,} configurations of "
+                    f"{other_family.name}: {other_solved.argument}"
+                )
             else:
-                wider += (f"; {other_solved.exact:,} configurations of {other_family.name} would, e.g. "
-                          f"{other_solved.nearest[0].describe(other_family)}")
+                wider += (
+                    f"; {other_solved.exact:,} configurations of {other_family.name} would, e.g. "
+                    f"{other_solved.nearest[0].describe(other_family)}"
+                )
     if solved.exact == 0:
-        return ClaimResult(claim, Verdict.NOT_REPRODUCIBLE, actual,
-                           f"{evidence}; no configuration of {family.name} ({solved.configurations:,} "
-                           f"searched) gives it: {solved.argument}{wider}", result.difference, solved)
+        return ClaimResult(
+            claim,
+            Verdict.NOT_REPRODUCIBLE,
+            actual,
+            f"{evidence}; no configuration of {family.name} ({solved.configurations:,} "
+            f"searched) gives it: {solved.argument}{wider}",
+            result.difference,
+            solved,
+        )
     example = solved.nearest[0]
-    return ClaimResult(claim, Verdict.MISMATCH, actual,
-                       f"{evidence}; {solved.exact:,} of {solved.configurations:,} configurations of "
-                       f"{family.name} would give it, e.g. {example.describe(family)} ({example.total:,})",
-                       result.difference, solved)
+    return ClaimResult(
+        claim,
+        Verdict.MISMATCH,
+        actual,
+        f"{evidence}; {solved.exact:,} of {solved.configurations:,} configurations of "
+        f"{family.name} would give it, e.g. {example.describe(family)} ({example.total:,})",
+        result.difference,
+        solved,
+    )
+
+
+def _figure(claim: Claim) -> Figure:
+    """The claim's figure: the loader gives one to every claim of a kind that is checked against a number."""
+    if claim.figure is None:
+        raise ClaimsFileError(f"claim {claim.id!r} ({claim.kind}) has no figure to check against")
+    return claim.figure
 
 
 def _check(ctx: Context, claim: Claim) -> ClaimResult:
     kind = claim.kind
+    actual: int | None
     audit = ctx.audit
     if kind in ("total", "trainable"):
         actual = audit.total if kind == "total" else audit.trainable
-        return _count(ctx, claim, actual, f"sum of numel() over every parameter of {ctx.document.model}, "
-                                          f"each tensor once: {actual:,}")
+        return _count(
+            ctx,
+            claim,
+            actual,
+            f"sum of numel() over every parameter of {ctx.document.model}, each tensor once: {actual:,}",
+        )
     if kind == "component":
         actual, evidence = _components(ctx, claim)
         if actual is None:
@@ -205,22 +242,28 @@ def _check(ctx: Context, claim: Claim) -> ClaimResult:
         if candidates:
             values = {c: float(evaluate(c, ctx.names())) for c in candidates}
             readings = "; ".join(f"{_shown(ctx, c)} = {_n(v)}" for c, v in values.items())
-            matching = [v for v in values.values() if claim.figure.admits(v)]
+            matching = [v for v in values.values() if _figure(claim).admits(v)]
             if matching:
                 return ClaimResult(claim, Verdict.HOLDS, matching[0], readings)
-            return ClaimResult(claim, Verdict.CONTRADICTS, value,
-                               "no reading of the document's own figures gives it: " + readings)
+            return ClaimResult(
+                claim, Verdict.CONTRADICTS, value, "no reading of the document's own figures gives it: " + readings
+            )
         text = f"{_shown(ctx, expression)} = {_n(value)} from the document's own figures"
-        if claim.figure.admits(value):
+        if _figure(claim).admits(value):
             return ClaimResult(claim, Verdict.HOLDS, value, text)
-        return ClaimResult(claim, Verdict.CONTRADICTS, value, text, value - claim.figure.value)
+        return ClaimResult(claim, Verdict.CONTRADICTS, value, text, value - _figure(claim).value)
     if kind == "arithmetic":
-        value = evaluate(claim.get("expression"))
-        exact = value.denominator == 1 and claim.figure.tolerance == 0
-        text = f"{claim.get('expression')} = {_n(float(value))}"
-        holds = value == Fraction(claim.figure.value) if exact else claim.figure.admits(float(value))
-        result = ClaimResult(claim, Verdict.HOLDS if holds else Verdict.MISMATCH, float(value), text,
-                             None if holds else float(value) - claim.figure.value)
+        fraction = evaluate(claim.get("expression"))
+        exact = fraction.denominator == 1 and _figure(claim).tolerance == 0
+        text = f"{claim.get('expression')} = {_n(float(fraction))}"
+        holds = fraction == Fraction(_figure(claim).value) if exact else _figure(claim).admits(float(fraction))
+        result = ClaimResult(
+            claim,
+            Verdict.HOLDS if holds else Verdict.MISMATCH,
+            float(fraction),
+            text,
+            None if holds else float(fraction) - _figure(claim).value,
+        )
         if holds and claim.get("component"):
             actual, evidence = _components(ctx, claim)
             if actual is None:
@@ -232,22 +275,33 @@ def _check(ctx: Context, claim: Claim) -> ClaimResult:
         verdict = check_layer_formula(claim.get("layer"), claim.get("expression"))
         scope = f" ({verdict.scope})" if verdict.scope else ""
         if verdict.holds_in_general:
-            return ClaimResult(claim, Verdict.HOLDS, "holds in general",
-                               f"{verdict.layer}: {verdict.expression} == numel() on all {verdict.examples} "
-                               f"drawn configurations{scope}")
+            return ClaimResult(
+                claim,
+                Verdict.HOLDS,
+                "holds in general",
+                f"{verdict.layer}: {verdict.expression} == numel() on all {verdict.examples} "
+                f"drawn configurations{scope}",
+            )
         if verdict.never_holds:
-            return ClaimResult(claim, Verdict.MISMATCH, "does not hold",
-                               f"{verdict.layer}: {'; '.join(verdict.counterexamples)}")
+            return ClaimResult(
+                claim, Verdict.MISMATCH, "does not hold", f"{verdict.layer}: {'; '.join(verdict.counterexamples)}"
+            )
         conditions = ", ".join(verdict.conditions)
-        return ClaimResult(claim, Verdict.HOLDS, f"holds only when {conditions}",
-                           f"{verdict.layer}: {verdict.expression} == numel() on every one of {verdict.examples} "
-                           f"drawn configurations with {conditions}; counterexamples: "
-                           f"{'; '.join(verdict.counterexamples)}{scope}")
+        return ClaimResult(
+            claim,
+            Verdict.HOLDS,
+            f"holds only when {conditions}",
+            f"{verdict.layer}: {verdict.expression} == numel() on every one of {verdict.examples} "
+            f"drawn configurations with {conditions}; counterexamples: "
+            f"{'; '.join(verdict.counterexamples)}{scope}",
+        )
     if kind == "scaling":
         paths = ctx.document.components[claim.get("component")]
         missing = [p for p in paths if p not in dict(ctx.model.named_modules())] if ctx.model is not None else []
         if missing:
-            return ClaimResult(claim, Verdict.MISSING, None, f"module path {missing[0]!r} is not in {ctx.document.model}")
+            return ClaimResult(
+                claim, Verdict.MISSING, None, f"module path {missing[0]!r} is not in {ctx.document.model}"
+            )
         name = claim.get("hyperparameter")
         where = f"{ctx.document.path}:{claim.line}: claim {claim.id!r}"
         start, end = (_scaling_value(ctx, claim, where, name, key) for key in ("from", "to"))
@@ -256,66 +310,108 @@ def _check(ctx: Context, claim: Claim) -> ClaimResult:
                 before = audit_params(ctx.build(**{name: start}))
                 after = audit_params(ctx.build(**{name: end}))
         except TypeError as exc:  # the builder refused the keyword: a mistake in the claims file
-            raise ClaimsFileError(f"{where}: {ctx.document.model} does not take hyperparameter {name!r} "
-                                  f"({_one_line(exc)})") from None
-        except Exception as exc:  # the builder refused the value
-            raise ClaimsFileError(f"{where}: {ctx.document.model} cannot be built with {name} = {start} or "
-                                  f"{end}: {type(exc).__name__}: {_one_line(exc)}") from None
+            raise ClaimsFileError(
+                f"{where}: {ctx.document.model} does not take hyperparameter {name!r} ({_one_line(exc)})"
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - the builder refused the value: any error it raises is reported
+            raise ClaimsFileError(
+                f"{where}: {ctx.document.model} cannot be built with {name} = {start} or "
+                f"{end}: {type(exc).__name__}: {_one_line(exc)}"
+            ) from None
         a = sum(before.component(p) for p in paths)
         b = sum(after.component(p) for p in paths)
         if a == 0:
-            raise ClaimsFileError(f"{where}: component {claim.get('component')!r} has no parameters at "
-                                  f"{name} = {start}, so a scaling ratio is undefined")
+            raise ClaimsFileError(
+                f"{where}: component {claim.get('component')!r} has no parameters at "
+                f"{name} = {start}, so a scaling ratio is undefined"
+            )
         ratio = b / a
-        return _compare(claim, ratio, f"{claim.get('hyperparameter')} {claim.get('from')} -> {claim.get('to')}: "
-                                      f"{claim.get('component')} {a:,} -> {b:,}, ratio {ratio:.3f}")
+        return _compare(
+            claim,
+            ratio,
+            f"{claim.get('hyperparameter')} {claim.get('from')} -> {claim.get('to')}: "
+            f"{claim.get('component')} {a:,} -> {b:,}, ratio {ratio:.3f}",
+        )
     if kind == "size":
         per = DTYPE_BYTES[claim.get("dtype")]
         size_mb = audit.total * per / 1e6
-        return _self_check(ctx, claim, _compare(
-            claim, size_mb, f"{audit.total:,} parameters x {per} B ({claim.get('dtype')}) = {size_mb:.2f} MB "
-                            f"({audit.total * per / 2**20:.2f} MiB)"))
+        return _self_check(
+            ctx,
+            claim,
+            _compare(
+                claim,
+                size_mb,
+                f"{audit.total:,} parameters x {per} B ({claim.get('dtype')}) = {size_mb:.2f} MB "
+                f"({audit.total * per / 2**20:.2f} MiB)",
+            ),
+        )
     if kind == "ranking":
         values = {cid: ctx.figure(cid).value for cid in claim.get("among")}
-        best = max(values, key=values.get) if claim.get("order", "max") == "max" else min(values, key=values.get)
+        best = (
+            max(values, key=values.__getitem__)
+            if claim.get("order", "max") == "max"
+            else min(values, key=values.__getitem__)
+        )
         labels = claim.get("labels") or [next(c.where for c in ctx.document.claims if c.id == cid) for cid in values]
-        names = dict(zip(values, labels))
+        names = dict(zip(values, labels, strict=False))
         listing = "; ".join(f"{names[cid]}: {_n(v)}" for cid, v in values.items())
         if best == claim.get("label"):
             return ClaimResult(claim, Verdict.HOLDS, names[best], f"the best of {listing} is the labelled one")
-        return ClaimResult(claim, Verdict.CONTRADICTS, names[best],
-                           f"the labelled row is not the best in the document's own column: {listing}")
+        return ClaimResult(
+            claim,
+            Verdict.CONTRADICTS,
+            names[best],
+            f"the labelled row is not the best in the document's own column: {listing}",
+        )
     if kind == "score_formula":
-        rows = [(ctx.figure(r["params"]).value, ctx.figure(r["rmse"]).value, ctx.figure(r["score"]))
-                for r in claim.get("rows")]
+        rows = [
+            (ctx.figure(r["params"]).value, ctx.figure(r["rmse"]).value, ctx.figure(r["score"]))
+            for r in claim.get("rows")
+        ]
         formula = find_score_formula(rows)
         if formula is None:
-            return ClaimResult(claim, Verdict.NOT_REPRODUCIBLE, None,
-                               "no candidate formula reproduces every printed score")
+            return ClaimResult(
+                claim, Verdict.NOT_REPRODUCIBLE, None, "no candidate formula reproduces every printed score"
+            )
         ctx.score_formula = formula
-        return ClaimResult(claim, Verdict.HOLDS, formula.text,
-                           f"Score = {formula.text} reproduces every row: "
-                           + ", ".join(f"{_n(formula.score(p, r))} for {s.text}" for p, r, s in rows)
-                           + "; the document never states it")
+        return ClaimResult(
+            claim,
+            Verdict.HOLDS,
+            formula.text,
+            f"Score = {formula.text} reproduces every row: "
+            + ", ".join(f"{_n(formula.score(p, r))} for {s.text}" for p, r, s in rows)
+            + "; the document never states it",
+        )
     if kind == "score":
         formula = ctx.score_formula
         if formula is None:
             return ClaimResult(claim, Verdict.NOT_CHECKABLE, None, "no score formula was found for this table")
         params, rmse = ctx.figure(claim.get("params")).value, ctx.figure(claim.get("rmse")).value
         printed_inputs = formula.score(params, rmse)
-        if not claim.figure.admits(printed_inputs):
-            return ClaimResult(claim, Verdict.CONTRADICTS, printed_inputs,
-                               f"{formula.text} with the printed inputs gives {_n(printed_inputs)}")
+        if not _figure(claim).admits(printed_inputs):
+            return ClaimResult(
+                claim,
+                Verdict.CONTRADICTS,
+                printed_inputs,
+                f"{formula.text} with the printed inputs gives {_n(printed_inputs)}",
+            )
         model = claim.get("model")
         audited = ctx.baseline_totals(model) if (model and ctx.baseline_totals) else (None, "")
         if audited[0] is None:
-            return ClaimResult(claim, Verdict.HOLDS, printed_inputs,
-                               f"{formula.text} with the printed inputs gives {_n(printed_inputs)}; "
-                               + (audited[1] or "no audited parameter count to recompute it with"))
+            return ClaimResult(
+                claim,
+                Verdict.HOLDS,
+                printed_inputs,
+                f"{formula.text} with the printed inputs gives {_n(printed_inputs)}; "
+                + (audited[1] or "no audited parameter count to recompute it with"),
+            )
         recomputed = formula.score(audited[0] / 1e6, rmse)
-        return _compare(claim, recomputed,
-                        f"with the audited {audited[0]:,} parameters ({audited[1]}): {formula.text} = "
-                        f"{_n(recomputed)}; with the printed {params:g}M it is {_n(printed_inputs)}")
+        return _compare(
+            claim,
+            recomputed,
+            f"with the audited {audited[0]:,} parameters ({audited[1]}): {formula.text} = "
+            f"{_n(recomputed)}; with the printed {params:g}M it is {_n(printed_inputs)}",
+        )
     if kind == "baseline":
         if ctx.baseline_totals is None:
             return ClaimResult(claim, Verdict.NOT_CHECKABLE, None, "no reference models available")
@@ -326,9 +422,16 @@ def _check(ctx: Context, claim: Claim) -> ClaimResult:
     if kind == "reported":
         published = claim.get("published")
         if published is None:
-            return _self_check(ctx, claim, ClaimResult(
-                claim, Verdict.NOT_CHECKABLE, None,
-                claim.get("reason", "a result of training and testing, which a structural audit cannot repeat")))
+            return _self_check(
+                ctx,
+                claim,
+                ClaimResult(
+                    claim,
+                    Verdict.NOT_CHECKABLE,
+                    None,
+                    claim.get("reason", "a result of training and testing, which a structural audit cannot repeat"),
+                ),
+            )
         return _compare(claim, float(published), f"published: {published} ({claim.get('published_source')})")
     if kind == "attribute":
         modules = dict(ctx.model.named_modules()) if ctx.model is not None else {}
@@ -341,18 +444,26 @@ def _check(ctx: Context, claim: Claim) -> ClaimResult:
             actual = sum(type(m).__name__ == wanted for m in module.modules())
             return _compare(claim, actual, f"{actual} {wanted} module(s) under {path}")
         name = claim.get("attribute")
-        value = getattr(module, name, None)
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            return ClaimResult(claim, Verdict.MISSING, None, f"{path} ({type(module).__name__}) has no numeric {name!r}")
-        return _compare(claim, value, f"{path}.{name} = {value}")
+        attribute = getattr(module, name, None)
+        if not isinstance(attribute, (int, float)) or isinstance(attribute, bool):
+            return ClaimResult(
+                claim, Verdict.MISSING, None, f"{path} ({type(module).__name__}) has no numeric {name!r}"
+            )
+        return _compare(claim, attribute, f"{path}.{name} = {attribute}")
     if kind == "throughput":
         if ctx.throughput:
             value = ctx.throughput["samples_per_s"]
-            return _compare(claim, value, f"measured {value:,.0f} samples/s on {ctx.throughput['hardware']}; "
-                                          "holds only for that hardware")
-        return ClaimResult(claim, Verdict.NOT_CHECKABLE, None,
-                           "hardware-dependent: no measurement on this machine was given "
-                           "(measure one with `archaudit bench`)")
+            return _compare(
+                claim,
+                value,
+                f"measured {value:,.0f} samples/s on {ctx.throughput['hardware']}; holds only for that hardware",
+            )
+        return ClaimResult(
+            claim,
+            Verdict.NOT_CHECKABLE,
+            None,
+            "hardware-dependent: no measurement on this machine was given (measure one with `archaudit bench`)",
+        )
     raise ValueError(f"unhandled claim kind {kind!r}")
 
 
@@ -368,8 +479,9 @@ def check_claims(ctx: Context) -> tuple[ClaimResult, ...]:
         except ClaimsFileError:
             raise
         except (UnsafeExpression, FigureError, _UnknownFigure) as exc:  # the claim's own text: name it
-            raise ClaimsFileError(f"{ctx.document.path}:{claim.line}: claim {claim.id!r} ({claim.kind}): "
-                                  f"{exc}") from None
+            raise ClaimsFileError(
+                f"{ctx.document.path}:{claim.line}: claim {claim.id!r} ({claim.kind}): {exc}"
+            ) from None
         if claim.get("note"):
             result = dataclasses.replace(result, evidence=f"{result.evidence}. {claim.get('note')}")
         results[claim.id] = result

@@ -6,8 +6,9 @@ the rounding of the printed scores; the first candidate that does is the formula
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from .figures import Figure
 
@@ -31,15 +32,30 @@ class _Candidate:
 
 
 CANDIDATES = (
-    _Candidate("headroom per million parameters", "({c:g} - RMSE) / Params(M)",
-               lambda p, r, s: s * p + r, lambda c, p, r: (c - r) / p),
-    _Candidate("inverse RMSE per million parameters", "{c:g} / (RMSE x Params(M))",
-               lambda p, r, s: s * p * r, lambda c, p, r: c / (r * p)),
-    _Candidate("inverse squared RMSE per million parameters", "{c:g} / (RMSE^2 x Params(M))",
-               lambda p, r, s: s * p * r * r, lambda c, p, r: c / (r * r * p)),
-    _Candidate("relative headroom per million parameters", "({c:g} - RMSE) / ({c:g} x Params(M))",
-               lambda p, r, s: r / (1 - s * p) if s * p != 1 else float("nan"),
-               lambda c, p, r: (c - r) / (c * p)),
+    _Candidate(
+        "headroom per million parameters",
+        "({c:g} - RMSE) / Params(M)",
+        lambda p, r, s: s * p + r,
+        lambda c, p, r: (c - r) / p,
+    ),
+    _Candidate(
+        "inverse RMSE per million parameters",
+        "{c:g} / (RMSE x Params(M))",
+        lambda p, r, s: s * p * r,
+        lambda c, p, r: c / (r * p),
+    ),
+    _Candidate(
+        "inverse squared RMSE per million parameters",
+        "{c:g} / (RMSE^2 x Params(M))",
+        lambda p, r, s: s * p * r * r,
+        lambda c, p, r: c / (r * r * p),
+    ),
+    _Candidate(
+        "relative headroom per million parameters",
+        "({c:g} - RMSE) / ({c:g} x Params(M))",
+        lambda p, r, s: r / (1 - s * p) if s * p != 1 else float("nan"),
+        lambda c, p, r: (c - r) / (c * p),
+    ),
 )
 
 
@@ -47,7 +63,7 @@ def _round_constant(value: float) -> float:
     """Documents use round constants: prefer the simplest nearby one."""
     for digits in (0, 1, 2, 3):
         rounded = round(value, digits)
-        if abs(rounded - value) <= 0.05 * max(1.0, abs(value)) * 10 ** -digits:
+        if abs(rounded - value) <= 0.05 * max(1.0, abs(value)) * 10**-digits:
             return rounded
     return value
 
@@ -62,6 +78,10 @@ def find_score_formula(rows: Sequence[tuple[float, float, Figure]]) -> ScoreForm
             if constant != constant:  # nan
                 continue
             if all(score.admits(candidate.score(constant, p, r)) for p, r, score in rows):
-                return ScoreFormula(candidate.name, candidate.template.format(c=constant), constant,
-                                    lambda p, r, c=constant, f=candidate.score: f(c, p, r))
+                return ScoreFormula(
+                    candidate.name,
+                    candidate.template.format(c=constant),
+                    constant,
+                    functools.partial(candidate.score, constant),
+                )
     return None

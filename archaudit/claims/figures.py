@@ -15,8 +15,17 @@ from decimal import Decimal
 
 from ..errors import ArchauditError
 
-SCALES = {"": 1, "k": 10**3, "K": 10**3, "thousand": 10**3, "M": 10**6, "million": 10**6, "B": 10**9,
-          "billion": 10**9, "G": 10**9}
+SCALES = {
+    "": 1,
+    "k": 10**3,
+    "K": 10**3,
+    "thousand": 10**3,
+    "M": 10**6,
+    "million": 10**6,
+    "B": 10**9,
+    "billion": 10**9,
+    "G": 10**9,
+}
 UNITS = {"%": "percent", "MB": "megabytes", "GB": "gigabytes", "KB": "kilobytes", "x": "ratio", "×": "ratio"}
 
 # Every run of white space in the pattern is a single optional space: the text is matched after its white space
@@ -72,8 +81,10 @@ def parse_figure(text: str) -> Figure:
     if not isinstance(text, str):
         raise FigureError(f"a printed figure must be a string, not {type(text).__name__} {text!r:.40}")
     if len(text) > MAX_FIGURE_CHARS:
-        raise FigureError(f"the figure {text[:20]!r}... is {len(text):,} characters long; a printed figure has at "
-                          f"most {MAX_FIGURE_CHARS}")
+        raise FigureError(
+            f"the figure {text[:20]!r}... is {len(text):,} characters long; a printed figure has at "
+            f"most {MAX_FIGURE_CHARS}"
+        )
     match = _FIGURE.match(" ".join(text.split()))
     if not match:
         raise FigureError(f"cannot read the figure {text!r} (expected e.g. 3,502,849, ~2.36M, 402K, 67.4%, 14 MB)")
@@ -100,5 +111,13 @@ def parse_figure(text: str) -> Figure:
         low_decimals = -low_exponent if isinstance(low_exponent, int) and low_exponent < 0 else 0
         range_low = float(low_digits) * scale
         range_tolerance = 0.5 * 10 ** (-low_decimals) * scale
-    return Figure(text=text, value=float(digits) * scale, tolerance=tolerance, unit=unit, at_least=at_least,
-                  at_most=at_most, range_low=range_low, range_tolerance=range_tolerance or 0.0)
+    return Figure(
+        text=text,
+        value=float(digits) * scale,
+        tolerance=tolerance,
+        unit=unit,
+        at_least=at_least,
+        at_most=at_most,
+        range_low=range_low,
+        range_tolerance=range_tolerance or 0.0,
+    )

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -39,10 +40,21 @@ _DOMAINS: dict[str, dict[str, tuple[int, int] | tuple[Any, ...]]] = {
     "Conv1d": {"g": (1, 2, 4), "a": (1, 16), "b": (1, 16), "k": (1, 7), "bias": (False, True)},
     "BatchNorm1d": {"n": (1, 64), "affine": (False, True), "bias": (False, True)},
     "LayerNorm": {"n": (1, 64), "affine": (False, True), "bias": (False, True)},
-    "LSTM": {"i": (1, 64), "h": (2, 64), "bias": (False, True), "proj": (False, True), "layers": (1, 3),
-             "bidir": (False, True)},
-    "MultiheadAttention": {"heads": (1, 4), "hd": (1, 16), "bias": (False, True), "kdim": (None, 1, 2, 7, 16, 64),
-                           "bias_kv": (False, True)},
+    "LSTM": {
+        "i": (1, 64),
+        "h": (2, 64),
+        "bias": (False, True),
+        "proj": (False, True),
+        "layers": (1, 3),
+        "bidir": (False, True),
+    },
+    "MultiheadAttention": {
+        "heads": (1, 4),
+        "hd": (1, 16),
+        "bias": (False, True),
+        "kdim": (None, 1, 2, 7, 16, 64),
+        "bias_kv": (False, True),
+    },
 }
 
 
@@ -76,7 +88,8 @@ FAMILIES: dict[str, LayerFamily] = {
         build=lambda c: nn.Linear(c["in"], c["out"], bias=c["bias"]),
         variables=lambda c: {"in_": c["in"], "out": c["out"]},
         conditions=(("bias=True", lambda c: c["bias"]),),
-        base={"in": 4, "out": 3, "bias": True}, violations={"bias=True": {"bias": False}},
+        base={"in": 4, "out": 3, "bias": True},
+        violations={"bias=True": {"bias": False}},
         describe=lambda c: f"Linear({c['in']}, {c['out']}, bias={c['bias']})",
     ),
     "Conv1d": LayerFamily(
@@ -91,7 +104,8 @@ FAMILIES: dict[str, LayerFamily] = {
         build=lambda c: nn.BatchNorm1d(c["n"], affine=c["affine"]),
         variables=lambda c: {"n": c["n"]},
         conditions=(("affine=True", lambda c: c["affine"]),),
-        base={"n": 8, "affine": True, "bias": True}, violations={"affine=True": {"affine": False}},
+        base={"n": 8, "affine": True, "bias": True},
+        violations={"affine=True": {"affine": False}},
         describe=lambda c: f"BatchNorm1d({c['n']}, affine={c['affine']})",
     ),
     "LayerNorm": LayerFamily(
@@ -103,28 +117,45 @@ FAMILIES: dict[str, LayerFamily] = {
         describe=lambda c: f"LayerNorm({c['n']}, elementwise_affine={c['affine']}, bias={c['bias']})",
     ),
     "LSTM": LayerFamily(
-        build=lambda c: nn.LSTM(c["i"], c["h"], num_layers=c["layers"], bidirectional=c["bidir"], bias=c["bias"],
-                                proj_size=_lstm_d(c)),
+        build=lambda c: nn.LSTM(
+            c["i"], c["h"], num_layers=c["layers"], bidirectional=c["bidir"], bias=c["bias"], proj_size=_lstm_d(c)
+        ),
         variables=lambda c: {"i": c["i"], "h": c["h"]},
-        conditions=(("bias=True", lambda c: c["bias"]), ("proj_size=0", lambda c: not c["proj"]),
-                    ("num_layers=1", lambda c: c["layers"] == 1), ("bidirectional=False", lambda c: not c["bidir"])),
+        conditions=(
+            ("bias=True", lambda c: c["bias"]),
+            ("proj_size=0", lambda c: not c["proj"]),
+            ("num_layers=1", lambda c: c["layers"] == 1),
+            ("bidirectional=False", lambda c: not c["bidir"]),
+        ),
         base={"i": 8, "h": 4, "bias": True, "proj": False, "layers": 1, "bidir": False},
-        violations={"bias=True": {"bias": False}, "proj_size=0": {"proj": True}, "num_layers=1": {"layers": 2},
-                    "bidirectional=False": {"bidir": True}},
-        describe=lambda c: (f"LSTM({c['i']}, {c['h']}, num_layers={c['layers']}, bidirectional={c['bidir']}, "
-                            f"bias={c['bias']}, proj_size={_lstm_d(c)})"),
+        violations={
+            "bias=True": {"bias": False},
+            "proj_size=0": {"proj": True},
+            "num_layers=1": {"layers": 2},
+            "bidirectional=False": {"bidir": True},
+        },
+        describe=lambda c: (
+            f"LSTM({c['i']}, {c['h']}, num_layers={c['layers']}, bidirectional={c['bidir']}, "
+            f"bias={c['bias']}, proj_size={_lstm_d(c)})"
+        ),
         scope="per layer and direction: a later layer of a bidirectional stack has input 2h",
     ),
     "MultiheadAttention": LayerFamily(
-        build=lambda c: nn.MultiheadAttention(c["heads"] * c["hd"], c["heads"], bias=c["bias"], kdim=c["kdim"],
-                                              vdim=c["kdim"], add_bias_kv=c["bias_kv"]),
+        build=lambda c: nn.MultiheadAttention(
+            c["heads"] * c["hd"], c["heads"], bias=c["bias"], kdim=c["kdim"], vdim=c["kdim"], add_bias_kv=c["bias_kv"]
+        ),
         variables=lambda c: {"d": c["heads"] * c["hd"]},
-        conditions=(("bias=True", lambda c: c["bias"]), ("kdim=vdim=d", lambda c: c["kdim"] in (None, c["heads"] * c["hd"])),
-                    ("add_bias_kv=False", lambda c: not c["bias_kv"])),
+        conditions=(
+            ("bias=True", lambda c: c["bias"]),
+            ("kdim=vdim=d", lambda c: c["kdim"] in (None, c["heads"] * c["hd"])),
+            ("add_bias_kv=False", lambda c: not c["bias_kv"]),
+        ),
         base={"heads": 2, "hd": 4, "bias": True, "kdim": None, "bias_kv": False},
         violations={"bias=True": {"bias": False}, "kdim=vdim=d": {"kdim": 5}, "add_bias_kv=False": {"bias_kv": True}},
-        describe=lambda c: (f"MultiheadAttention({c['heads'] * c['hd']}, {c['heads']}, bias={c['bias']}, "
-                            f"kdim=vdim={c['kdim'] or c['heads'] * c['hd']}, add_bias_kv={c['bias_kv']})"),
+        describe=lambda c: (
+            f"MultiheadAttention({c['heads'] * c['hd']}, {c['heads']}, bias={c['bias']}, "
+            f"kdim=vdim={c['kdim'] or c['heads'] * c['hd']}, add_bias_kv={c['bias_kv']})"
+        ),
     ),
 }
 
@@ -164,8 +195,16 @@ def check_layer_formula(layer: str, expression: str, *, examples: int = 200) -> 
             if within and all(within):
                 counter = tuple(_counterexample(family, text, name) for name in subset)
                 return FormulaVerdict(layer, expression, len(outcomes), False, subset, counter, scope=family.scope)
-    return FormulaVerdict(layer, expression, len(outcomes), False, (),
-                          (_counterexample(family, text, None),), never_holds=True, scope=family.scope)
+    return FormulaVerdict(
+        layer,
+        expression,
+        len(outcomes),
+        False,
+        (),
+        (_counterexample(family, text, None),),
+        never_holds=True,
+        scope=family.scope,
+    )
 
 
 def _counterexample(family: LayerFamily, text: str, condition: str | None) -> str:

@@ -9,18 +9,23 @@ A file is read only when it is a regular file of at most :data:`MAX_FILE_BYTES`,
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
 import difflib
 import math
 import re
 import stat
 import tomllib
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from ..errors import ArchauditError
 from .figures import FigureError, parse_figure
 from .model import KINDS, Claim, Document
+
+KeyPath = tuple[str | int, ...]
+"""Where a value sits in a TOML document: its table keys and array-of-tables indices, outermost first."""
 
 MAX_FILE_BYTES = 1 << 20
 """The largest claims or budgets file read: 1 MiB (1,048,576 bytes; the largest shipped claims file is 15 KB).
@@ -92,11 +97,17 @@ POSITIVE_INT = FieldType("a positive integer", lambda v: is_int(v) and v >= 1)
 NON_NEGATIVE = FieldType("a finite number >= 0", lambda v: finite(v) is not None and v >= 0)
 FINITE = FieldType("a finite number", lambda v: finite(v) is not None)
 STRINGS = FieldType("a non-empty list of strings", _strings)
-EXPRESSION = FieldType("a non-empty string (an arithmetic expression)", lambda v: isinstance(v, str) and bool(v.strip()))
-EXPRESSIONS = FieldType("a non-empty list of expressions (non-empty strings)",
-                        lambda v: _strings(v) and all(EXPRESSION.accepts(item) for item in v))
-FAMILY = FieldType("a model family's name or a non-empty list of them",
-                   lambda v: _strings([v] if isinstance(v, str) else v) and all(v if isinstance(v, list) else [v]))
+EXPRESSION = FieldType(
+    "a non-empty string (an arithmetic expression)", lambda v: isinstance(v, str) and bool(v.strip())
+)
+EXPRESSIONS = FieldType(
+    "a non-empty list of expressions (non-empty strings)",
+    lambda v: _strings(v) and all(EXPRESSION.accepts(item) for item in v),
+)
+FAMILY = FieldType(
+    "a model family's name or a non-empty list of them",
+    lambda v: _strings([v] if isinstance(v, str) else v) and all(v if isinstance(v, list) else [v]),
+)
 """A family the solver searches (``"amnl"``), or several: the first, then wider ones for exact figures."""
 
 
@@ -120,23 +131,23 @@ _PRINTED = ("printed",)
 
 CLAIM_KEYS: dict[str, KindKeys] = {
     # the keys each kind's check reads (check.py), and only those: a key no check reads is a mistake
-    "total": KindKeys(_PRINTED, _FIGURE + ("implied", "family")),
-    "trainable": KindKeys(_PRINTED, _FIGURE + ("implied", "family")),
-    "component": KindKeys(_PRINTED + ("component",), _FIGURE + ("components", "implied", "family")),
-    "percentage": KindKeys(_PRINTED + ("component",), _FIGURE + ("components", "implied")),
-    "sum": KindKeys(_PRINTED + ("terms",), _FIGURE + ("candidates",)),
-    "arithmetic": KindKeys(_PRINTED + ("expression",), _FIGURE + ("component", "components", "implied")),
+    "total": KindKeys(_PRINTED, (*_FIGURE, "implied", "family")),
+    "trainable": KindKeys(_PRINTED, (*_FIGURE, "implied", "family")),
+    "component": KindKeys((*_PRINTED, "component"), (*_FIGURE, "components", "implied", "family")),
+    "percentage": KindKeys((*_PRINTED, "component"), (*_FIGURE, "components", "implied")),
+    "sum": KindKeys((*_PRINTED, "terms"), (*_FIGURE, "candidates")),
+    "arithmetic": KindKeys((*_PRINTED, "expression"), (*_FIGURE, "component", "components", "implied")),
     "formula": KindKeys(("layer", "expression"), _PRINTED),
-    "scaling": KindKeys(_PRINTED + ("component", "hyperparameter", "from", "to"), _FIGURE + ("implied",)),
-    "size": KindKeys(_PRINTED + ("dtype",), _FIGURE + ("implied",)),
-    "derived": KindKeys(_PRINTED + ("expression",), _FIGURE + ("candidates",)),
-    "ranking": KindKeys(("label", "among"), _PRINTED + ("labels", "order")),
+    "scaling": KindKeys((*_PRINTED, "component", "hyperparameter", "from", "to"), (*_FIGURE, "implied")),
+    "size": KindKeys((*_PRINTED, "dtype"), (*_FIGURE, "implied")),
+    "derived": KindKeys((*_PRINTED, "expression"), (*_FIGURE, "candidates")),
+    "ranking": KindKeys(("label", "among"), (*_PRINTED, "labels", "order")),
     "score_formula": KindKeys(("rows",), _PRINTED),
-    "score": KindKeys(_PRINTED + ("params", "rmse"), _FIGURE + ("model", "implied")),
-    "baseline": KindKeys(_PRINTED + ("model",), _FIGURE + ("implied",)),
-    "reported": KindKeys(_PRINTED, _FIGURE + ("published", "published_source", "reason", "implied")),
-    "throughput": KindKeys(_PRINTED, _FIGURE + ("implied",)),
-    "attribute": KindKeys(_PRINTED + ("module",), _FIGURE + ("count_type", "attribute", "implied")),
+    "score": KindKeys((*_PRINTED, "params", "rmse"), (*_FIGURE, "model", "implied")),
+    "baseline": KindKeys((*_PRINTED, "model"), (*_FIGURE, "implied")),
+    "reported": KindKeys(_PRINTED, (*_FIGURE, "published", "published_source", "reason", "implied")),
+    "throughput": KindKeys(_PRINTED, (*_FIGURE, "implied")),
+    "attribute": KindKeys((*_PRINTED, "module"), (*_FIGURE, "count_type", "attribute", "implied")),
 }
 """The keys of each claim kind, declared once: the loader refuses any other key, and names these in the message."""
 
@@ -146,32 +157,55 @@ ROW_KEYS = tuple(ROW_TYPES)
 
 KEY_TYPES: dict[str, FieldType] = {
     # what each key's value must be, whatever the kind (a key means the same in every kind that takes it)
-    "id": FieldType("an identifier (letters, digits, _)",
-                    lambda v: isinstance(v, str) and re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", v) is not None),
+    "id": FieldType(
+        "an identifier (letters, digits, _)",
+        lambda v: isinstance(v, str) and re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", v) is not None,
+    ),
     "kind": FieldType(f"one of {', '.join(KINDS)}", lambda v: isinstance(v, str) and v in KINDS),
-    "where": STRING, "note": STRING, "printed": STRING, "value": STRING, "tolerance": NON_NEGATIVE,
-    "implied": EXPRESSION, "family": FAMILY,  # an empty `implied` would check nothing
-    "component": STRING, "components": STRINGS,  # names of [components] entries
-    "terms": STRINGS, "candidates": EXPRESSIONS, "expression": EXPRESSION,  # claim ids; expressions
+    "where": STRING,
+    "note": STRING,
+    "printed": STRING,
+    "value": STRING,
+    "tolerance": NON_NEGATIVE,
+    "implied": EXPRESSION,
+    "family": FAMILY,  # an empty `implied` would check nothing
+    "component": STRING,
+    "components": STRINGS,  # names of [components] entries
+    "terms": STRINGS,
+    "candidates": EXPRESSIONS,
+    "expression": EXPRESSION,  # claim ids; expressions
     "layer": STRING,
-    "hyperparameter": STRING, "from": POSITIVE_INT, "to": POSITIVE_INT,
+    "hyperparameter": STRING,
+    "from": POSITIVE_INT,
+    "to": POSITIVE_INT,
     "dtype": STRING,  # one of check.DTYPE_BYTES (checked with the references)
-    "label": STRING, "among": STRINGS, "labels": STRINGS,
+    "label": STRING,
+    "among": STRINGS,
+    "labels": STRINGS,
     "order": FieldType("'max' or 'min'", lambda v: isinstance(v, str) and v in ("max", "min")),
-    "rows": FieldType(f"a non-empty list of tables {{ {', '.join(f'{k} = ID' for k in ROW_KEYS)} }}",
-                      lambda v: isinstance(v, list) and bool(v) and all(isinstance(row, dict) for row in v)),
-    "params": STRING, "rmse": STRING, "model": STRING,
-    "published": FINITE, "published_source": STRING, "reason": STRING,
-    "module": STRING, "count_type": STRING, "attribute": STRING,
+    "rows": FieldType(
+        f"a non-empty list of tables {{ {', '.join(f'{k} = ID' for k in ROW_KEYS)} }}",
+        lambda v: isinstance(v, list) and bool(v) and all(isinstance(row, dict) for row in v),
+    ),
+    "params": STRING,
+    "rmse": STRING,
+    "model": STRING,
+    "published": FINITE,
+    "published_source": STRING,
+    "reason": STRING,
+    "module": STRING,
+    "count_type": STRING,
+    "attribute": STRING,
 }
 """The type of every key a claim may carry, declared once beside :data:`CLAIM_KEYS`; checked, never coerced."""
 
 TOP_KEYS = ("document", "components", "claims")
 DOCUMENT_REQUIRED = ("id", "title", "source", "model")
 DOCUMENT_TYPES: dict[str, FieldType] = {
-    **{key: STRING for key in DOCUMENT_REQUIRED},
-    "families": FieldType('a table of claim kinds and model families, e.g. { total = "amnl" }',
-                          lambda v: isinstance(v, dict)),
+    **dict.fromkeys(DOCUMENT_REQUIRED, STRING),
+    "families": FieldType(
+        'a table of claim kinds and model families, e.g. { total = "amnl" }', lambda v: isinstance(v, dict)
+    ),
 }
 DOCUMENT_KEYS = tuple(DOCUMENT_TYPES)
 FAMILY_KINDS = tuple(kind for kind, spec in CLAIM_KEYS.items() if "family" in spec.optional)
@@ -219,12 +253,10 @@ class KeyLines:
     def __init__(self, text: str) -> None:
         self._text = text
         self._newlines = [m.start() for m in re.finditer("\n", text)]
-        self._lines: dict[tuple, int] = {}
-        self._arrays: dict[tuple, int] = {}  # array-of-tables path -> index of its latest element
-        try:
+        self._lines: dict[KeyPath, int] = {}
+        self._arrays: dict[KeyPath, int] = {}  # array-of-tables path -> index of its latest element
+        with contextlib.suppress(IndexError):  # not TOML after all: what was found so far stands
             self._document()
-        except IndexError:  # not TOML after all: what was found so far stands
-            pass
 
     def line(self, *path: Any) -> int:
         """1-based line of ``path`` or of the nearest enclosing path found; 0 when none is."""
@@ -236,7 +268,7 @@ class KeyLines:
 
     # -- scanning -----------------------------------------------------------------------------------------------
 
-    def _record(self, path: tuple, at: int) -> None:
+    def _record(self, path: KeyPath, at: int) -> None:
         line = bisect.bisect_left(self._newlines, at) + 1
         for end in range(1, len(path) + 1):
             self._lines.setdefault(path[:end], line)
@@ -246,9 +278,7 @@ class KeyLines:
         text = self._text
         while i < len(text):
             char = text[i]
-            if char in " \t":
-                i += 1
-            elif newlines and char in "\r\n":
+            if char in " \t" or (newlines and char in "\r\n"):
                 i += 1
             elif newlines and char == "#":
                 end = text.find("\n", i)
@@ -267,11 +297,11 @@ class KeyLines:
                 end = text.find(quote * 3, end + 1)
             while text.startswith(quote, end + 3):  # up to two quotes of the content end the delimiter
                 end += 1
-            return text[i + 3:end], end + 3
+            return text[i + 3 : end], end + 3
         j = i + 1
         while text[j] != quote:
             j += 2 if quote == '"' and text[j] == "\\" else 1
-        return text[i + 1:j], j + 1
+        return text[i + 1 : j], j + 1
 
     def _key(self, i: int) -> tuple[tuple[str, ...], int]:
         """A dotted key's parts and the index past it (and past the blanks after it)."""
@@ -292,7 +322,7 @@ class KeyLines:
                 return tuple(parts), i
             i += 1
 
-    def _value(self, i: int, path: tuple) -> int:
+    def _value(self, i: int, path: KeyPath) -> int:
         """Past the value starting at ``i``, recording the keys of inline tables and the elements of arrays."""
         text = self._text
         char = text[i]
@@ -312,8 +342,8 @@ class KeyLines:
         if char == "[":
             i, index = self._blank(i + 1, newlines=True), 0
             while text[i] != "]":
-                self._record(path + (index,), i)
-                i = self._blank(self._value(i, path + (index,)), newlines=True)
+                self._record((*path, index), i)
+                i = self._blank(self._value(i, (*path, index)), newlines=True)
                 if text[i] == ",":
                     i = self._blank(i + 1, newlines=True)
                 index += 1
@@ -323,9 +353,9 @@ class KeyLines:
             raise IndexError(i)
         return match.start() if match else len(text)
 
-    def _header(self, parts: tuple[str, ...], array: bool) -> tuple:
+    def _header(self, parts: tuple[str, ...], array: bool) -> KeyPath:
         """The path a ``[a.b]`` or ``[[a.b]]`` header opens: the elements of enclosing arrays of tables included."""
-        path: tuple = ()
+        path: KeyPath = ()
         for n, part in enumerate(parts, 1):
             path += (part,)
             if array and n == len(parts):
@@ -337,7 +367,7 @@ class KeyLines:
 
     def _document(self) -> None:
         text = self._text
-        table: tuple = ()
+        table: KeyPath = ()
         i = self._blank(0, newlines=True)
         while i < len(text):
             start = i
@@ -376,8 +406,9 @@ def _fail(path: Path, line: int, message: str) -> ClaimsFileError:
     return ClaimsFileError(f"{path}:{line}: {message}" if line else f"{path}: {message}")
 
 
-def unknown_keys(lines: KeyLines, where: tuple, table: dict[str, Any], known: Sequence[str],
-                 noun: str = "key") -> tuple[int, str] | None:
+def unknown_keys(
+    lines: KeyLines, where: KeyPath, table: dict[str, Any], known: Sequence[str], noun: str = "key"
+) -> tuple[int, str] | None:
     """The keys of ``table`` (at path ``where`` in the file) that are not in ``known``, as one message and the
     line of the first of them; None when there are none. Shared by the claims and budgets files."""
     unknown = sorted((key for key in table if key not in known), key=lambda key: lines.line(*where, key))
@@ -386,16 +417,28 @@ def unknown_keys(lines: KeyLines, where: tuple, table: dict[str, Any], known: Se
     return lines.line(*where, unknown[0]), unknown_message(unknown, known, noun)
 
 
-def _refuse_unknown(path: Path, lines: KeyLines, where: tuple, table: dict[str, Any], known: Sequence[str],
-                    label: str, noun: str = "key") -> None:
+def _refuse_unknown(
+    path: Path,
+    lines: KeyLines,
+    where: KeyPath,
+    table: dict[str, Any],
+    known: Sequence[str],
+    label: str,
+    noun: str = "key",
+) -> None:
     found = unknown_keys(lines, where, table, known, noun)
     if found is not None:
         line, message = found
         raise _fail(path, line, f"{label}: {message}" if label else message)
 
 
-_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-               (stat.S_ISFIFO, "a pipe"), (stat.S_ISSOCK, "a socket"))
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a pipe"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def read_bounded(path: Path, noun: str, error: Callable[[str], ArchauditError]) -> str:
@@ -440,33 +483,39 @@ def read_toml(path: Path, noun: str, error: Callable[[str], ArchauditError]) -> 
     except ValueError as exc:  # an integer past Python's 4,300 digits: int() refuses it inside tomllib
         raise error(f"{path}: not valid TOML here: {str(exc).split(';')[0]}") from None
     except RecursionError:  # tomllib reads nested arrays and tables by recursion
-        raise error(f"{path}: arrays or tables nested too deeply to read; a {noun} nests them at most "
-                    f"{MAX_NESTING} levels deep") from None
+        raise error(
+            f"{path}: arrays or tables nested too deeply to read; a {noun} nests them at most {MAX_NESTING} levels deep"
+        ) from None
     depth, where = _deepest(data)
     if depth > MAX_NESTING:
         line = KeyLines(text).line(*where)
-        raise error(f"{path}:{line}: arrays and tables nest {depth} levels deep; at most {MAX_NESTING}" if line else
-                    f"{path}: arrays and tables nest {depth} levels deep; at most {MAX_NESTING}")
+        raise error(
+            f"{path}:{line}: arrays and tables nest {depth} levels deep; at most {MAX_NESTING}"
+            if line
+            else f"{path}: arrays and tables nest {depth} levels deep; at most {MAX_NESTING}"
+        )
     return text, data
 
 
-def _deepest(data: dict[str, Any]) -> tuple[int, tuple]:
+def _deepest(data: dict[str, Any]) -> tuple[int, KeyPath]:
     """How deep arrays and tables nest in ``data`` (a top-level table or array is 1 deep), and the path of the
     first of the deepest; without recursion, whatever the depth."""
-    deepest: tuple[int, tuple] = (0, ())
-    stack: list[tuple[Any, tuple, int]] = [(data, (), 0)]
+    deepest: tuple[int, KeyPath] = (0, ())
+    stack: list[tuple[Any, KeyPath, int]] = [(data, (), 0)]
     while stack:
         value, where, depth = stack.pop()
         if depth > deepest[0]:
             deepest = (depth, where)
         items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-        stack.extend((child, where + (key,), depth + 1) for key, child in reversed(list(items))
-                     if isinstance(child, (dict, list)))
+        stack.extend(
+            (child, (*where, key), depth + 1) for key, child in reversed(list(items)) if isinstance(child, (dict, list))
+        )
     return deepest
 
 
-def _refuse_types(path: Path, lines: KeyLines, where: tuple, table: dict[str, Any], types: dict[str, FieldType],
-                  label: str) -> None:
+def _refuse_types(
+    path: Path, lines: KeyLines, where: KeyPath, table: dict[str, Any], types: dict[str, FieldType], label: str
+) -> None:
     """Refuse the first key of ``table`` (at path ``where`` in the file) whose value is not of its type."""
     for key, value in table.items():
         problem = types[key].problem(value)
@@ -490,29 +539,40 @@ def load_claims(path: str | Path) -> Document:
     _refuse_types(path, lines, ("document",), document, DOCUMENT_TYPES, "[document]")
     families = document.get("families", {})
     _refuse_unknown(path, lines, ("document", "families"), families, FAMILY_KINDS, "[document] families")
-    _refuse_types(path, lines, ("document", "families"), families, dict.fromkeys(families, FAMILY),
-                  "[document] families")
+    _refuse_types(
+        path, lines, ("document", "families"), families, dict.fromkeys(families, FAMILY), "[document] families"
+    )
     components = data.get("components", {})
     if not isinstance(components, dict):
-        raise _fail(path, lines.line("components"), f"components = {shown(components)} must be a table "
-                                                    "[components] of names and lists of module paths")
-    _refuse_types(path, lines, ("components",), components, dict.fromkeys(components, COMPONENT_PATHS),
-                  "[components]")
+        raise _fail(
+            path,
+            lines.line("components"),
+            f"components = {shown(components)} must be a table [components] of names and lists of module paths",
+        )
+    _refuse_types(path, lines, ("components",), components, dict.fromkeys(components, COMPONENT_PATHS), "[components]")
 
     raw_claims = data.get("claims")
     if not isinstance(raw_claims, list) or not raw_claims:
         raise _fail(path, lines.line("claims"), "no [[claims]]")
     if len(raw_claims) > MAX_CLAIMS:
-        raise _fail(path, lines.line("claims", MAX_CLAIMS),
-                    f"{len(raw_claims):,} claims; a claims file has at most {MAX_CLAIMS:,}")
+        raise _fail(
+            path,
+            lines.line("claims", MAX_CLAIMS),
+            f"{len(raw_claims):,} claims; a claims file has at most {MAX_CLAIMS:,}",
+        )
     claims: list[Claim] = []
     seen: set[str] = set()
     for index, raw in enumerate(raw_claims, 1):
         claims.append(_claim(path, lines, raw, index, seen, components))
     _validate_references(path, claims)
     return Document(
-        id=document["id"], title=document["title"], source=document["source"], model=document["model"],
-        components={k: tuple(v) for k, v in components.items()}, claims=tuple(claims), path=str(path),
+        id=document["id"],
+        title=document["title"],
+        source=document["source"],
+        model=document["model"],
+        components={k: tuple(v) for k, v in components.items()},
+        claims=tuple(claims),
+        path=str(path),
         families=dict(families),
     )
 
@@ -551,19 +611,31 @@ def _validate_references(path: Path, claims: list[Claim]) -> None:
 
     for claim in claims:
         # `implied` always names claims; `expression` does only for derived claims (a formula's names its variables)
-        expressions = [claim.get(key) for key in ("implied", "expression") if key in claim.fields
-                       and (key == "implied" or claim.kind == "derived")]
+        expressions = [
+            claim.get(key)
+            for key in ("implied", "expression")
+            if key in claim.fields and (key == "implied" or claim.kind == "derived")
+        ]
         expressions += list(claim.get("candidates") or [])
         for expression in expressions:
             unknown = sorted(_names(expression) - with_figure)
             if unknown:
-                raise fail(claim, f"{shown(expression)} names {clipped(', '.join(unknown))}, which is not the id "
-                                  "of a claim with a figure")
+                raise fail(
+                    claim,
+                    f"{shown(expression)} names {clipped(', '.join(unknown))}, which is not the id "
+                    "of a claim with a figure",
+                )
         if claim.id in _names(claim.get("implied", "")):
-            raise fail(claim, f"implied = {shown(claim.get('implied'))} names the claim itself: a figure checked "
-                              "against itself checks nothing")
-        referenced = [(key, ref) for key in _FIGURE_REFERENCES.get(claim.kind, ())
-                      for ref in (claim.get(key) if isinstance(claim.get(key), list) else [claim.get(key)])]
+            raise fail(
+                claim,
+                f"implied = {shown(claim.get('implied'))} names the claim itself: a figure checked "
+                "against itself checks nothing",
+            )
+        referenced = [
+            (key, ref)
+            for key in _FIGURE_REFERENCES.get(claim.kind, ())
+            for ref in (claim.get(key) if isinstance(claim.get(key), list) else [claim.get(key)])
+        ]
         for number, row in enumerate(claim.get("rows") or [], 1):
             referenced += [(f"rows #{number} {key}", ref) for key, ref in row.items()]
         for key, ref in referenced:
@@ -574,13 +646,13 @@ def _validate_references(path: Path, claims: list[Claim]) -> None:
         if claim.kind == "size" and claim.get("dtype") not in DTYPE_BYTES:
             raise fail(claim, f"unknown dtype {shown(claim.get('dtype'))}; one of {', '.join(DTYPE_BYTES)}")
         if claim.kind == "formula" and claim.get("layer") not in FAMILIES:
-            raise fail(claim, f"no layer family {shown(claim.get('layer'))} for formula claims; one of "
-                              f"{', '.join(FAMILIES)}")
+            raise fail(
+                claim, f"no layer family {shown(claim.get('layer'))} for formula claims; one of {', '.join(FAMILIES)}"
+            )
     cycle = _derivation_cycle(claims)
     if cycle:
         first = next(c for c in claims if c.id == cycle[0])
-        raise fail(first, f"derived from itself: {' -> '.join(cycle)} (a figure checked against itself checks "
-                          "nothing)")
+        raise fail(first, f"derived from itself: {' -> '.join(cycle)} (a figure checked against itself checks nothing)")
 
 
 def _derivation_cycle(claims: list[Claim]) -> list[str]:
@@ -608,10 +680,10 @@ def _derivation_cycle(claims: list[Claim]) -> list[str]:
                 state[path.pop()] = 2
                 stack.pop()
             elif state.get(step) == 1:
-                cycle = path[path.index(step):]
+                cycle = path[path.index(step) :]
                 first = min(range(len(cycle)), key=lambda i: order[cycle[i]])
                 cycle = cycle[first:] + cycle[:first]
-                return cycle + [cycle[0]]
+                return [*cycle, cycle[0]]
             elif step not in state:
                 state[step] = 1
                 path.append(step)
@@ -624,21 +696,24 @@ def _claim(path: Path, lines: KeyLines, raw: Any, index: int, seen: set[str], co
     if not isinstance(raw, dict):
         raise _fail(path, lines.line(*at), f"claim #{index} is not a table")
     claim_id = raw.get("id")
-    if not KEY_TYPES["id"].accepts(claim_id):
-        raise _fail(path, lines.line(*at, "id"),
-                    f"claim #{index}: 'id' must be an identifier (letters, digits, _), got {shown(claim_id)}")
+    if not isinstance(claim_id, str) or not KEY_TYPES["id"].accepts(claim_id):
+        raise _fail(
+            path,
+            lines.line(*at, "id"),
+            f"claim #{index}: 'id' must be an identifier (letters, digits, _), got {shown(claim_id)}",
+        )
     line = lines.line(*at, "id")
     if claim_id in seen:
         raise _fail(path, line, f"claim id {claim_id!r} is used twice")
     seen.add(claim_id)
     kind = raw.get("kind")
-    if not KEY_TYPES["kind"].accepts(kind):
+    if not isinstance(kind, str) or not KEY_TYPES["kind"].accepts(kind):
         raise _fail(path, line, f"claim {claim_id!r}: unknown kind {shown(kind)}; one of {', '.join(KINDS)}")
     spec = CLAIM_KEYS[kind]
     label = f"claim {claim_id!r} ({kind})"
     _refuse_unknown(path, lines, at, raw, spec.allowed, label)
     _refuse_types(path, lines, at, raw, KEY_TYPES, label)
-    for key in ("where",) + tuple(k for k in spec.required if k in _PRINTED):
+    for key in ("where", *tuple(k for k in spec.required if k in _PRINTED)):
         if key not in raw:
             raise _fail(path, line, f"claim {claim_id!r}: needs a string {key!r}")
     for key in spec.required:
@@ -649,18 +724,20 @@ def _claim(path: Path, lines: KeyLines, raw: Any, index: int, seen: set[str], co
     printed = raw.get("printed")
     if printed is not None and kind not in ("ranking",):
         try:
-            figure = parse_figure(raw.get("value", printed))
+            figure = parse_figure(raw["value"] if "value" in raw else printed)  # noqa: SIM401 - .get would type it Any | None
         except FigureError as exc:
             raise _fail(path, line, f"claim {claim_id!r}: {exc}") from None
         if "tolerance" in raw:
             figure = dataclasses.replace(figure, tolerance=float(raw["tolerance"]))
     fields = {k: v for k, v in raw.items() if k not in ("id", "kind", "where", "printed", "value", "tolerance")}
-    return Claim(id=claim_id, kind=kind, where=raw["where"], printed=printed or "", figure=figure, line=line,
-                 fields=fields)
+    return Claim(
+        id=claim_id, kind=kind, where=raw["where"], printed=printed or "", figure=figure, line=line, fields=fields
+    )
 
 
-def _check_structure(path: Path, lines: KeyLines, at: tuple, raw: dict[str, Any], label: str,
-                     components: dict[str, Any]) -> None:
+def _check_structure(
+    path: Path, lines: KeyLines, at: KeyPath, raw: dict[str, Any], label: str, components: dict[str, Any]
+) -> None:
     """What a claim's keys must be together, once each is of its type: names that exist in [components], a
     score table's rows, a ranking's label among its rows, one attribute to read."""
     line = lines.line(*at, "id")
@@ -669,32 +746,41 @@ def _check_structure(path: Path, lines: KeyLines, at: tuple, raw: dict[str, Any]
         raise _fail(path, line, f"{label}: component {shown(name)} is not in [components]")
     unknown = [name for name in raw.get("components", ()) if name not in components]
     if unknown:
-        raise _fail(path, lines.line(*at, "components"),
-                    f"{label}: components = {shown(raw['components'])} names {shown(unknown[0])}, which is not in "
-                    f"[components] (known: {clipped(', '.join(components)) or 'none'})")
+        raise _fail(
+            path,
+            lines.line(*at, "components"),
+            f"{label}: components = {shown(raw['components'])} names {shown(unknown[0])}, which is not in "
+            f"[components] (known: {clipped(', '.join(components)) or 'none'})",
+        )
     if "rows" in raw:
         _check_rows(path, lines, at, raw["rows"], label)
     kind = raw["kind"]
     if kind == "ranking":
         among = raw["among"]
         if raw["label"] not in among:
-            raise _fail(path, line, f"{label}: label = {shown(raw['label'])} must be one of among "
-                                    f"({clipped(', '.join(among))})")
+            raise _fail(
+                path, line, f"{label}: label = {shown(raw['label'])} must be one of among ({clipped(', '.join(among))})"
+            )
         if "labels" in raw and len(raw["labels"]) != len(among):
             raise _fail(path, line, f"{label}: labels and among differ in length")
     if kind == "attribute":
         given = [key for key in ("count_type", "attribute") if key in raw]
         if not given:
-            raise _fail(path, line, f"{label}: needs count_type or attribute (what to count or read at "
-                                    f"{shown(raw['module'])})")
+            raise _fail(
+                path, line, f"{label}: needs count_type or attribute (what to count or read at {shown(raw['module'])})"
+            )
         if len(given) == 2:
             raise _fail(path, line, f"{label}: gives both count_type and attribute: one is read, give one")
     if kind == "arithmetic" and "components" in raw and "component" not in raw:
-        raise _fail(path, line, f"{label}: components is read only with component: without it the model's side "
-                                "of the claim is never checked; give component too")
+        raise _fail(
+            path,
+            line,
+            f"{label}: components is read only with component: without it the model's side "
+            "of the claim is never checked; give component too",
+        )
 
 
-def _check_rows(path: Path, lines: KeyLines, at: tuple, rows: list[dict[str, Any]], label: str) -> None:
+def _check_rows(path: Path, lines: KeyLines, at: KeyPath, rows: list[dict[str, Any]], label: str) -> None:
     """A score table (a non-empty list of tables, :data:`KEY_TYPES`): each row names exactly its :data:`ROW_KEYS`,
     each an id."""
     for number, row in enumerate(rows, 1):

@@ -23,12 +23,33 @@ class Verdict(str, enum.Enum):
 
 
 # Mismatches first, then the others, as the report orders them.
-VERDICT_ORDER = (Verdict.MISSING, Verdict.CONTRADICTS, Verdict.NOT_REPRODUCIBLE, Verdict.MISMATCH, Verdict.NOT_CHECKABLE,
-                 Verdict.HOLDS)
+VERDICT_ORDER = (
+    Verdict.MISSING,
+    Verdict.CONTRADICTS,
+    Verdict.NOT_REPRODUCIBLE,
+    Verdict.MISMATCH,
+    Verdict.NOT_CHECKABLE,
+    Verdict.HOLDS,
+)
 
 KINDS = (
-    "total", "trainable", "component", "percentage", "sum", "arithmetic", "formula", "scaling", "size",
-    "derived", "ranking", "score_formula", "score", "baseline", "reported", "throughput", "attribute",
+    "total",
+    "trainable",
+    "component",
+    "percentage",
+    "sum",
+    "arithmetic",
+    "formula",
+    "scaling",
+    "size",
+    "derived",
+    "ranking",
+    "score_formula",
+    "score",
+    "baseline",
+    "reported",
+    "throughput",
+    "attribute",
 )
 
 

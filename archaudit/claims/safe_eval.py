@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from ..errors import ArchauditError
 
@@ -52,8 +53,10 @@ class UnsafeExpression(ArchauditError, ValueError):
 # suffix: after a number, j is a name like any other letter ("2j" is 2 * j).
 _DIGITS = r"[0-9](?:_?[0-9])*"
 _EXPONENT = rf"[eE][-+]?{_DIGITS}"
-_NUMBER = (rf"(?:(?:{_DIGITS})?\.{_DIGITS}(?:{_EXPONENT})?|{_DIGITS}\.(?:{_EXPONENT})?|{_DIGITS}{_EXPONENT}"
-           rf"|0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|{_DIGITS})")
+_NUMBER = (
+    rf"(?:(?:{_DIGITS})?\.{_DIGITS}(?:{_EXPONENT})?|{_DIGITS}\.(?:{_EXPONENT})?|{_DIGITS}{_EXPONENT}"
+    rf"|0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|{_DIGITS})"
+)
 _TOKEN = re.compile(rf"(?P<name>[^\W\d]\w*)|(?P<number>{_NUMBER})(?P<times>x(?=[\s\d(]))?")
 
 
@@ -61,13 +64,17 @@ def _implicit(match: re.Match[str]) -> str:
     """One name or number literal, with the typographic product it takes part in made explicit."""
     text, end = match.string, match.end()
     if match.group("name") is not None:  # digits inside a name are the name's ("conv1d"), not a product
-        before, after = text[match.start() - 1:match.start()], text[end:end + 1]
-        times = match.group() == "x" and bool(before) and (before == ")" or before.isspace()) and (
-            after == "(" or after.isspace() or after.isdigit())
+        before, after = text[match.start() - 1 : match.start()], text[end : end + 1]
+        times = (
+            match.group() == "x"
+            and bool(before)
+            and (before == ")" or before.isspace())
+            and (after == "(" or after.isspace() or after.isdigit())
+        )
         return "*" if times else match.group()
     if match.group("times"):  # 768x768, 2x(3)
         return match.group("number") + "*"
-    after = text[end:end + 1]  # 2n, 4d, 3(...); a number's own e, x, o, b, _ and . are already inside it
+    after = text[end : end + 1]  # 2n, 4d, 3(...); a number's own e, x, o, b, _ and . are already inside it
     return match.group() + ("*" if after == "(" or (after.isidentifier() and after != "_") else "")
 
 
@@ -104,11 +111,14 @@ def _figure(value: Fraction, piece: str, where: str = "") -> Fraction:
     """``value`` if it is in the range of a document's figures; else the refusal, naming ``piece`` (and
     ``where`` it is: " in 'the whole expression'", or nothing)."""
     if abs(value) > MAX_MAGNITUDE:
-        raise UnsafeExpression(f"{_show(piece)}{where} exceeds the range of a document's figures "
-                               f"(|value| up to {MAX_MAGNITUDE:.0e})")
+        raise UnsafeExpression(
+            f"{_show(piece)}{where} exceeds the range of a document's figures (|value| up to {MAX_MAGNITUDE:.0e})"
+        )
     if value.denominator > MAX_DENOMINATOR:
-        raise UnsafeExpression(f"{_show(piece)}{where} exceeds the range of a document's figures "
-                               f"(denominators up to {MAX_DENOMINATOR:.0e})")
+        raise UnsafeExpression(
+            f"{_show(piece)}{where} exceeds the range of a document's figures "
+            f"(denominators up to {MAX_DENOMINATOR:.0e})"
+        )
     return value
 
 
@@ -123,8 +133,9 @@ def _literal(value: object, literal: str, where: str = "") -> Fraction:
         raise UnsafeExpression(f"only numbers are allowed, got {_clip(repr(value))}{where}")
     kind = _PREFIXED.get(literal[:2].lower())
     if kind:
-        raise UnsafeExpression(f"{kind} literal {_show(literal)}{where} ({value} as Python reads it): "
-                               f"a document's figures are decimal")
+        raise UnsafeExpression(
+            f"{kind} literal {_show(literal)}{where} ({value} as Python reads it): a document's figures are decimal"
+        )
     if isinstance(value, int):
         return _figure(Fraction(value), literal, where)
     parts = _DECIMAL.fullmatch(literal)
@@ -141,8 +152,10 @@ def _literal(value: object, literal: str, where: str = "") -> Fraction:
     if len(digits) - 1 + shift >= len(str(MAX_MAGNITUDE)) or -shift > MAX_DENOMINATOR.bit_length():
         # at least 10**31 in magnitude; or, digits having no factor 10 (so not both 2 and 5), a reduced
         # denominator of at least 10**-shift / 5**-shift = 2**-shift, beyond 2**100 > 10**30
-        raise UnsafeExpression(f"{_show(literal)}{where} exceeds the range of a document's figures "
-                               f"(|value| up to {MAX_MAGNITUDE:.0e}, denominators up to {MAX_DENOMINATOR:.0e})")
+        raise UnsafeExpression(
+            f"{_show(literal)}{where} exceeds the range of a document's figures "
+            f"(|value| up to {MAX_MAGNITUDE:.0e}, denominators up to {MAX_DENOMINATOR:.0e})"
+        )
     exact = Fraction(int(digits) * 10**shift) if shift >= 0 else Fraction(int(digits), 10**-shift)
     return _figure(exact, literal, where)
 
@@ -150,8 +163,7 @@ def _literal(value: object, literal: str, where: str = "") -> Fraction:
 def _bound(name: str, value: object, where: str = "") -> Fraction:
     """A name's value, bound by the caller."""
     if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)):
-        raise UnsafeExpression(f"name {_show(name)}{where} is bound to {_clip(repr(value))}: "
-                               "only numbers are allowed")
+        raise UnsafeExpression(f"name {_show(name)}{where} is bound to {_clip(repr(value))}: only numbers are allowed")
     if isinstance(value, float) and not math.isfinite(value):
         raise UnsafeExpression(f"name {_show(name)}{where} is bound to the non-finite number {value!r}")
     return _figure(Fraction(value), name, where)
@@ -259,9 +271,18 @@ _BOOLEAN: dict[type[ast.boolop], _Refuse] = {
 }
 _COMPARISON: dict[type[ast.cmpop], _Refuse] = {
     op: _Refuse(f"a comparison ({symbol}) is a claim's check, not a figure")
-    for op, symbol in ((ast.Eq, "=="), (ast.NotEq, "!="), (ast.Lt, "<"), (ast.LtE, "<="), (ast.Gt, ">"),
-                       (ast.GtE, ">="), (ast.Is, "is"), (ast.IsNot, "is not"), (ast.In, "in"),
-                       (ast.NotIn, "not in"))
+    for op, symbol in (
+        (ast.Eq, "=="),
+        (ast.NotEq, "!="),
+        (ast.Lt, "<"),
+        (ast.LtE, "<="),
+        (ast.Gt, ">"),
+        (ast.GtE, ">="),
+        (ast.Is, "is"),
+        (ast.IsNot, "is not"),
+        (ast.In, "in"),
+        (ast.NotIn, "not in"),
+    )
 }
 
 
@@ -273,8 +294,10 @@ def _compute(rule: _Arithmetic, operands: tuple[Fraction, ...], piece: str, wher
         raise UnsafeExpression(f"{_show(piece)}{where}: {problem}")
     estimate = rule.bits(*operands)
     if estimate > MAX_BITS:
-        raise UnsafeExpression(f"{_show(piece)}{where} would take about {estimate:,} bits: at most {MAX_BITS:,} "
-                               "are computed, far beyond any figure")
+        raise UnsafeExpression(
+            f"{_show(piece)}{where} would take about {estimate:,} bits: at most {MAX_BITS:,} "
+            "are computed, far beyond any figure"
+        )
     return _figure(Fraction(rule.apply(*operands)), piece, where)
 
 
@@ -355,7 +378,9 @@ _TEXT = _Refuse("text: a figure is a number")
 _GENERATOR = _Refuse("a coroutine or generator has no place in a document's arithmetic")
 
 # Every node of Python's expression grammar: computed (a function of the evaluation and the node) or refused.
-_NODES: dict[type[ast.expr], Callable[[_Evaluation, ast.expr], Fraction] | _Refuse] = {
+# A handler's node is typed Any because each takes its own node class (``_binary`` an ``ast.BinOp``): dispatch is
+# on ``type(node)``, which a dict's value type cannot express.
+_NODES: dict[type[ast.expr], Callable[[_Evaluation, Any], Fraction] | _Refuse] = {
     ast.Constant: _constant,
     ast.Name: _name,
     ast.BinOp: _binary,
@@ -427,8 +452,10 @@ def evaluate(text: str, names: Mapping[str, float | int | Fraction] | None = Non
         raise UnsafeExpression(f"{_show(text)}: expression of {len(text):,} characters: at most {MAX_LENGTH:,}")
     source = normalise(text).replace("\r\n", "\n").replace("\r", "\n").strip()  # eval() strips too
     if len(source) > MAX_LENGTH:
-        raise UnsafeExpression(f"{_show(text)}: expression of {len(text):,} characters, {len(source):,} once "
-                               f"normalised: at most {MAX_LENGTH:,}")
+        raise UnsafeExpression(
+            f"{_show(text)}: expression of {len(text):,} characters, {len(source):,} once "
+            f"normalised: at most {MAX_LENGTH:,}"
+        )
     nesting = _nesting(source)
     if nesting > MAX_DEPTH:
         raise UnsafeExpression(f"{_show(text)}: brackets and signs nest {nesting:,} deep: at most {MAX_DEPTH}")

@@ -15,8 +15,9 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -55,7 +56,7 @@ class Family:
 
     def config(self, flat_index: int) -> dict[str, Any]:
         index = np.unravel_index(flat_index, tuple(len(a.values) for a in self.axes))
-        return {a.name: a.values[int(i)] for a, i in zip(self.axes, index)}
+        return {a.name: a.values[int(i)] for a, i in zip(self.axes, index, strict=False)}
 
     def count(self, config: dict[str, Any]) -> int:
         """The analytic total of one configuration."""
@@ -71,7 +72,7 @@ def evaluate_grid(family: Family) -> np.ndarray:
         sub_axes = [family.axis(name) for name in component.axes]
         sub = np.empty(tuple(len(a.values) for a in sub_axes), dtype=np.int64)
         for index in itertools.product(*(range(len(a.values)) for a in sub_axes)):
-            sub[index] = component.count(**{a.name: a.values[i] for a, i in zip(sub_axes, index)})
+            sub[index] = component.count(**{a.name: a.values[i] for a, i in zip(sub_axes, index, strict=False)})
         # place the component's axes at their positions in the full grid, size 1 elsewhere
         order = sorted(range(len(component.axes)), key=lambda i: names.index(component.axes[i]))
         sub = np.transpose(sub, order)
@@ -114,7 +115,7 @@ class SolverResult:
 
 
 def modular_argument(totals: np.ndarray, claimed: int) -> str:
-    """"every total is ≡ r (mod g)" when the claim is not, else ""."""
+    """ "every total is ≡ r (mod g)" when the claim is not, else ""."""
     flat = totals.ravel()
     base = int(flat.min())
     g = int(np.gcd.reduce(flat - base)) if flat.size > 1 else 0
@@ -129,7 +130,9 @@ def modular_argument(totals: np.ndarray, claimed: int) -> str:
         return f"every configuration's total is {parity} and {claimed:,} is {other}"
     text = f"every configuration's total is ≡ {r} (mod {g}), and {claimed:,} ≡ {claimed % g} (mod {g})"
     if g % 2 == 0 and r % 2 != claimed % 2:
-        text += f": every total is {'even' if r % 2 == 0 else 'odd'} and {claimed:,} is {'odd' if claimed % 2 else 'even'}"
+        text += (
+            f": every total is {'even' if r % 2 == 0 else 'odd'} and {claimed:,} is {'odd' if claimed % 2 else 'even'}"
+        )
     return text
 
 
@@ -155,10 +158,13 @@ def solve(family: Family, figure: Figure, *, nearest: int = 5) -> SolverResult:
     start = time.perf_counter()
     totals = evaluate_grid(family)
     flat = totals.ravel()
-    admitted = (flat >= math.ceil(figure.low - 1e-9)) & (flat <= math.floor(figure.high + 1e-9)) \
-        if math.isfinite(figure.high) else flat >= math.ceil(figure.low - 1e-9)
+    admitted = (
+        (flat >= math.ceil(figure.low - 1e-9)) & (flat <= math.floor(figure.high + 1e-9))
+        if math.isfinite(figure.high)
+        else flat >= math.ceil(figure.low - 1e-9)
+    )
     exact = int(admitted.sum())
-    distance = np.abs(flat - int(round(figure.value)))
+    distance = np.abs(flat - round(figure.value))
     best = nearest_indices(distance, nearest)
     seconds = time.perf_counter() - start
     matches = tuple(Match(family.config(int(i)), int(flat[i]), int(i)) for i in best)
@@ -174,11 +180,11 @@ def solve(family: Family, figure: Figure, *, nearest: int = 5) -> SolverResult:
             if modular:
                 arguments.append(modular)
         if not arguments:
-            arguments.append(f"no configuration lands within {figure.text}'s rounding: the nearest is "
-                             f"{matches[0].total:,}")
+            arguments.append(
+                f"no configuration lands within {figure.text}'s rounding: the nearest is {matches[0].total:,}"
+            )
     argument = "; and ".join(arguments)
-    return SolverResult(family.name, figure.text, int(flat.size), exact, matches, smallest, largest, argument,
-                        seconds)
+    return SolverResult(family.name, figure.text, int(flat.size), exact, matches, smallest, largest, argument, seconds)
 
 
 def sample_configs(family: Family, count: int, seed: int = 0) -> Sequence[dict[str, Any]]:

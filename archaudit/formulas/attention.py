@@ -57,8 +57,7 @@ def _attention_expr(s: AttentionSpec) -> str:
     return text + (f" + 2*{e}" if s.add_bias_kv else "")
 
 
-@REGISTRY.register(nn.MultiheadAttention, family="attention",
-                   params=attention_params, expression=_attention_expr)
+@REGISTRY.register(nn.MultiheadAttention, family="attention", params=attention_params, expression=_attention_expr)
 def attention_spec(m: nn.MultiheadAttention) -> AttentionSpec:
     return AttentionSpec(
         embed_dim=m.embed_dim,
@@ -97,8 +96,13 @@ def _transformer_layer_expr(s: TransformerLayerSpec) -> str:
     return f"{attn}({d}) + {d}*{f} + {f} + {f}*{d} + {d} + {norms}*LayerNorm({d}){b}"
 
 
-@REGISTRY.register(nn.TransformerEncoderLayer, nn.TransformerDecoderLayer, family="transformer_layer",
-                   params=transformer_layer_params, expression=_transformer_layer_expr)
+@REGISTRY.register(
+    nn.TransformerEncoderLayer,
+    nn.TransformerDecoderLayer,
+    family="transformer_layer",
+    params=transformer_layer_params,
+    expression=_transformer_layer_expr,
+)
 def transformer_layer_spec(m: nn.TransformerEncoderLayer | nn.TransformerDecoderLayer) -> TransformerLayerSpec:
     return TransformerLayerSpec(
         d_model=m.self_attn.embed_dim,
@@ -112,8 +116,9 @@ def transformer_layer_spec(m: nn.TransformerEncoderLayer | nn.TransformerDecoder
 # --- MACs --------------------------------------------------------------------------------------------------------
 
 
-def attention_macs(s: AttentionSpec, batch: int, target_len: int, source_len: int,
-                   add_zero_attn: bool = False) -> MacCount:
+def attention_macs(
+    s: AttentionSpec, batch: int, target_len: int, source_len: int, add_zero_attn: bool = False
+) -> MacCount:
     """Projections, scores (Q K^T) and the weighted sum (A V), and the output projection.
 
     ``source_len`` is the key/value length; ``bias_k``/``bias_v`` and ``add_zero_attn`` each add one key position
@@ -124,8 +129,9 @@ def attention_macs(s: AttentionSpec, batch: int, target_len: int, source_len: in
     projections = target_len * e * e + source_len * (s.kdim + s.vdim) * e + target_len * e * e
     products = 2 * target_len * keys * e  # Q K^T and A V over all heads: H * L * S * (E / H) each
     bias = (2 * target_len * e + 2 * source_len * e) if s.bias else 0
-    return MacCount(macs=batch * (projections + products), bias=batch * bias,
-                    softmax=batch * s.num_heads * target_len * keys)
+    return MacCount(
+        macs=batch * (projections + products), bias=batch * bias, softmax=batch * s.num_heads * target_len * keys
+    )
 
 
 @REGISTRY.register_macs(nn.MultiheadAttention)
@@ -141,7 +147,7 @@ def _attention_call(m: nn.MultiheadAttention, call: Call) -> MacCount:
 
 
 @REGISTRY.register_macs(nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)
-def _transformer_layer_call(m: nn.Module, call: Call) -> MacCount:
+def _transformer_layer_call(m: nn.TransformerEncoderLayer | nn.TransformerDecoderLayer, call: Call) -> MacCount:
     """The layer's own work: its attention, linear, norm and dropout children are counted where they are called.
 
     On the meta device the layer never takes the fused inference path (``_transformer_encoder_layer_fwd``), so

@@ -37,8 +37,15 @@ def _conv_expr(s: ConvSpec) -> str:
 
 
 @REGISTRY.register(
-    nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d,
-    family="conv", params=conv_params, expression=_conv_expr,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+    family="conv",
+    params=conv_params,
+    expression=_conv_expr,
 )
 def conv_spec(m: nn.modules.conv._ConvNd) -> ConvSpec:
     return ConvSpec(

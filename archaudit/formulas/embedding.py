@@ -24,8 +24,9 @@ def _embedding_expr(s: EmbeddingSpec) -> str:
     return f"{s.num_embeddings}*{s.embedding_dim}"
 
 
-@REGISTRY.register(nn.Embedding, nn.EmbeddingBag, family="embedding",
-                   params=embedding_params, expression=_embedding_expr)
+@REGISTRY.register(
+    nn.Embedding, nn.EmbeddingBag, family="embedding", params=embedding_params, expression=_embedding_expr
+)
 def embedding_spec(m: nn.Embedding | nn.EmbeddingBag) -> EmbeddingSpec:
     return EmbeddingSpec(m.num_embeddings, m.embedding_dim)
 

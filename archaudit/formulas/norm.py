@@ -31,9 +31,16 @@ def _channel_norm_expr(s: ChannelNormSpec) -> str:
 
 
 @REGISTRY.register(
-    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm,
-    nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d,
-    family="batchnorm", params=channel_norm_params, expression=_channel_norm_expr,
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.SyncBatchNorm,
+    nn.InstanceNorm1d,
+    nn.InstanceNorm2d,
+    nn.InstanceNorm3d,
+    family="batchnorm",
+    params=channel_norm_params,
+    expression=_channel_norm_expr,
 )
 def batch_norm_spec(m: nn.modules.batchnorm._NormBase) -> ChannelNormSpec:
     return ChannelNormSpec(m.num_features, m.affine)
@@ -79,8 +86,16 @@ def rms_norm_spec(m: nn.RMSNorm) -> ShapeNormSpec:
 
 
 @REGISTRY.register_macs(
-    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm, nn.InstanceNorm1d, nn.InstanceNorm2d,
-    nn.InstanceNorm3d, nn.GroupNorm, nn.LayerNorm, nn.RMSNorm,
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.SyncBatchNorm,
+    nn.InstanceNorm1d,
+    nn.InstanceNorm2d,
+    nn.InstanceNorm3d,
+    nn.GroupNorm,
+    nn.LayerNorm,
+    nn.RMSNorm,
 )
 def _norm_call(m: nn.Module, call: Call) -> MacCount:
     """No MACs: every output element is normalised once (the ``norm`` column), affine or not."""

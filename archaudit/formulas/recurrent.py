@@ -74,8 +74,7 @@ def _recurrent_expr(s: RecurrentSpec) -> str:
     return " + ".join(terms)
 
 
-@REGISTRY.register(nn.RNN, nn.LSTM, nn.GRU, family="recurrent",
-                   params=recurrent_params, expression=_recurrent_expr)
+@REGISTRY.register(nn.RNN, nn.LSTM, nn.GRU, family="recurrent", params=recurrent_params, expression=_recurrent_expr)
 def recurrent_spec(m: nn.RNNBase) -> RecurrentSpec:
     return RecurrentSpec(
         mode="LSTM" if m.mode == "LSTM" else "GRU" if m.mode == "GRU" else "RNN",
@@ -100,8 +99,9 @@ def _cell_expr(s: RecurrentSpec) -> str:
 _CELL_MODES = {nn.RNNCell: "RNN", nn.GRUCell: "GRU", nn.LSTMCell: "LSTM"}
 
 
-@REGISTRY.register(nn.RNNCell, nn.LSTMCell, nn.GRUCell, family="recurrent_cell",
-                   params=cell_params, expression=_cell_expr)
+@REGISTRY.register(
+    nn.RNNCell, nn.LSTMCell, nn.GRUCell, family="recurrent_cell", params=cell_params, expression=_cell_expr
+)
 def cell_spec(m: nn.RNNCellBase) -> RecurrentSpec:
     mode = next(mode for cls, mode in _CELL_MODES.items() if isinstance(m, cls))
     return RecurrentSpec(mode=mode, input_size=m.input_size, hidden_size=m.hidden_size, bias=m.bias)
@@ -136,9 +136,8 @@ def recurrent_steps(input_arg: object, batch_first: bool) -> int:
         return sum(input_arg.batch_sizes)
     if not isinstance(input_arg, tuple):
         raise ValueError(f"unexpected RNN input {input_arg!r}")
-    if len(input_arg) == 2:
-        return input_arg[0]
-    return input_arg[0] * input_arg[1]
+    steps: int = input_arg[0] if len(input_arg) == 2 else input_arg[0] * input_arg[1]
+    return steps
 
 
 @REGISTRY.register_macs(nn.RNN, nn.LSTM, nn.GRU)

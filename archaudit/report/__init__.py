@@ -6,4 +6,10 @@ from .params import params_json, params_markdown
 
 __all__ = [
     "claims_json",
-    "claims_markdown","comparison_markdown", "flops_json", "flops_markdown", "params_json", "params_markdown"]
+    "claims_markdown",
+    "comparison_markdown",
+    "flops_json",
+    "flops_markdown",
+    "params_json",
+    "params_markdown",
+]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 _MARKDOWN_SIGNIFICANT = re.compile(r"([\\`*_\[\]|~])")
 
@@ -21,8 +21,10 @@ def table(rows: Iterable[Sequence[object]], headers: Sequence[str], align: Seque
     rows = [list(r) for r in rows]
     if not rows:
         return "_none_"
-    return tabulate(rows, headers=list(headers), tablefmt="pipe", disable_numparse=True,
-                    colalign=tuple(align) if align else None)
+    markdown: str = tabulate(
+        rows, headers=list(headers), tablefmt="pipe", disable_numparse=True, colalign=tuple(align) if align else None
+    )
+    return markdown
 
 
 def path(name: str) -> str:

@@ -4,9 +4,15 @@ be written (stdout, or matplotlib missing)."""
 from __future__ import annotations
 
 import io
-from typing import Sequence
+from collections.abc import Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from ..model_report import EfficiencyRow, Share
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
 
 def text_bars(shares: Sequence[Share], width: int = 40) -> str:
@@ -19,7 +25,8 @@ def text_bars(shares: Sequence[Share], width: int = 40) -> str:
     return "\n".join(lines)
 
 
-def _matplotlib():
+def _matplotlib() -> ModuleType | None:
+    """``matplotlib.pyplot`` set up for deterministic SVG, or None where matplotlib is not installed."""
     try:
         import matplotlib
 
@@ -31,7 +38,7 @@ def _matplotlib():
     return plt
 
 
-def _count_formatter():
+def _count_formatter() -> FuncFormatter:
     from matplotlib.ticker import FuncFormatter
 
     def fmt(value: float, _pos: int) -> str:
@@ -43,7 +50,7 @@ def _count_formatter():
     return FuncFormatter(fmt)
 
 
-def _svg(fig) -> str | None:
+def _svg(fig: Figure) -> str | None:
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "archaudit"}, bbox_inches="tight")
     return buffer.getvalue()
@@ -83,8 +90,12 @@ def efficiency_svg(rows: Sequence[EfficiencyRow], title: str) -> str | None:
         ax.annotate(row.model, (claimed, row.claimed_rmse), textcoords="offset points", xytext=(6, 4), fontsize=8)
         if row.audited_params:
             ax.scatter([row.audited_params], [row.claimed_rmse], color="#4C72B0", marker="s", zorder=3)
-            ax.annotate("", xy=(row.audited_params, row.claimed_rmse), xytext=(claimed, row.claimed_rmse),
-                        arrowprops={"arrowstyle": "->", "color": "#777777"})
+            ax.annotate(
+                "",
+                xy=(row.audited_params, row.claimed_rmse),
+                xytext=(claimed, row.claimed_rmse),
+                arrowprops={"arrowstyle": "->", "color": "#777777"},
+            )
     ax.scatter([], [], color="#C44E52", label="parameters as the document claims")
     ax.scatter([], [], color="#4C72B0", marker="s", label="parameters as audited")
     ax.set_xscale("log")

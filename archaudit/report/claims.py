@@ -7,6 +7,7 @@ from typing import Any
 
 from ..claims import ClaimsAudit
 from ..claims.model import VERDICT_ORDER, ClaimResult
+from ..claims.solver import SolverResult
 from ._fmt import cell, code_text, table
 
 
@@ -41,8 +42,13 @@ def _portable(path: str) -> str:
 def claims_json(audit: ClaimsAudit) -> dict[str, Any]:
     doc = audit.document
     return {
-        "document": {"id": doc.id, "title": doc.title, "source": doc.source, "model": doc.model,
-                     "path": _portable(doc.path)},
+        "document": {
+            "id": doc.id,
+            "title": doc.title,
+            "source": doc.source,
+            "model": doc.model,
+            "path": _portable(doc.path),
+        },
         "counts": audit.counts(),
         "claims": [
             {
@@ -54,11 +60,17 @@ def claims_json(audit: ClaimsAudit) -> dict[str, Any]:
                 "difference": r.difference,
                 "verdict": r.verdict.value,
                 "evidence": r.evidence,
-                "solver": None if r.solver is None else {
-                    "family": r.solver.family, "configurations": r.solver.configurations,
-                    "exact": r.solver.exact, "argument": r.solver.argument,
-                    "nearest": [{"total": m.total, "config": {k: repr(v) for k, v in m.config.items()}}
-                                for m in r.solver.nearest],
+                "solver": None
+                if r.solver is None
+                else {
+                    "family": r.solver.family,
+                    "configurations": r.solver.configurations,
+                    "exact": r.solver.exact,
+                    "argument": r.solver.argument,
+                    "nearest": [
+                        {"total": m.total, "config": {k: repr(v) for k, v in m.config.items()}}
+                        for m in r.solver.nearest
+                    ],
                 },
             }
             for r in audit.results
@@ -68,15 +80,28 @@ def claims_json(audit: ClaimsAudit) -> dict[str, Any]:
 
 def claims_markdown(audit: ClaimsAudit, *, heading: str = "#") -> str:
     doc = audit.document
-    parts = [f"{heading} Claims: {cell(doc.title)}", "",
-             f"Document {code_text(doc.source)}, checked against the reference model {code_text(doc.model)} and against "
-             "its own figures. Mismatches first.", ""]
+    parts = [
+        f"{heading} Claims: {cell(doc.title)}",
+        "",
+        f"Document {code_text(doc.source)}, checked against the reference model {code_text(doc.model)} and against "
+        "its own figures. Mismatches first.",
+        "",
+    ]
     counts = [(verdict, str(n)) for verdict, n in audit.counts().items() if n]
     parts += [table(counts, ["verdict", "claims"], ["left", "right"]), ""]
-    rows = [(cell(r.claim.id), cell(r.claim.where), cell(r.claim.printed or ""), f"**{r.verdict.value}**",
-             cell(_actual(r)), cell(r.evidence)) for r in _ordered(audit)]
+    rows: list[tuple[str, ...]] = [
+        (
+            cell(r.claim.id),
+            cell(r.claim.where),
+            cell(r.claim.printed or ""),
+            f"**{r.verdict.value}**",
+            cell(_actual(r)),
+            cell(r.evidence),
+        )
+        for r in _ordered(audit)
+    ]
     parts += [table(rows, ["id", "where", "claimed", "verdict", "actual", "evidence"]), ""]
-    solved = {}
+    solved: dict[tuple[str, str], tuple[str, SolverResult]] = {}
     for r in audit.results:
         if r.solver is not None:
             solved.setdefault((r.solver.family, r.solver.claim), (r.claim.id, r.solver))
@@ -85,8 +110,30 @@ def claims_markdown(audit: ClaimsAudit, *, heading: str = "#") -> str:
         rows = []
         for claim_id, s in solved.values():
             nearest = "; ".join(f"{m.total:,}" for m in s.nearest[:3])
-            rows.append((cell(claim_id), cell(s.claim), cell(s.family), f"{s.configurations:,}", f"{s.exact:,}",
-                         nearest, cell(s.argument or "reproducible (see the matches)")))
-        parts += [table(rows, ["claim", "figure", "family searched", "configurations", "matching", "nearest totals",
-                               "why none matches"]), ""]
+            rows.append(
+                (
+                    cell(claim_id),
+                    cell(s.claim),
+                    cell(s.family),
+                    f"{s.configurations:,}",
+                    f"{s.exact:,}",
+                    nearest,
+                    cell(s.argument or "reproducible (see the matches)"),
+                )
+            )
+        parts += [
+            table(
+                rows,
+                [
+                    "claim",
+                    "figure",
+                    "family searched",
+                    "configurations",
+                    "matching",
+                    "nearest totals",
+                    "why none matches",
+                ],
+            ),
+            "",
+        ]
     return "\n".join(parts).rstrip() + "\n"

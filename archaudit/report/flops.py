@@ -9,9 +9,11 @@ from ..flops import FlopsAudit
 from ..macs import COLUMNS
 from ._fmt import n, path, table
 
-CONVENTION = ("MACs (multiply-accumulates of weight and attention products) are the unit; FLOPs = 2 x MACs. "
-              "Bias additions, normalised elements, activations and softmax elements are separate columns, "
-              "never part of MACs.")
+CONVENTION = (
+    "MACs (multiply-accumulates of weight and attention products) are the unit; FLOPs = 2 x MACs. "
+    "Bias additions, normalised elements, activations and softmax elements are separate columns, "
+    "never part of MACs."
+)
 
 
 def _shape(shapes: tuple[tuple[int, ...], ...]) -> str:
@@ -19,7 +21,7 @@ def _shape(shapes: tuple[tuple[int, ...], ...]) -> str:
 
 
 def uncounted_text(audit: FlopsAudit) -> str:
-    """"none", or each column with the number of modules whose work in it was not counted."""
+    """ "none", or each column with the number of modules whose work in it was not counted."""
     missed = [(c, k) for c, k in audit.uncounted_columns.items() if k]
     return ", ".join(f"{c} in {k} module{'s' if k != 1 else ''}" for c, k in missed) or "none"
 
@@ -71,8 +73,13 @@ def flops_json(audit: FlopsAudit, comparison: ToolComparison | None = None) -> d
         data["tool_errors"] = dict(comparison.errors)
         data["tool_notes"] = dict(comparison.notes)
         data["comparison"] = [
-            {"name": row.name, "type": row.type, "archaudit": row.archaudit, "tools": dict(row.tools),
-             "reasons": dict(row.reasons)}
+            {
+                "name": row.name,
+                "type": row.type,
+                "archaudit": row.archaudit,
+                "tools": dict(row.tools),
+                "reasons": dict(row.reasons),
+            }
             for row in comparison.rows
         ]
     return data
@@ -82,11 +89,16 @@ def comparison_markdown(comparison: ToolComparison) -> str:
     """The cross-tool table (MACs per top-level module) and the reasons table."""
     headers = ["module", "archaudit", *(TOOL_LABELS[t] for t in TOOLS)]
     rows = [[row.name, n(row.archaudit), *(n(row.tools[t]) for t in TOOLS)] for row in comparison.rows]
-    rows.append(["**total**", f"**{n(comparison.totals['archaudit'])}**",
-                 *(f"**{n(comparison.totals[t])}**" for t in TOOLS)])
+    rows.append(
+        ["**total**", f"**{n(comparison.totals['archaudit'])}**", *(f"**{n(comparison.totals[t])}**" for t in TOOLS)]
+    )
     parts = [table(rows, headers, ["left"] + ["right"] * (len(headers) - 1)), ""]
-    reasons = [(row.name, TOOL_LABELS[t], row.reasons[t]) for row in comparison.rows for t in TOOLS
-               if row.reasons[t] and row.reasons[t] != "agrees"]
+    reasons = [
+        (row.name, TOOL_LABELS[t], row.reasons[t])
+        for row in comparison.rows
+        for t in TOOLS
+        if row.reasons[t] and row.reasons[t] != "agrees"
+    ]
     if reasons:
         parts += ["Why a tool differs:", "", table(reasons, ["module", "tool", "reason"]), ""]
     if comparison.notes:
@@ -99,29 +111,57 @@ def comparison_markdown(comparison: ToolComparison) -> str:
 def flops_markdown(audit: FlopsAudit, comparison: ToolComparison | None = None, title: str | None = None) -> str:
     counts = audit.counts
     built = built_text(audit)
-    parts = [f"# FLOPs: {title or audit.model_type}", "",
-             f"Input: {', '.join(audit.inputs)}.{f' Model {built}.' if built else ''} {CONVENTION}", ""]
-    summary = [("MACs", n(audit.macs)), ("FLOPs (2 x MACs)", n(audit.flops)),
-               ("bias additions", n(counts.bias)), ("normalised elements", n(counts.norm)),
-               ("activation elements", n(counts.activation)), ("softmax elements", n(counts.softmax)),
-               ("columns not counted", uncounted_text(audit)),
-               ("unsupported modules", n(len(audit.unsupported)))]
+    parts = [
+        f"# FLOPs: {title or audit.model_type}",
+        "",
+        f"Input: {', '.join(audit.inputs)}.{f' Model {built}.' if built else ''} {CONVENTION}",
+        "",
+    ]
+    summary = [
+        ("MACs", n(audit.macs)),
+        ("FLOPs (2 x MACs)", n(audit.flops)),
+        ("bias additions", n(counts.bias)),
+        ("normalised elements", n(counts.norm)),
+        ("activation elements", n(counts.activation)),
+        ("softmax elements", n(counts.softmax)),
+        ("columns not counted", uncounted_text(audit)),
+        ("unsupported modules", n(len(audit.unsupported))),
+    ]
     parts += [table(summary, ["quantity", "value"], ["left", "right"]), ""]
     rows = [
-        (path(r.name), r.type, r.calls, _shape(r.input_shapes), _shape(r.output_shapes), n(r.macs),
-         *(_column_cell(r, c) for c in ("bias", "norm", "activation", "softmax")),
-         r.status.value + (" (FlopCounterMode)" if r.source == "flop_counter" else ""), r.note)
-        for r in audit.records if r.calls or r.macs or r.uncounted
+        (
+            path(r.name),
+            r.type,
+            r.calls,
+            _shape(r.input_shapes),
+            _shape(r.output_shapes),
+            n(r.macs),
+            *(_column_cell(r, c) for c in ("bias", "norm", "activation", "softmax")),
+            r.status.value + (" (FlopCounterMode)" if r.source == "flop_counter" else ""),
+            r.note,
+        )
+        for r in audit.records
+        if r.calls or r.macs or r.uncounted
     ]
     parts += ["## Modules (own work per module path, summed over calls)", ""]
-    parts += [table(rows, ["module", "type", "calls", "input", "output", "MACs", "bias", "norm", "act", "softmax",
-                           "status", "note"],
-                    ["left", "left", "right", "left", "left", "right", "right", "right", "right", "right", "left",
-                     "left"]), ""]
+    parts += [
+        table(
+            rows,
+            ["module", "type", "calls", "input", "output", "MACs", "bias", "norm", "act", "softmax", "status", "note"],
+            ["left", "left", "right", "left", "left", "right", "right", "right", "right", "right", "left", "left"],
+        ),
+        "",
+    ]
     if audit.unsupported:
         parts += ["## Unsupported (no MAC rule)", ""]
-        parts += [table(((path(r.name), r.type, n(r.macs), r.note) for r in audit.unsupported),
-                        ["module", "type", "MACs", "how counted"], ["left", "left", "right", "left"]), ""]
+        parts += [
+            table(
+                ((path(r.name), r.type, n(r.macs), r.note) for r in audit.unsupported),
+                ["module", "type", "MACs", "how counted"],
+                ["left", "left", "right", "left"],
+            ),
+            "",
+        ]
     if comparison is not None:
         parts += ["## Cross-tool comparison (MACs per top-level module)", "", comparison_markdown(comparison)]
     return "\n".join(parts).rstrip() + "\n"

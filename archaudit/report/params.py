@@ -64,27 +64,64 @@ def params_markdown(audit: ModelAudit, title: str | None = None) -> str:
 
     parts += ["## Modules", ""]
     rows = [
-        ("  " * max(r.depth - 1, 0) + path(r.name), r.type, n(r.params), n(r.frozen) if r.frozen else "",
-         n(r.buffers) if r.buffers else "", r.status.value, code(r.formula), r.note)
+        (
+            "  " * max(r.depth - 1, 0) + path(r.name),
+            r.type,
+            n(r.params),
+            n(r.frozen) if r.frozen else "",
+            n(r.buffers) if r.buffers else "",
+            r.status.value,
+            code(r.formula),
+            r.note,
+        )
         for r in audit.records
     ]
-    parts += [table(rows, ["module", "type", "params", "frozen", "buffers", "status", "formula", "note"],
-                    ["left", "left", "right", "right", "right", "left", "left", "left"]), ""]
+    parts += [
+        table(
+            rows,
+            ["module", "type", "params", "frozen", "buffers", "status", "formula", "note"],
+            ["left", "left", "right", "right", "right", "left", "left", "left"],
+        ),
+        "",
+    ]
 
     if audit.mismatches:
         parts += ["## Formula disagreements (an archaudit bug: please report)", ""]
-        parts += [table(((path(r.name), r.type, n(r.formula_params), n(r.subtree_params)) for r in audit.mismatches),
-                        ["module", "type", "formula", "numel"]), ""]
+        parts += [
+            table(
+                ((path(r.name), r.type, n(r.formula_params), n(r.subtree_params)) for r in audit.mismatches),
+                ["module", "type", "formula", "numel"],
+            ),
+            "",
+        ]
     if audit.unsupported:
         parts += ["## Unsupported (counted by numel(), no formula to check them)", ""]
-        parts += [table(((path(r.name), r.type, n(r.params), r.note) for r in audit.unsupported),
-                        ["module", "type", "params", "why"], ["left", "left", "right", "left"]), ""]
+        parts += [
+            table(
+                ((path(r.name), r.type, n(r.params), r.note) for r in audit.unsupported),
+                ["module", "type", "params", "why"],
+                ["left", "left", "right", "left"],
+            ),
+            "",
+        ]
     if audit.shared:
         parts += ["## Shared tensors (counted once, at the first name)", ""]
-        parts += [table((( ", ".join(s.names), s.kind, n(s.params)) for s in audit.shared),
-                        ["held at", "kind", "elements"], ["left", "left", "right"]), ""]
+        parts += [
+            table(
+                ((", ".join(s.names), s.kind, n(s.params)) for s in audit.shared),
+                ["held at", "kind", "elements"],
+                ["left", "left", "right"],
+            ),
+            "",
+        ]
     if audit.unregistered:
         parts += ["## Modules in plain Python containers (not registered: no .parameters(), no optimizer)", ""]
-        parts += [table(((u.name, u.type, n(u.params)) for u in audit.unregistered),
-                        ["where", "type", "params it would add"], ["left", "left", "right"]), ""]
+        parts += [
+            table(
+                ((u.name, u.type, n(u.params)) for u in audit.unregistered),
+                ["where", "type", "params it would add"],
+                ["left", "left", "right"],
+            ),
+            "",
+        ]
     return "\n".join(parts).rstrip() + "\n"

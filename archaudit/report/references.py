@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ._fmt import table
 
@@ -30,6 +31,15 @@ def references_json(entries: Iterable[Any]) -> list[dict[str, Any]]:
 
 def references_markdown(entries: Iterable[Any]) -> str:
     entries = list(entries)
-    rows = [(e.name, _shape(e.input_shape), e.description if e.published_architecture
-             else f"{e.description} (no public architecture: nothing is built)", e.citation) for e in entries]
+    rows = [
+        (
+            e.name,
+            _shape(e.input_shape),
+            e.description
+            if e.published_architecture
+            else f"{e.description} (no public architecture: nothing is built)",
+            e.citation,
+        )
+        for e in entries
+    ]
     return "# Reference models\n\n" + table(rows, ["name", "input", "what", "source"]) + "\n"
