@@ -239,6 +239,16 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+def _add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--device",
+        choices=("auto", "meta", "cpu"),
+        default="auto",
+        help="where to build the model: meta (allocates nothing), cpu, or auto (meta when its "
+        "constructor allows it, else cpu; the output says which)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="archaudit",
@@ -271,13 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run torchinfo, fvcore and FlopCounterMode on the same model and explain the differences",
     )
-    p.add_argument(
-        "--device",
-        choices=("auto", "meta", "cpu"),
-        default="auto",
-        help="where to build the model: meta (allocates nothing), cpu, or auto (meta when its "
-        "constructor allows it, else cpu; the output says which)",
-    )
+    _add_device(p)
     p.set_defaults(run=_cmd_flops)
 
     p = sub.add_parser(
@@ -307,13 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="claims file to check (default: the reference model's own); repeatable",
     )
     p.add_argument("--no-compare", action="store_true", help="skip the cross-tool FLOPs table")
-    p.add_argument(
-        "--device",
-        choices=("auto", "meta", "cpu"),
-        default="auto",
-        help="where to build the model: meta (allocates nothing), cpu, or auto (meta when its "
-        "constructor allows it, else cpu; the output says which)",
-    )
+    _add_device(p)
     p.add_argument("--strict", action="store_true", help="exit 1 when any documentation claim fails")
     p.add_argument(
         "--bench",

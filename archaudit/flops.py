@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -237,6 +238,26 @@ def _columns_missed(ops: dict[str, int]) -> tuple[tuple[str, ...], tuple[str, ..
     return tuple(columns), tuple(sorted(named))
 
 
+def _missed_text(columns: tuple[str, ...], ops: tuple[str, ...]) -> str:
+    return f"; {', '.join(columns)} not counted ({', '.join(ops)})" if columns else ""
+
+
+def _counted_by_ops(own_flops: int, ops: dict[str, int], why: str, common: dict[str, Any]) -> FlopsRecord:
+    """A module whose own work is counted from its traced ops (FlopCounterMode's formulas), naming what its ops did
+    that no column counted."""
+    columns, named = _columns_missed(ops)
+    missing = _missed_text(columns, named)
+    return FlopsRecord(
+        counts=MacCount(macs=own_flops // 2),
+        status=Status.UNSUPPORTED,
+        source="flop_counter",
+        note=why + missing,
+        uncounted=columns,
+        uncounted_ops=named,
+        **common,
+    )
+
+
 def _records(model: nn.Module, captured: Capture, registry: FormulaRegistry) -> tuple[FlopsRecord, ...]:
     own_flops = captured.own_flops
     own_ops = captured.own_ops or {}
@@ -262,27 +283,17 @@ def _records(model: nn.Module, captured: Capture, registry: FormulaRegistry) -> 
                 counts = counts + rule(module, call)
             inherited = registered_as is not type(module)
             if inherited and own_counted is not None and own_counted > 2 * counts.macs:
-                columns, ops = _columns_missed(own_ops.get(name, {}))
-                records.append(
-                    FlopsRecord(
-                        counts=MacCount(macs=own_counted // 2),
-                        status=Status.UNSUPPORTED,
-                        source="flop_counter",
-                        note=f"subclass of {registered_as.__name__} doing more than its rule counts "
-                        f"({counts.macs:,} MACs); FlopCounterMode's op formulas counted its own work",
-                        uncounted=columns,
-                        uncounted_ops=ops,
-                        **common,
-                    )
+                why = (
+                    f"subclass of {registered_as.__name__} doing more than its rule counts "
+                    f"({counts.macs:,} MACs); FlopCounterMode's op formulas counted its own work"
                 )
+                records.append(_counted_by_ops(own_counted, own_ops.get(name, {}), why, common))
                 continue
             note = "" if calls else "not called as a module in this forward pass"
             if inherited and not note:
                 note = f"counted as {registered_as.__name__}"
             records.append(FlopsRecord(counts=counts, status=Status.FORMULA, source="formula", note=note, **common))
             continue
-        columns, ops = _columns_missed(own_ops.get(name, {})) if calls else ((), ())
-        missing = f"; {', '.join(columns)} not counted ({', '.join(ops)})" if columns else ""
         if not calls:
             records.append(
                 FlopsRecord(
@@ -294,19 +305,13 @@ def _records(model: nn.Module, captured: Capture, registry: FormulaRegistry) -> 
                 )
             )
         elif own_counted:
-            records.append(
-                FlopsRecord(
-                    counts=MacCount(macs=own_counted // 2),
-                    status=Status.UNSUPPORTED,
-                    source="flop_counter",
-                    note=f"no MAC rule for {type(module).__name__}: its own matrix work counted by FlopCounterMode's "
-                    f"op formulas{missing}",
-                    uncounted=columns,
-                    uncounted_ops=ops,
-                    **common,
-                )
+            why = (
+                f"no MAC rule for {type(module).__name__}: its own matrix work counted by FlopCounterMode's op formulas"
             )
+            records.append(_counted_by_ops(own_counted, own_ops.get(name, {}), why, common))
         else:
+            columns, ops = _columns_missed(own_ops.get(name, {}))
+            missing = _missed_text(columns, ops)
             records.append(
                 FlopsRecord(
                     counts=MacCount(),
