@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from .errors import ArchauditError, FormulaMismatchError, InputSpecError
+from .usercode import folded
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -370,10 +371,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except FormulaMismatchError as exc:
-        print(f"archaudit: internal error: {_folded(exc)}", file=sys.stderr)
+        print(f"archaudit: internal error: {folded(exc, 1000)}", file=sys.stderr)
         return EXIT_INTERNAL
     except ArchauditError as exc:
-        print(f"archaudit: {_folded(exc)}", file=sys.stderr)
+        print(f"archaudit: {folded(exc, 1000)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except SystemExit as exc:  # archaudit never exits from inside a command: this came from the user's code
         print(f"archaudit: the model's code called sys.exit({exc.code!r})", file=sys.stderr)
@@ -389,20 +390,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("ARCHAUDIT_DEBUG"):
             raise
         print(
-            f"archaudit: internal error: {type(exc).__name__}: {_folded(exc)} "
+            f"archaudit: internal error: {type(exc).__name__}: {folded(exc, 1000)} "
             "(set ARCHAUDIT_DEBUG=1 for the traceback)",
             file=sys.stderr,
         )
         return EXIT_INTERNAL
     except BaseException as exc:  # noqa: BLE001 - a custom BaseException from the user's code
-        print(f"archaudit: the model's code raised {type(exc).__name__}: {_folded(exc)}", file=sys.stderr)
+        print(f"archaudit: the model's code raised {type(exc).__name__}: {folded(exc, 1000)}", file=sys.stderr)
         return EXIT_BAD_INPUT
-
-
-def _folded(exc: BaseException, limit: int = 1000) -> str:
-    """An error message on one line (white space folded), bounded in length."""
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def entry_point() -> None:  # pragma: no cover - thin wrapper for the console script

@@ -16,13 +16,17 @@ from collections.abc import Iterator
 from .errors import ArchauditError
 
 
+def folded(exc: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line (white space folded), at most ``limit`` characters and "..."."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def one_line(exc: BaseException, limit: int = 300) -> str:
     """An exception as ``Type: message`` on one line, bounded in length."""
     if isinstance(exc, SystemExit):
         return f"SystemExit({exc.code!r}) (it called sys.exit)"
-    text = " ".join(str(exc).split())
-    if len(text) > limit:
-        text = text[:limit] + "..."
+    text = folded(exc, limit)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from ..usercode import folded, one_line
 from ..walker import ModelAudit, audit_params
 from .efficiency import ScoreFormula, find_score_formula
 from .figures import Figure, FigureError
@@ -128,11 +129,6 @@ def _solve(ctx: Context, family_name: str, figure: Figure) -> tuple[Family, Solv
 
 MAX_SCALING_FACTOR = 16
 """A scaling claim builds the model at most at this multiple of the hyperparameter's documented value."""
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:200] + ("..." if len(text) > 200 else "")
 
 
 def _scaling_value(ctx: Context, claim: Claim, where: str, name: str, key: str) -> int:
@@ -311,12 +307,11 @@ def _check(ctx: Context, claim: Claim) -> ClaimResult:
                 after = audit_params(ctx.build(**{name: end}))
         except TypeError as exc:  # the builder refused the keyword: a mistake in the claims file
             raise ClaimsFileError(
-                f"{where}: {ctx.document.model} does not take hyperparameter {name!r} ({_one_line(exc)})"
+                f"{where}: {ctx.document.model} does not take hyperparameter {name!r} ({folded(exc, 200)})"
             ) from None
         except Exception as exc:  # noqa: BLE001 - the builder refused the value: any error it raises is reported
             raise ClaimsFileError(
-                f"{where}: {ctx.document.model} cannot be built with {name} = {start} or "
-                f"{end}: {type(exc).__name__}: {_one_line(exc)}"
+                f"{where}: {ctx.document.model} cannot be built with {name} = {start} or {end}: {one_line(exc, 200)}"
             ) from None
         a = sum(before.component(p) for p in paths)
         b = sum(after.component(p) for p in paths)
