@@ -17,6 +17,7 @@ from torch import nn
 
 from .capture import MAX_DIMENSION, InputSpec, parse_input
 from .errors import ArchauditError, InputSpecError
+from .tomlfile import finite, is_int, shown
 
 Limit = float | int | tuple[float, float] | Sequence[float]
 KINDS = ("params", "trainable", "macs", "flops", "size_mb")
@@ -117,7 +118,6 @@ INPUT = "a shape such as '1x30x17', a tuple of positive integers or a tensor, or
 
 def _limit(limit: Any) -> tuple[float | None, float] | str:
     """A limit's ``(min or None, max)``, or what is wrong with it (``"must be ..."``)."""
-    from .claims.loader import finite
 
     pair = isinstance(limit, (tuple, list)) and len(limit) == 2
     found = [finite(v) for v in (limit if pair else [limit])]
@@ -138,7 +138,6 @@ def limit_problem(limit: Any) -> str | None:
 
 
 def _bounds(kind: str, limit: Any) -> tuple[float | None, float]:
-    from .claims.loader import shown
 
     found = _limit(limit)
     if isinstance(found, str):
@@ -149,7 +148,6 @@ def _bounds(kind: str, limit: Any) -> tuple[float | None, float]:
 def _shape(item: Any) -> InputSpec | str:
     """One shape of a tuple or list of dimensions, each a positive integer (not a bool), within parse_input's
     bounds; or what is wrong with it."""
-    from .claims.loader import is_int, shown
 
     if not item:
         return "must have at least one dimension"
@@ -214,7 +212,6 @@ def _inputs(value: Any) -> list[Any]:
     """The inputs ``input=`` gives: a shape string (through :func:`~archaudit.capture.parse_input` and its
     bounds), a tuple of positive integers, an :class:`InputSpec`, a tensor, or a non-empty list of these. A
     dimension of 0 (no MACs at all) or a bool is refused, never read as a size."""
-    from .claims.loader import shown
 
     if value is None:
         return []
@@ -228,7 +225,6 @@ def check_budget(
     model: nn.Module, *, name: str | None = None, input: Any = None, allow_unsupported: bool = False, **limits: Limit
 ) -> BudgetResult:
     """Measure ``model`` against ``limits`` (see :func:`assert_budget`) without raising."""
-    from .claims.loader import shown
     from .walker import audit_params
 
     if not isinstance(allow_unsupported, bool):

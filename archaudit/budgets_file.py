@@ -17,7 +17,7 @@ Any other key or table is refused, with its line and the nearest known key; so i
 (each key's type is declared once, in :data:`MODEL_TYPES`: ``allow_unsupported = "false"`` is no boolean,
 ``input = [0, 17]`` no shape), an entry with no limit, and an ``expect`` table that checks nothing (empty),
 names no verdict, or holds anything but counts. The file is read only when it is a regular file of at most
-:data:`~archaudit.claims.loader.MAX_FILE_BYTES`.
+:data:`~archaudit.tomlfile.MAX_FILE_BYTES`.
 
 Exit codes: 0 everything within budget, 1 anything over (or a claims file off its expectation), 2 a bad file
 or target.
@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from .budget import INPUT, KINDS, LIMIT, BudgetResult, check_budget, input_problem, limit_problem
-from .claims.loader import STRING, FieldType, KeyLines, KeyPath, read_toml, shown, toml_key, unknown_keys
 from .claims.model import Verdict
 from .errors import ArchauditError, FormulaMismatchError, TargetError
+from .tomlfile import STRING, FieldType, KeyLines, KeyPath, read_toml, shown, toml_key, unknown_keys
 
 
 @dataclass(frozen=True)

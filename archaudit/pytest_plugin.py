@@ -61,7 +61,7 @@ def _check_marker(item: pytest.Item, marker: pytest.Mark, model: Any) -> None:
     misspelt keyword, ``allow_unsupported="false"``, ``input=(0, 17)``) fails the test naming it."""
     __tracebackhide__ = True
     from archaudit.budget import KINDS, BudgetError, assert_budget
-    from archaudit.claims.loader import shown, unknown_message
+    from archaudit.tomlfile import shown, unknown_message
 
     known = (*KINDS, "input", "allow_unsupported", "name")  # assert_budget's keywords; name: the test's by default
     where = f"{item.nodeid}: @pytest.mark.budget"

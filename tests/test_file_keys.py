@@ -11,17 +11,16 @@ that what it wrote is TOML.
 from __future__ import annotations
 
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
-from cli_run import budgets_file, refused
-from hypothesis import given
-from hypothesis import strategies as st
-
 from archaudit.claims import ClaimsFileError, load_claims
 from archaudit.claims.model import KINDS, Verdict
 from archaudit.cli import EXIT_CHECK_FAILED, EXIT_OK, main
+from cli_run import budgets_file, refused
+from hypothesis import given
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = ROOT / "reference_models" / "claims"
@@ -222,7 +221,7 @@ def test_an_expect_that_checks_nothing_or_names_no_verdict_is_refused(tmp_path, 
 def test_known_verdict_names_are_the_verdicts():
     from archaudit.budgets_file import VERDICTS
 
-    assert VERDICTS == tuple(v.value for v in Verdict)
+    assert tuple(v.value for v in Verdict) == VERDICTS
 
 
 def test_all_hold_and_pinned_counts_still_gate(tmp_path, capsys):
@@ -269,7 +268,7 @@ def test_finding_lines_is_linear_in_the_file(tmp_path):
 def test_each_file_is_scanned_once(tmp_path, capsys, monkeypatch):
     """One pass over each file's text, whatever the number of keys looked up: the budgets file and the
     claims file it names, once each."""
-    from archaudit.claims.loader import KeyLines
+    from archaudit.tomlfile import KeyLines
 
     scanned: list[int] = []
     scan = KeyLines._document
@@ -352,7 +351,7 @@ def toml_texts(draw) -> tuple[str, dict[tuple, int]]:
 
 @given(toml_texts())
 def test_line_index_finds_every_key_where_it_was_written(generated):
-    from archaudit.claims.loader import KeyLines
+    from archaudit.tomlfile import KeyLines
 
     text, where = generated
     tomllib.loads(text)  # the generator writes TOML
@@ -361,7 +360,7 @@ def test_line_index_finds_every_key_where_it_was_written(generated):
 
 
 def test_line_index_falls_back_to_the_enclosing_key():
-    from archaudit.claims.loader import KeyLines
+    from archaudit.tomlfile import KeyLines
 
     index = KeyLines('top = 1\n\n[[claims]]\nexpect = { holds = 3 }\n')
     assert (index.line("claims", 0, "expect", "holds"), index.line("claims", 0, "absent"),

@@ -307,7 +307,7 @@ def test_a_directory_is_refused(tmp_path, capsys):
 
 @pytest.mark.parametrize("command", ["claims", "check"])
 def test_a_file_over_the_bound_is_refused_and_one_at_it_is_read(tmp_path, capsys, command):
-    bound = 1 << 20  # loader.MAX_FILE_BYTES, 1 MiB = 1,048,576 bytes (test_the_bounds_are_the_stated_ones)
+    bound = 1 << 20  # tomlfile.MAX_FILE_BYTES, 1 MiB = 1,048,576 bytes (test_the_bounds_are_the_stated_ones)
     text = claims_file(tmp_path).read_text(encoding="utf-8") if command == "claims" else \
         f'[[model]]\ntarget = "{TARGETS}:small"\nparams = 171\n'
     path = tmp_path / "padded.toml"
@@ -331,9 +331,10 @@ def test_arrays_nested_past_what_the_reader_can_follow_are_refused(tmp_path, cap
 
 
 def test_the_bounds_are_the_stated_ones():
+    from archaudit import tomlfile
     from archaudit.claims import loader
 
-    assert (loader.MAX_FILE_BYTES, loader.MAX_NESTING, loader.MAX_CLAIMS) == (1 << 20, 16, 10_000)
+    assert (tomlfile.MAX_FILE_BYTES, tomlfile.MAX_NESTING, loader.MAX_CLAIMS) == (1 << 20, 16, 10_000)
 
 
 @pytest.mark.parametrize("command", ["claims", "check"])
@@ -346,7 +347,7 @@ def test_an_integer_too_long_for_python_to_read_is_refused(tmp_path, capsys, com
 
 
 def test_nesting_is_bounded_where_the_reader_can_follow_it(tmp_path, capsys):
-    deepest = 16  # loader.MAX_NESTING
+    deepest = 16  # tomlfile.MAX_NESTING
     path = claims_file(tmp_path, tail=claim("total", "note = " + "[" * deepest + "]" * deepest))
     # the claims array, its table, then note's arrays: 2 + 16 levels
     err = refused(capsys, "claims", str(path))
