@@ -11,7 +11,7 @@ The public API is what this module exports; everything else is private and may c
 590592
 """
 
-from .budget import BudgetExceeded, BudgetResult, assert_budget, check_budget
+from .budgets.check import BudgetExceeded, BudgetResult, assert_budget, check_budget
 from .errors import (
     ArchauditError,
     FormulaMismatchError,
@@ -19,9 +19,10 @@ from .errors import (
     RegistryError,
     TargetError,
 )
-from .frames import params_frame
+from .records import ModelAudit, ModuleRecord, SharedTensor, Status, UnregisteredModule
 from .registry import KNOWN_ZERO, REGISTRY, FormulaRegistry, LayerFormula
-from .walker import ModelAudit, ModuleRecord, SharedTensor, Status, UnregisteredModule, audit_params
+from .report.dataframe import params_frame
+from .walker import audit_params
 
 __version__ = "0.1.0"
 

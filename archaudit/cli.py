@@ -62,10 +62,10 @@ def _cmd_params(args: argparse.Namespace) -> int:
 
 
 def _cmd_flops(args: argparse.Namespace) -> int:
-    from .capture import parse_input
-    from .flops import audit_macs
-    from .model_report import target_inputs
+    from .inputs import parse_input
+    from .macs import audit_macs
     from .report import flops_json, flops_markdown
+    from .report_data import target_inputs
     from .targets import build_target
 
     built = build_target(args.target, device=args.device)
@@ -73,8 +73,8 @@ def _cmd_flops(args: argparse.Namespace) -> int:
     audit = audit_macs(built.model, inputs, build_note=built.note)
     comparison = None
     if args.compare:
-        from .capture import meta_tensors
-        from .compare import compare_tools, cpu_builder
+        from .inputs import meta_tensors
+        from .peers import compare_tools, cpu_builder
 
         tensors = meta_tensors(inputs)
         comparison = compare_tools(audit, built.model, tensors, cpu_builder(args.target, tensors))
@@ -95,9 +95,9 @@ def _cmd_claims(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .capture import parse_input
-    from .io import output_path
-    from .model_report import build_report
+    from .inputs import parse_input
+    from .output import output_path
+    from .report_data import build_report
 
     if args.output is not None:
         output_path(args.output)  # refused before any work: an empty path, a directory, a device node
@@ -143,7 +143,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_reports(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .io import OutputError
+    from .output import OutputError
     from .regenerate import regenerate
 
     if args.directory == "" or (Path(args.directory).exists() and not Path(args.directory).is_dir()):
@@ -155,7 +155,7 @@ def _cmd_reports(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from .budgets_file import run_budgets
+    from .budgets.file import run_budgets
 
     report = run_budgets(args.file)
     _emit(report.text())

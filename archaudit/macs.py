@@ -1,95 +1,252 @@
-"""MAC counts and the shapes they are computed from.
+"""MACs per module from captured shapes: the analytic counterpart of :mod:`archaudit.walker`.
 
-The convention, stated once: **MACs** (multiply-accumulates of weight and attention products) are the unit;
-**FLOPs = 2 x MACs**. Work that is not a multiply-accumulate of that kind is counted in its own named column
-and never mixed into MACs, so that each other tool's convention can be rebuilt from the columns:
+Each module's own work is counted where it is called: a module's MAC rule counts what the module does itself,
+and its children are counted at their own calls (``MultiheadAttention`` counts its output projection, which it
+applies without calling ``out_proj``; a ``TransformerEncoderLayer`` counts only its functional activation).
 
-``bias``         one addition per output element per bias vector;
-``norm``         elements normalised (BatchNorm, LayerNorm, GroupNorm, InstanceNorm, RMSNorm);
-``activation``   elements through a non-linearity (including gate non-linearities inside RNN cells);
-``softmax``      elements through a softmax (attention scores, Softmax layers).
+Every module ends in one status:
 
-Not counted anywhere: residual additions, RNN gate products, pooling windows, attention's 1/sqrt(d) scaling,
-dropout masks, copies and reshapes.
+* ``formula``: counted by its MAC rule (found along the MRO);
+* ``zero``: no rule of its own, and no matrix work of its own in the trace (a container);
+* ``unsupported``: no rule, and matrix work of its own that FlopCounterMode's op formulas counted in the trace
+  (``source="flop_counter"``). Unsupported modules are listed in every output.
+
+The columns beside MACs (bias, norm, activation, softmax) come from the MAC rules only. A module without a rule
+whose own ops include work of a column (``aten.tanh`` for activation, ``aten.rsqrt`` for norm, ...) has that
+column *not counted*: the record names the column and the ops, and the audit counts, per column, the modules
+that miss it, so that no 0 in a column is silent.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from math import prod
+from collections.abc import Sequence
 from typing import Any
 
-COLUMNS = ("macs", "bias", "norm", "activation", "softmax")
+import torch
+from torch import nn
+
+from . import formulas as _formulas  # noqa: F401  (registers every MAC rule)
+from .inputs import InputSpec, meta_tensors
+from .records import COLUMNS, FlopsAudit, FlopsRecord, MacCount, Status
+from .registry import REGISTRY, FormulaRegistry
+from .trace import Capture, capture, on_meta
 
 
-@dataclass(frozen=True)
-class MacCount:
-    macs: int = 0
-    bias: int = 0
-    norm: int = 0
-    activation: int = 0
-    softmax: int = 0
-
-    @property
-    def flops(self) -> int:
-        """2 x MACs: the convention of FlopCounterMode and of most papers."""
-        return 2 * self.macs
-
-    def __add__(self, other: MacCount) -> MacCount:
-        return MacCount(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
-
-    def scaled(self, factor: int) -> MacCount:
-        return MacCount(*(getattr(self, f.name) * factor for f in fields(self)))
-
-    def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+def _needs_flop_counter(model: nn.Module, registry: FormulaRegistry) -> bool:
+    """True when some module's own work may be invisible to the MAC rules: a type without a rule, or a subclass
+    of a registered type that overrides ``forward`` (one that does not runs its base's forward, as
+    ``NonDynamicallyQuantizableLinear`` runs ``Linear``'s)."""
+    for _, module in model.named_modules():
+        found = registry.lookup_macs(type(module))
+        if found is None or (found[0] is not type(module) and type(module).forward is not found[0].forward):
+            return True
+    return False
 
 
-ZERO = MacCount()
+def audit_macs(
+    model: nn.Module,
+    inputs: Sequence[torch.Tensor | InputSpec],
+    *,
+    registry: FormulaRegistry = REGISTRY,
+    flop_counter: bool | None = None,
+    build_note: str = "",
+) -> FlopsAudit:
+    """MACs of one forward pass of ``model`` on ``inputs`` (tensors or :class:`InputSpec` shapes).
 
-Shape = tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class Call:
-    """One forward call of one module, as shapes: what MAC formulas read (never tensors)."""
-
-    args: tuple[Any, ...]
-    """Per positional argument: a shape tuple for a tensor, a :class:`Packed` for a PackedSequence, else None."""
-    kwargs: tuple[tuple[str, Any], ...]
-    outputs: tuple[Shape, ...]
-    training: bool = False
-    grad_enabled: bool = False
-
-    def arg(self, index: int, name: str | None = None) -> Any:
-        """Positional argument ``index``, or keyword ``name`` when it was passed by keyword."""
-        if index < len(self.args):
-            return self.args[index]
-        if name is not None:
-            for key, value in self.kwargs:
-                if key == name:
-                    return value
-        return None
-
-    @property
-    def input(self) -> Shape:
-        first = self.arg(0)
-        if not isinstance(first, tuple):
-            raise ValueError(f"the first argument is not a tensor ({first!r})")
-        return first
-
-    @property
-    def output(self) -> Shape:
-        return self.outputs[0]
+    The pass runs on the meta device: a model not already there is copied to meta (the caller's model is not
+    touched); tensors are replaced by meta tensors of the same shape and dtype. ``flop_counter=None`` runs
+    FlopCounterMode only when some module has no MAC rule of its own.
+    """
+    tensors = [*model.parameters(), *model.buffers()]
+    built_on = "meta" if all(t.is_meta for t in tensors) else str(next(t.device for t in tensors if not t.is_meta))
+    meta_model = on_meta(model)
+    meta_inputs = meta_tensors(inputs)
+    use_counter = _needs_flop_counter(meta_model, registry) if flop_counter is None else flop_counter
+    with torch.no_grad():
+        captured = capture(meta_model, meta_inputs, record_ops=use_counter)
+    records = _records(meta_model, captured, registry)
+    labels = tuple(str(InputSpec(tuple(t.shape), t.dtype)) for t in meta_inputs)
+    return FlopsAudit(type(model).__name__, labels, records, use_counter, built_on, build_note)
 
 
-@dataclass(frozen=True)
-class Packed:
-    """A PackedSequence, as shapes: its data shape and the real number of sequences per time step."""
+# The aten ops whose work belongs to a column beside MACs. A module without a MAC rule that runs one of them has
+# that column not counted (the ops are named); a rule counts its columns itself.
+COLUMN_OPS: dict[str, frozenset[str]] = {
+    "bias": frozenset({"aten.addmm", "aten.baddbmm", "aten.addbmm", "aten.addmv"}),
+    "norm": frozenset(
+        {
+            "aten.native_layer_norm",
+            "aten.native_batch_norm",
+            "aten._native_batch_norm_legit",
+            "aten._native_batch_norm_legit_no_training",
+            "aten._native_batch_norm_legit_functional",
+            "aten.native_group_norm",
+            "aten._fused_rms_norm",
+            "aten.rms_norm",
+            "aten.rsqrt",
+            "aten.var_mean",
+            "aten.batch_norm",
+            "aten.instance_norm",
+            "aten.layer_norm",
+            "aten.group_norm",
+        }
+    ),
+    "activation": frozenset(
+        {
+            "aten.relu",
+            "aten.relu_",
+            "aten.gelu",
+            "aten.gelu_",
+            "aten.silu",
+            "aten.silu_",
+            "aten.sigmoid",
+            "aten.sigmoid_",
+            "aten.tanh",
+            "aten.tanh_",
+            "aten.elu",
+            "aten.elu_",
+            "aten.leaky_relu",
+            "aten.leaky_relu_",
+            "aten.hardswish",
+            "aten.hardswish_",
+            "aten.hardsigmoid",
+            "aten.hardsigmoid_",
+            "aten.hardtanh",
+            "aten.hardtanh_",
+            "aten.mish",
+            "aten.mish_",
+            "aten.softplus",
+            "aten.selu",
+            "aten.celu",
+            "aten.glu",
+            "aten._prelu_kernel",
+            "aten.prelu",
+            "aten.log_sigmoid_forward",
+            "aten.threshold",
+            "aten.rrelu_with_noise",
+            "aten.erf",
+            "aten.softshrink",
+            "aten.hardshrink",
+            "aten.logit",
+        }
+    ),
+    "softmax": frozenset(
+        {
+            "aten._softmax",
+            "aten.softmax",
+            "aten._log_softmax",
+            "aten.log_softmax",
+            "aten._safe_softmax",
+            "aten.scaled_dot_product_attention",
+            "aten._scaled_dot_product_flash_attention_for_cpu",
+            "aten._scaled_dot_product_flash_attention",
+            "aten._scaled_dot_product_efficient_attention",
+            "aten._scaled_dot_product_cudnn_attention",
+            "aten._scaled_dot_product_attention_math",
+            "aten._scaled_dot_product_fused_attention_overrideable",
+        }
+    ),
+}
 
-    data: Shape
-    batch_sizes: tuple[int, ...]
+
+def _columns_missed(ops: dict[str, int]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """For a module without a MAC rule: the columns its own ops have work in, and those ops (sorted)."""
+    columns: list[str] = []
+    named: set[str] = set()
+    for column in COLUMNS:
+        hit = COLUMN_OPS.get(column, frozenset()) & ops.keys()
+        if hit:
+            columns.append(column)
+            named |= hit
+    return tuple(columns), tuple(sorted(named))
 
 
-def numel(shape: Shape) -> int:
-    return prod(shape)
+def _missed_text(columns: tuple[str, ...], ops: tuple[str, ...]) -> str:
+    return f"; {', '.join(columns)} not counted ({', '.join(ops)})" if columns else ""
+
+
+def _counted_by_ops(own_flops: int, ops: dict[str, int], why: str, common: dict[str, Any]) -> FlopsRecord:
+    """A module whose own work is counted from its traced ops (FlopCounterMode's formulas), naming what its ops did
+    that no column counted."""
+    columns, named = _columns_missed(ops)
+    missing = _missed_text(columns, named)
+    return FlopsRecord(
+        counts=MacCount(macs=own_flops // 2),
+        status=Status.UNSUPPORTED,
+        source="flop_counter",
+        note=why + missing,
+        uncounted=columns,
+        uncounted_ops=named,
+        **common,
+    )
+
+
+def _records(model: nn.Module, captured: Capture, registry: FormulaRegistry) -> tuple[FlopsRecord, ...]:
+    own_flops = captured.own_flops
+    own_ops = captured.own_ops or {}
+    records = []
+    for name, module in model.named_modules():
+        calls = captured.calls.get(name, [])
+        inputs = tuple(a for c in calls[:1] for a in c.args if isinstance(a, tuple))
+        outputs = calls[0].outputs if calls else ()
+        # FLOPs of the ops this module ran itself (children excluded), summed over its calls: never negative
+        own_counted = own_flops.get(name, 0) if own_flops is not None and calls else None
+        found = registry.lookup_macs(type(module))
+        common = {
+            "name": name,
+            "type": type(module).__name__,
+            "calls": len(calls),
+            "input_shapes": inputs,
+            "output_shapes": outputs,
+        }
+        if found is not None:
+            registered_as, rule = found
+            counts = MacCount()
+            for call in calls:
+                counts = counts + rule(module, call)
+            inherited = registered_as is not type(module)
+            if inherited and own_counted is not None and own_counted > 2 * counts.macs:
+                why = (
+                    f"subclass of {registered_as.__name__} doing more than its rule counts "
+                    f"({counts.macs:,} MACs); FlopCounterMode's op formulas counted its own work"
+                )
+                records.append(_counted_by_ops(own_counted, own_ops.get(name, {}), why, common))
+                continue
+            note = "" if calls else "not called as a module in this forward pass"
+            if inherited and not note:
+                note = f"counted as {registered_as.__name__}"
+            records.append(FlopsRecord(counts=counts, status=Status.FORMULA, source="formula", note=note, **common))
+            continue
+        if not calls:
+            records.append(
+                FlopsRecord(
+                    counts=MacCount(),
+                    status=Status.ZERO,
+                    source="none",
+                    note="not called in this forward pass",
+                    **common,
+                )
+            )
+        elif own_counted:
+            why = (
+                f"no MAC rule for {type(module).__name__}: its own matrix work counted by FlopCounterMode's op formulas"
+            )
+            records.append(_counted_by_ops(own_counted, own_ops.get(name, {}), why, common))
+        else:
+            columns, ops = _columns_missed(own_ops.get(name, {}))
+            missing = _missed_text(columns, ops)
+            records.append(
+                FlopsRecord(
+                    counts=MacCount(),
+                    status=Status.ZERO,
+                    source="none",
+                    note=f"no MAC rule; no matrix work of its own{missing}",
+                    uncounted=columns,
+                    uncounted_ops=ops,
+                    **common,
+                )
+            )
+    return tuple(records)
+
+
+__all__ = ["COLUMN_OPS", "audit_macs"]

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from archaudit.budget import BudgetResult
+    from archaudit.budgets.check import BudgetResult
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -39,7 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture
 def budget() -> Callable[..., BudgetResult]:
     """``budget(model, params=..., macs=..., input=...)``: :func:`archaudit.assert_budget`."""
-    from archaudit.budget import assert_budget
+    from archaudit.budgets.check import assert_budget
 
     return assert_budget
 
@@ -60,7 +60,7 @@ def _check_marker(item: pytest.Item, marker: pytest.Mark, model: Any) -> None:
     """Hold ``model`` to the marker's limits. A marker that would check nothing (a positional argument, a
     misspelt keyword, ``allow_unsupported="false"``, ``input=(0, 17)``) fails the test naming it."""
     __tracebackhide__ = True
-    from archaudit.budget import KINDS, BudgetError, assert_budget
+    from archaudit.budgets.check import KINDS, BudgetError, assert_budget
     from archaudit.tomlfile import shown, unknown_message
 
     known = (*KINDS, "input", "allow_unsupported", "name")  # assert_budget's keywords; name: the test's by default

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .io import atomic_write
-from .model_report import ModelReport, baselines, build_report
+from .output import atomic_write
 from .report.baselines import baselines_json, baselines_markdown
 from .report.charts import distribution_svg, efficiency_svg
 from .report.model import report_json, report_markdown
+from .report_data import ModelReport, baselines, build_report
 
 
 def dump_json(data: object) -> str:

@@ -64,7 +64,7 @@ def _check_key(key: object) -> type[nn.Module]:
 
 
 MacRule = Callable[[Any, Any], Any]
-"""``rule(module, call) -> MacCount``: the MACs of one forward call (see :mod:`archaudit.macs`)."""
+"""``rule(module, call) -> MacCount``: the MACs of one forward call (see :mod:`archaudit.records`)."""
 
 
 def _along_mro(table: dict[type[nn.Module], Any], layer_type: type[nn.Module]) -> tuple[type[nn.Module], Any] | None:

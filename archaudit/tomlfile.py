@@ -2,8 +2,8 @@
 found at its line in one pass, every value checked against a declared type and never coerced, and every refusal
 one line that shows the value clipped.
 
-Shared by :mod:`archaudit.claims.loader` and :mod:`archaudit.budgets_file`, and by the checks of
-:mod:`archaudit.budget` on values given in Python.
+Shared by :mod:`archaudit.claims.loader` and :mod:`archaudit.budgets.file`, and by the checks of
+:mod:`archaudit.budgets.check` on values given in Python.
 """
 
 from __future__ import annotations

@@ -18,156 +18,14 @@ Nothing here allocates: it reads shapes, so a model built on the meta device is 
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 from torch import nn
 
 from . import formulas as _formulas  # noqa: F401  (registers every formula family)
 from .errors import ArchauditError, FormulaMismatchError, LazyModuleError
+from .records import ModelAudit, ModuleRecord, SharedTensor, Status, UnregisteredModule
 from .registry import KNOWN_ZERO, REGISTRY, FormulaRegistry, LayerFormula
-
-
-class Status(str, enum.Enum):
-    FORMULA = "formula"
-    ZERO = "zero"
-    UNSUPPORTED = "unsupported"
-
-
-@dataclass(frozen=True)
-class ModuleRecord:
-    """One module path of the model, with plain numbers only."""
-
-    name: str
-    """Qualified path (``""`` for the root module)."""
-    type: str
-    """Class name, e.g. ``"Linear"``."""
-    type_path: str
-    """Importable class path, e.g. ``"torch.nn.modules.linear.Linear"``."""
-    depth: int
-    leaf: bool
-    own_params: int
-    """Elements of the parameters this module holds itself (``recurse=False``), shared ones included."""
-    params: int
-    """Elements counted at this path: ``own_params`` less tensors already counted at an earlier path."""
-    trainable: int
-    frozen: int
-    param_bytes: int
-    buffers: int
-    buffer_bytes: int
-    status: Status
-    family: str | None = None
-    """Formula family (``"linear"``, ``"recurrent"`` ...) or ``"zero"``; None when unsupported without one."""
-    formula: str | None = None
-    """The formula's arithmetic for this module, e.g. ``"256*128 + 128"``."""
-    formula_params: int | None = None
-    """The formula's value: parameters of this module and all its children."""
-    subtree_params: int | None = None
-    """``numel()`` of this module and all its children, each tensor once (the formula's oracle)."""
-    shared: tuple[str, ...] = ()
-    """Local names of this module's parameters that are also held elsewhere."""
-    note: str = ""
-
-    @property
-    def formula_agrees(self) -> bool | None:
-        if self.formula_params is None:
-            return None
-        return self.formula_params == self.subtree_params
-
-
-@dataclass(frozen=True)
-class SharedTensor:
-    """One tensor held at several places; counted once, at ``names[0]``."""
-
-    names: tuple[str, ...]
-    params: int
-    kind: str = "parameter"  # or "buffer"
-
-
-@dataclass(frozen=True)
-class UnregisteredModule:
-    """A module kept in a plain Python container attribute, invisible to ``.parameters()``."""
-
-    name: str
-    """Where it sits, e.g. ``"encoder.layers[0]"``."""
-    type: str
-    params: int
-    """Parameters it would have added had it been registered (tensors registered elsewhere excluded)."""
-
-
-@dataclass(frozen=True)
-class ModelAudit:
-    """Immutable audit of a model's parameters. Totals are functions of the records, not stored state."""
-
-    model_type: str
-    device: str
-    records: tuple[ModuleRecord, ...]
-    shared: tuple[SharedTensor, ...] = ()
-    unregistered: tuple[UnregisteredModule, ...] = field(default=())
-
-    @property
-    def total(self) -> int:
-        return sum(r.params for r in self.records)
-
-    @property
-    def trainable(self) -> int:
-        return sum(r.trainable for r in self.records)
-
-    @property
-    def frozen(self) -> int:
-        return sum(r.frozen for r in self.records)
-
-    @property
-    def buffers(self) -> int:
-        return sum(r.buffers for r in self.records)
-
-    @property
-    def buffer_bytes(self) -> int:
-        return sum(r.buffer_bytes for r in self.records)
-
-    @property
-    def param_bytes(self) -> int:
-        return sum(r.param_bytes for r in self.records)
-
-    @property
-    def shared_params(self) -> int:
-        """Elements that a naive per-path sum would count more than once (each extra copy)."""
-        return sum(s.params * (len(s.names) - 1) for s in self.shared if s.kind == "parameter")
-
-    @property
-    def unregistered_params(self) -> int:
-        return sum(u.params for u in self.unregistered)
-
-    @property
-    def unsupported(self) -> tuple[ModuleRecord, ...]:
-        return tuple(r for r in self.records if r.status is Status.UNSUPPORTED)
-
-    @property
-    def mismatches(self) -> tuple[ModuleRecord, ...]:
-        """Formula-counted modules whose formula disagrees with numel(): archaudit bugs, never model facts."""
-        return tuple(r for r in self.records if r.formula_agrees is False)
-
-    @property
-    def leaf_only_total(self) -> int:
-        """What a counter that sums leaf modules only would report (it misses non-leaf owners)."""
-        return sum(r.params for r in self.records if r.leaf)
-
-    def record(self, name: str) -> ModuleRecord:
-        for r in self.records:
-            if r.name == name:
-                return r
-        raise KeyError(f"no module path {name!r} in this {self.model_type} audit")
-
-    def component(self, prefix: str) -> int:
-        """Parameters counted under a module path (the path itself and every path below it)."""
-        if prefix:
-            self.record(prefix)  # raises KeyError naming the path when it does not exist
-        return sum(r.params for r in self.records if _under(r.name, prefix))
-
-
-def _under(name: str, prefix: str) -> bool:
-    return not prefix or name == prefix or name.startswith(prefix + ".")
 
 
 def _type_path(t: type) -> str:
@@ -415,11 +273,4 @@ def _device_of(model: nn.Module) -> str:
     return ", ".join(sorted(devices))
 
 
-__all__ = [
-    "ModelAudit",
-    "ModuleRecord",
-    "SharedTensor",
-    "Status",
-    "UnregisteredModule",
-    "audit_params",
-]
+__all__ = ["ModuleCycleError", "audit_params", "module_paths"]

@@ -57,7 +57,7 @@ x = torch.empty(1, 512, 4096, device="meta")
 build_s = time.perf_counter() - start
 if tool == "archaudit":
     import archaudit
-    from archaudit.flops import audit_macs
+    from archaudit.macs import audit_macs
 else:
     from torch.utils.flop_counter import FlopCounterMode
 # torch's one-time lazy imports on a first meta forward (~3 s) are paid outside the timed region, by both tools
@@ -166,7 +166,7 @@ def main() -> None:
               f"{solver['solver_rate']:,.0f} | {solver['ratio']:,.0f}x |", "",
               "Goal: at least 100,000 configurations per second.", ""]
 
-    from archaudit.io import atomic_write
+    from archaudit.output import atomic_write
 
     atomic_write(args.output, "\n".join(lines).rstrip() + "\n")
     print("\n".join(lines))

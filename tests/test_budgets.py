@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 import archaudit
-from archaudit.budget import BudgetError, check_budget
+from archaudit.budgets.check import BudgetError, check_budget
 from archaudit.cli import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, main
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,8 +11,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from archaudit import audit_params
-from archaudit.capture import _rnn_shapes
-from archaudit.flops import audit_macs
+from archaudit.trace import _rnn_shapes
+from archaudit.macs import audit_macs
 from strategies import recurrent_kwargs
 
 MODES = {"RNN": nn.RNN, "LSTM": nn.LSTM, "GRU": nn.GRU}

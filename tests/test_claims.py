@@ -30,7 +30,7 @@ from archaudit.claims import (
     load_claims,
     parse_figure,
 )
-from archaudit.claims.model import KINDS
+from archaudit.claims.records import KINDS
 from archaudit.cli import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "claims"

@@ -39,10 +39,10 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from archaudit import REGISTRY
-from archaudit.capture import InputSpec
-from archaudit.flops import audit_macs
+from archaudit.inputs import InputSpec
+from archaudit.macs import audit_macs
 from archaudit.formulas.zero import CONTAINERS, DISTANCES, DROPOUT, PADDING, POOLING, RESHAPING
-from archaudit.macs import Call, MacCount
+from archaudit.records import Call, MacCount
 from oracles import unrolled_rnn
 from strategies import (
     MODULE_STRATEGIES,

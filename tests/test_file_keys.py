@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from archaudit.claims import ClaimsFileError, load_claims
-from archaudit.claims.model import KINDS, Verdict
+from archaudit.claims.records import KINDS, Verdict
 from archaudit.cli import EXIT_CHECK_FAILED, EXIT_OK, main
 from cli_run import budgets_file, refused
 from hypothesis import given
@@ -219,7 +219,7 @@ def test_an_expect_that_checks_nothing_or_names_no_verdict_is_refused(tmp_path, 
 
 
 def test_known_verdict_names_are_the_verdicts():
-    from archaudit.budgets_file import VERDICTS
+    from archaudit.budgets.file import VERDICTS
 
     assert tuple(v.value for v in Verdict) == VERDICTS
 

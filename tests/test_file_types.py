@@ -20,10 +20,10 @@ from cli_run import budgets_file, refused
 from torch import nn
 
 import archaudit
-from archaudit.budget import BudgetError, check_budget
-from archaudit.capture import InputSpec
+from archaudit.budgets.check import BudgetError, check_budget
+from archaudit.inputs import InputSpec
 from archaudit.claims import load_claims
-from archaudit.claims.model import KINDS
+from archaudit.claims.records import KINDS
 from archaudit.cli import EXIT_OK, main
 from archaudit.errors import ArchauditError
 
@@ -416,7 +416,7 @@ def test_a_wrong_budget_type_is_refused_with_file_line_and_entry(tmp_path, capsy
 
 
 def test_every_budgets_key_has_a_case():
-    from archaudit.budgets_file import MODEL_KEYS, MODEL_TYPES
+    from archaudit.budgets.file import MODEL_KEYS, MODEL_TYPES
 
     assert tuple(MODEL_TYPES) == MODEL_KEYS
     tested = {text.split("=")[0].strip() for text, _ in BUDGET_CASES}
@@ -528,7 +528,7 @@ def test_the_marker_refuses_what_would_check_nothing(pytester):
 
 
 def test_a_claims_gate_built_by_hand_never_passes_without_checking():
-    from archaudit.budgets_file import ClaimsGate
+    from archaudit.budgets.file import ClaimsGate
 
     counts = {"holds": 3}
     assert ClaimsGate("f.toml", "all hold", counts, ()).ok

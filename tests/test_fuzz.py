@@ -136,7 +136,7 @@ def mutated(draw, base: dict[str, Any]) -> dict[str, Any]:
         elif action == "replace" and keys:
             target[draw(st.sampled_from(keys))] = draw(st.sampled_from(HOSTILE))
         elif action == "kind" and "kind" in target:
-            from archaudit.claims.model import KINDS
+            from archaudit.claims.records import KINDS
 
             target["kind"] = draw(st.sampled_from([*KINDS, "flops", "Total"]))
     return data

@@ -27,7 +27,8 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 from torch.utils.flop_counter import FlopCounterMode
 
-from archaudit.flops import FlopsAudit, audit_macs
+from archaudit.records import FlopsAudit
+from archaudit.macs import audit_macs
 from archaudit.registry import REGISTRY
 from oracles import unrolled_bilinear, unrolled_rnn
 from strategies import (

@@ -12,11 +12,11 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from archaudit.capture import parse_input
+from archaudit.inputs import parse_input
 from archaudit.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from archaudit.errors import ForwardError, InputSpecError
-from archaudit.flops import audit_macs
-from archaudit.walker import Status
+from archaudit.macs import audit_macs
+from archaudit.records import Status
 
 
 def macs(module: nn.Module, *shapes: tuple[int, ...]) -> int:

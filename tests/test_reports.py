@@ -15,8 +15,8 @@ import jsonschema
 import pytest
 
 from archaudit.cli import EXIT_BAD_INPUT, EXIT_OK, main
-from archaudit.io import atomic_write
-from archaudit.model_report import shares
+from archaudit.output import atomic_write
+from archaudit.report_data import shares
 from archaudit.regenerate import regenerate
 from reference_models import references
 

@@ -18,10 +18,10 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from archaudit.capture import InputSpec
+from archaudit.inputs import InputSpec
 from archaudit.cli import EXIT_BAD_INPUT, EXIT_OK, main
-from archaudit.compare import compare_tools
-from archaudit.flops import audit_macs
+from archaudit.peers import compare_tools
+from archaudit.macs import audit_macs
 
 
 class PosEnc(nn.Module):

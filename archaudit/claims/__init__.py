@@ -9,7 +9,7 @@ from typing import Any
 
 from .figures import Figure, FigureError, parse_figure
 from .loader import ClaimsFileError, load_claims
-from .model import VERDICT_ORDER, Claim, ClaimResult, Document, Verdict
+from .records import VERDICT_ORDER, Claim, ClaimResult, Document, Verdict
 from .safe_eval import UnsafeExpression, evaluate
 
 

@@ -18,13 +18,14 @@ from typing import Any
 
 import torch
 
+from ..records import ModelAudit
 from ..usercode import folded, one_line
-from ..walker import ModelAudit, audit_params
+from ..walker import audit_params
 from .efficiency import ScoreFormula, find_score_formula
 from .figures import Figure, FigureError
 from .layer_formulas import check_layer_formula
 from .loader import ClaimsFileError
-from .model import Claim, ClaimResult, Document, Verdict
+from .records import Claim, ClaimResult, Document, Verdict
 from .safe_eval import UnsafeExpression, evaluate
 from .solver import Family, SolverResult, solve
 

@@ -33,7 +33,7 @@ from ..tomlfile import (
     unknown_keys,
 )
 from .figures import FigureError, parse_figure
-from .model import KINDS, Claim, Document
+from .records import KINDS, Claim, Document
 
 MAX_CLAIMS = 10_000
 """The most claims one file may hold (the largest shipped file has 66)."""

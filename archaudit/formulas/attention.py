@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..macs import Call, MacCount, numel
+from ..records import Call, MacCount, numel
 from ..registry import REGISTRY
 from .linear import LinearSpec, linear_params
 from .norm import ShapeNormSpec, shape_norm_params

@@ -11,7 +11,7 @@ from math import prod
 
 from torch import nn
 
-from ..macs import Call, MacCount
+from ..records import Call, MacCount
 from ..registry import REGISTRY
 
 

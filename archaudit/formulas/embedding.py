@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..macs import Call, MacCount
+from ..records import Call, MacCount
 from ..registry import REGISTRY
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..macs import Call, MacCount, numel
+from ..records import Call, MacCount, numel
 from ..registry import REGISTRY
 
 

@@ -10,7 +10,7 @@ from math import prod
 
 from torch import nn
 
-from ..macs import Call, MacCount, numel
+from ..records import Call, MacCount, numel
 from ..registry import REGISTRY
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..macs import Call, MacCount, Packed
+from ..records import Call, MacCount, Packed
 from ..registry import REGISTRY
 
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ..macs import Call, MacCount, numel
+from ..records import Call, MacCount, numel
 from ..registry import REGISTRY
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..model_report import BaselineRow
+from ..report_data import BaselineRow
 from ._fmt import cell, n, table
 
 

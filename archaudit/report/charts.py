@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from ..model_report import EfficiencyRow, Share
+from ..report_data import EfficiencyRow, Share
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..claims import ClaimsAudit
-from ..claims.model import VERDICT_ORDER, ClaimResult
+from ..claims.records import VERDICT_ORDER, ClaimResult
 from ..claims.solver import SolverResult
 from ._fmt import cell, code_text, table
 

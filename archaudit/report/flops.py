@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..compare import TOOL_LABELS, TOOLS, ToolComparison
-from ..flops import FlopsAudit
-from ..macs import COLUMNS
+from ..peers import TOOL_LABELS, TOOLS, ToolComparison
+from ..records import COLUMNS, FlopsAudit
 from ._fmt import n, path, table
 
 CONVENTION = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..model_report import ModelReport, Share
+from ..report_data import ModelReport, Share
 from ._fmt import cell, code, code_text, n, path, table
 from .charts import text_bars
 from .claims import claims_json, claims_markdown

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..walker import ModelAudit
+from ..records import ModelAudit
 from ._fmt import code, n, path, table
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .flops import FlopsAudit, FlopsRecord
+from .records import FlopsAudit, FlopsRecord
 from .usercode import one_line
 
 TOOLS = ("torchinfo", "fvcore", "flop_counter_meta", "flop_counter_cpu")

@@ -15,9 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .capture import MAX_DIMENSION, InputSpec, parse_input
-from .errors import ArchauditError, InputSpecError
-from .tomlfile import finite, is_int, shown
+from ..errors import ArchauditError, InputSpecError
+from ..inputs import MAX_DIMENSION, InputSpec, parse_input
+from ..tomlfile import finite, is_int, shown
 
 Limit = float | int | tuple[float, float] | Sequence[float]
 KINDS = ("params", "trainable", "macs", "flops", "size_mb")
@@ -209,7 +209,7 @@ def input_problem(value: Any) -> str | None:
 
 
 def _inputs(value: Any) -> list[Any]:
-    """The inputs ``input=`` gives: a shape string (through :func:`~archaudit.capture.parse_input` and its
+    """The inputs ``input=`` gives: a shape string (through :func:`~archaudit.inputs.parse_input` and its
     bounds), a tuple of positive integers, an :class:`InputSpec`, a tensor, or a non-empty list of these. A
     dimension of 0 (no MACs at all) or a bool is refused, never read as a size."""
 
@@ -225,7 +225,7 @@ def check_budget(
     model: nn.Module, *, name: str | None = None, input: Any = None, allow_unsupported: bool = False, **limits: Limit
 ) -> BudgetResult:
     """Measure ``model`` against ``limits`` (see :func:`assert_budget`) without raising."""
-    from .walker import audit_params
+    from ..walker import audit_params
 
     if not isinstance(allow_unsupported, bool):
         raise BudgetError(f"allow_unsupported = {shown(allow_unsupported)} must be a boolean (true or false)")
@@ -249,7 +249,7 @@ def check_budget(
     if "macs" in limits or "flops" in limits or inputs:
         if not inputs:
             raise BudgetError("macs/flops limits need input= (a shape such as '1x30x17')")
-        from .flops import audit_macs
+        from ..macs import audit_macs
 
         flops = audit_macs(model, inputs)
         measured["macs"], measured["flops"] = flops.macs, flops.flops

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .walker import ModelAudit
+    from ..records import ModelAudit
 
 
 def params_frame(audit: ModelAudit) -> pd.DataFrame:
@@ -19,7 +19,7 @@ def params_frame(audit: ModelAudit) -> pd.DataFrame:
     """
     import pandas as pd
 
-    from .walker import ModuleRecord
+    from ..records import ModuleRecord
 
     rows = []
     for record in audit.records:

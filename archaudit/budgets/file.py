@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .budget import INPUT, KINDS, LIMIT, BudgetResult, check_budget, input_problem, limit_problem
-from .claims.model import Verdict
-from .errors import ArchauditError, FormulaMismatchError, TargetError
-from .tomlfile import STRING, FieldType, KeyLines, KeyPath, read_toml, shown, toml_key, unknown_keys
+from ..claims.records import Verdict
+from ..errors import ArchauditError, FormulaMismatchError, TargetError
+from ..tomlfile import STRING, FieldType, KeyLines, KeyPath, read_toml, shown, toml_key, unknown_keys
+from .check import INPUT, KINDS, LIMIT, BudgetResult, check_budget, input_problem, limit_problem
 
 
 @dataclass(frozen=True)
@@ -214,8 +214,8 @@ def _expect(source: _File, at: KeyPath, label: str, expect: Any) -> str | dict[s
 def run_budgets(path: str | Path) -> BudgetsReport:
     """Check every ``[[model]]`` and ``[[claims]]`` entry. The whole file is read and refused on any mistake
     before a model is built or a claims file checked."""
-    from .claims import check_document
-    from .targets import build_target
+    from ..claims import check_document
+    from ..targets import build_target
 
     path = Path(path)
     text, data = read_toml(path, "budgets file", BudgetsFileError)

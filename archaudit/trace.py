@@ -1,4 +1,4 @@
-"""Shape capture: one forward pass on meta tensors, with forward hooks recording each module call as shapes.
+"""The trace: one forward pass on meta tensors, with forward hooks recording each module call as shapes.
 
 Nothing is allocated and no arithmetic is done: a model of billions of parameters costs what a small one does.
 Optionally (``record_ops=True``) a dispatch mode records, over the same pass, every aten op and the FLOPs that
@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,79 +23,8 @@ from torch.nn.utils.rnn import PackedSequence
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from .errors import ArchauditError, ForwardError, InputSpecError
-from .macs import Call, Packed
+from .records import Call, Packed
 from .usercode import one_line
-
-_DTYPES = {
-    "float32": torch.float32,
-    "float": torch.float32,
-    "float16": torch.float16,
-    "half": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "float64": torch.float64,
-    "double": torch.float64,
-    "int64": torch.int64,
-    "long": torch.int64,
-    "int32": torch.int32,
-    "int": torch.int32,
-    "bool": torch.bool,
-}
-_SHAPE = re.compile(r"^\d+(x\d+)*$")
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    shape: tuple[int, ...]
-    dtype: torch.dtype = torch.float32
-
-    def __str__(self) -> str:
-        text = "x".join(str(d) for d in self.shape)
-        return text if self.dtype == torch.float32 else f"{text}:{str(self.dtype).removeprefix('torch.')}"
-
-    def meta_tensor(self) -> torch.Tensor:
-        return torch.empty(self.shape, dtype=self.dtype, device="meta")
-
-
-MAX_DIMENSION = 2**31 - 1
-"""The largest size of one input dimension (PyTorch indexes a dimension with a signed 32-bit count on most
-kernels)."""
-MAX_DIMENSIONS = 8
-MAX_ELEMENTS = 2**48
-"""The most elements an input may have: a meta tensor allocates nothing, but shapes past this overflow the
-64-bit products of the MAC rules' arithmetic in PyTorch's own shape checks."""
-
-
-def parse_input(text: str) -> InputSpec:
-    """``"1x30x17"`` or ``"1x128:int64"`` (token ids); dimensions are positive integers, each at most
-    :data:`MAX_DIMENSION`, at most :data:`MAX_DIMENSIONS` of them and :data:`MAX_ELEMENTS` elements in all."""
-    if not isinstance(text, str):
-        raise InputSpecError(f"input {text!r}: expected a shape string such as 1x30x17")
-    shown = text if len(text) <= 40 else text[:40] + "..."
-    if len(text) > 200:
-        raise InputSpecError(f"--input {shown!r}: {len(text):,} characters; a shape has at most 200")
-    shape_text, _, dtype_text = text.strip().partition(":")
-    if not _SHAPE.match(shape_text):
-        raise InputSpecError(f"--input {shown!r}: expected dimensions joined by 'x', such as 1x30x17 or 1x128:int64")
-    digits = shape_text.split("x")
-    if len(digits) > MAX_DIMENSIONS:
-        raise InputSpecError(f"--input {shown!r}: {len(digits)} dimensions; at most {MAX_DIMENSIONS}")
-    if any(len(d) > 10 or int(d) > MAX_DIMENSION for d in digits):
-        raise InputSpecError(f"--input {shown!r}: a dimension is larger than {MAX_DIMENSION:,}")
-    shape = tuple(int(d) for d in digits)
-    if any(d == 0 for d in shape):
-        raise InputSpecError(f"--input {shown!r}: every dimension must be at least 1")
-    if math.prod(shape) > MAX_ELEMENTS:
-        raise InputSpecError(f"--input {shown!r}: {math.prod(shape):,} elements; at most {MAX_ELEMENTS:,}")
-    if dtype_text and dtype_text not in _DTYPES:
-        raise InputSpecError(
-            f"--input {shown!r}: unknown dtype {dtype_text[:20]!r}; one of {', '.join(sorted(_DTYPES))}"
-        )
-    return InputSpec(shape, _DTYPES[dtype_text] if dtype_text else torch.float32)
-
-
-def meta_tensors(inputs: Sequence[Any]) -> list[torch.Tensor]:
-    """Meta tensors for a list of :class:`InputSpec` shapes and/or tensors (same shapes and dtypes)."""
-    return [i.meta_tensor() if isinstance(i, InputSpec) else torch.empty_like(i, device="meta") for i in inputs]
 
 
 def _describe(value: Any) -> Any:

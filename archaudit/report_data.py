@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from .capture import InputSpec
 from .errors import TargetError
-from .flops import FlopsAudit, audit_macs
-from .walker import ModelAudit, audit_params
+from .inputs import InputSpec
+from .macs import audit_macs
+from .records import FlopsAudit, ModelAudit
+from .walker import audit_params
 
 if TYPE_CHECKING:
-    from .claims.model import ClaimResult
+    from .claims.records import ClaimResult
 
 SIZE_DTYPES = ("float32", "float16", "bfloat16", "int8")
 CLAIMS_DIR = Path(__file__).resolve().parent.parent / "reference_models" / "claims"
@@ -63,7 +64,7 @@ class ModelReport:
     params: ModelAudit
     flops: FlopsAudit
     comparison: Any
-    """A :class:`~archaudit.compare.ToolComparison`, or None when not run."""
+    """A :class:`~archaudit.peers.ToolComparison`, or None when not run."""
     claims: tuple[Any, ...]
     """:class:`~archaudit.claims.ClaimsAudit` per claims file."""
     components: tuple[Share, ...]
@@ -188,8 +189,8 @@ def build_report(
     flops = audit_macs(model, meta_inputs, build_note=built.note)
     comparison = None
     if compare:
-        from .capture import meta_tensors
-        from .compare import compare_tools, cpu_builder
+        from .inputs import meta_tensors
+        from .peers import compare_tools, cpu_builder
 
         tensors = meta_tensors(meta_inputs)
         comparison = compare_tools(flops, model, tensors, cpu_builder(name, tensors))
