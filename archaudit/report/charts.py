@@ -57,6 +57,8 @@ def _svg(fig: Figure) -> str | None:
 
 
 def distribution_svg(shares: Sequence[Share], title: str) -> str | None:
+    """One bar per share, labelled with its count and the table's own percentage (never recomputed here, so
+    the chart and the table beside it cannot disagree)."""
     plt = _matplotlib()
     if plt is None:
         return None
@@ -64,9 +66,8 @@ def distribution_svg(shares: Sequence[Share], title: str) -> str | None:
     names = [s.name for s in shares][::-1]
     values = [s.params for s in shares][::-1]
     ax.barh(names, values, color="#4C72B0")
-    total = sum(values) or 1
-    for y, value in enumerate(values):
-        ax.text(value, y, f" {value:,} ({100 * value / total:.1f}%)", va="center", fontsize=8)
+    for y, share in enumerate(shares[::-1]):
+        ax.text(share.params, y, f" {share.params:,} ({share.percent:.1f}%)", va="center", fontsize=8)
     ax.set_xlabel("parameters (audited)")
     ax.xaxis.set_major_formatter(_count_formatter())
     ax.set_title(title)
