@@ -29,12 +29,6 @@ class BenchResult:
     """Slowest and fastest of the timed runs, in samples per second."""
     repeats: int
 
-    def describe(self) -> str:
-        return (
-            f"{self.samples_per_s:,.0f} samples/s (batch {self.batch}; "
-            f"{self.low:,.0f}..{self.high:,.0f} over {self.repeats} runs)"
-        )
-
 
 @dataclass(frozen=True)
 class BenchReport:

@@ -62,26 +62,16 @@ def _cmd_params(args: argparse.Namespace) -> int:
 
 
 def _cmd_flops(args: argparse.Namespace) -> int:
-    from .inputs import parse_input
-    from .macs import audit_macs
+    from .audit import audit
     from .report import flops_json, flops_markdown
-    from .report_data import target_inputs
-    from .targets import build_target
 
-    built = build_target(args.target, device=args.device)
-    inputs = target_inputs(built, [parse_input(text) for text in args.input] if args.input else None)
-    audit = audit_macs(built.model, inputs, build_note=built.note)
-    comparison = None
-    if args.compare:
-        from .inputs import meta_tensors
-        from .peers import compare_tools, cpu_builder
-
-        tensors = meta_tensors(inputs)
-        comparison = compare_tools(audit, built.model, tensors, cpu_builder(args.target, tensors))
+    audited = audit(args.target, args.input, device=args.device)
+    assert audited.flops is not None  # audit() counts MACs unless asked not to
+    comparison = audited.compare() if args.compare else None
     if args.format == "json":
-        _emit(json.dumps(flops_json(audit, comparison), indent=2))
+        _emit(json.dumps(flops_json(audited.flops, comparison), indent=2))
     else:
-        _emit(flops_markdown(audit, comparison, title=built.name))
+        _emit(flops_markdown(audited.flops, comparison, title=audited.name))
     return EXIT_OK
 
 
@@ -156,9 +146,10 @@ def _cmd_reports(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from .budgets.file import run_budgets
+    from .report.budget import budgets_text
 
     report = run_budgets(args.file)
-    _emit(report.text())
+    _emit(budgets_text(report))
     return EXIT_OK if report.ok else EXIT_CHECK_FAILED
 
 
@@ -182,51 +173,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         dtype=dtype,
         repeats=args.repeats,
     )
-    if args.format == "json":
-        _emit(
-            json.dumps(
-                {
-                    "model": report.model,
-                    "hardware": report.hardware,
-                    "device": report.device,
-                    "threads": report.threads,
-                    "dtype": report.dtype,
-                    "torch": report.torch_version,
-                    "results": [
-                        {
-                            "batch": r.batch,
-                            "samples_per_s": r.samples_per_s,
-                            "low": r.low,
-                            "high": r.high,
-                            "repeats": r.repeats,
-                        }
-                        for r in report.results
-                    ],
-                },
-                indent=2,
-            )
-        )
-    else:
-        from .report._fmt import table
+    from .report.bench import bench_json, bench_markdown
 
-        _emit(
-            f"# Throughput: {report.model}\n\nMeasured on {report.hardware} ({report.device}, {report.threads} "
-            f"threads, {report.dtype}, torch {report.torch_version}); the figures hold only for this machine.\n\n"
-            + table(
-                (
-                    (r.batch, f"{r.samples_per_s:,.0f}", f"{r.low:,.0f} .. {r.high:,.0f}", r.repeats)
-                    for r in report.results
-                ),
-                ["batch", "samples/s (median)", "spread", "runs"],
-                ["right", "right", "right", "right"],
-            )
-        )
+    _emit(json.dumps(bench_json(report), indent=2) if args.format == "json" else bench_markdown(report))
     return EXIT_OK
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from reference_models import references
-
+    from .references import references
     from .report.references import references_json, references_markdown
 
     entries = references()

@@ -204,38 +204,32 @@ def _reasons(tool: str, subtree: list[tuple[nn.Module, FlopsRecord]], tool_value
     return "; ".join(found) if found else "unexplained difference"
 
 
-def cpu_builder(target: str, inputs: Sequence[torch.Tensor]) -> Callable[[], tuple[nn.Module, list[torch.Tensor]]]:
-    """Builds a real (CPU) copy of TARGET and inputs of the same shapes, for the tools that need real tensors:
-    zeros for integer inputs (token ids), seeded normal values otherwise."""
-
-    def build() -> tuple[nn.Module, list[torch.Tensor]]:
-        from .targets import build_target
-
-        generator = torch.Generator().manual_seed(0)
-        tensors = [
-            torch.randn(t.shape, dtype=t.dtype, generator=generator)
-            if t.dtype.is_floating_point
-            else torch.zeros(t.shape, dtype=t.dtype)
-            for t in inputs
-        ]
-        return build_target(target).model, tensors
-
-    return build
+def cpu_inputs(inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Real (CPU) inputs of the same shapes and dtypes, for the tools that need real tensors: zeros for integer
+    inputs (token ids), seeded normal values otherwise, so that every run feeds the same values."""
+    generator = torch.Generator().manual_seed(0)
+    return [
+        torch.randn(t.shape, dtype=t.dtype, generator=generator)
+        if t.dtype.is_floating_point
+        else torch.zeros(t.shape, dtype=t.dtype)
+        for t in inputs
+    ]
 
 
 def compare_tools(
     audit: FlopsAudit,
     meta_model: nn.Module,
     meta_inputs: Sequence[torch.Tensor],
-    build_cpu: Callable[[], tuple[nn.Module, Sequence[torch.Tensor]]] | None = None,
+    cpu_copy: Callable[[], nn.Module] | None = None,
     *,
     cpu_limit_params: int = 200_000_000,
     cpu_limit_input_bytes: int = 256 * 2**20,
 ) -> ToolComparison:
     """Run each tool on the same model and inputs and line their MACs up per top-level module.
 
-    torchinfo and FlopCounterMode run on the meta model; fvcore (which traces real tensors) and FlopCounterMode
-    on CPU run on ``build_cpu()`` when given and the model has at most ``cpu_limit_params`` parameters.
+    torchinfo and FlopCounterMode run on the model as built (on meta); fvcore (which traces real tensors) and
+    FlopCounterMode on CPU run on ``cpu_copy()``, a fresh CPU copy from the same builder, when it is given and the
+    model has at most ``cpu_limit_params`` parameters. No tool is handed a TARGET to resolve again.
     """
     results: dict[str, dict[str, int]] = {}
     errors: dict[str, str] = {}
@@ -253,8 +247,8 @@ def compare_tools(
     attempt("flop_counter_meta", lambda: _flop_counter(meta_model, meta_inputs, notes, "flop_counter_meta"))
     n_params = sum(p.numel() for p in meta_model.parameters())
     input_bytes = sum(t.numel() * t.element_size() for t in meta_inputs)
-    if build_cpu is None or n_params > cpu_limit_params or input_bytes > cpu_limit_input_bytes:
-        if build_cpu is None:
+    if cpu_copy is None or n_params > cpu_limit_params or input_bytes > cpu_limit_input_bytes:
+        if cpu_copy is None:
             why = "needs real tensors; no CPU build was given"
         elif n_params > cpu_limit_params:
             why = f"needs real tensors; skipped for a model of {n_params:,} parameters (at most {cpu_limit_params:,})"
@@ -265,11 +259,11 @@ def compare_tools(
         # torchinfo's figures do not depend on the device; on meta it pays for the meta decompositions
         attempt("torchinfo", lambda: _torchinfo(meta_model, meta_inputs))
     else:
-        cpu_model, cpu_inputs = build_cpu()
+        cpu_model, real_inputs = cpu_copy(), cpu_inputs(meta_inputs)
         cpu_model.eval()
-        attempt("torchinfo", lambda: _torchinfo(cpu_model, cpu_inputs))
-        attempt("fvcore", lambda: _fvcore(cpu_model, cpu_inputs))
-        attempt("flop_counter_cpu", lambda: _flop_counter(cpu_model, cpu_inputs, notes, "flop_counter_cpu"))
+        attempt("torchinfo", lambda: _torchinfo(cpu_model, real_inputs))
+        attempt("fvcore", lambda: _fvcore(cpu_model, real_inputs))
+        attempt("flop_counter_cpu", lambda: _flop_counter(cpu_model, real_inputs, notes, "flop_counter_cpu"))
 
     modules = dict(meta_model.named_modules())
     subtrees: dict[str, list[tuple[nn.Module, FlopsRecord]]] = {}

@@ -43,17 +43,15 @@ def write_report(report: ModelReport, output: str | Path, *, fmt: str = "md") ->
 
 def regenerate(directory: str | Path = "reports") -> list[Path]:
     """Every reference model's report (Markdown + JSON + charts) and the baselines comparison."""
-    from reference_models import references
+    from .references import references
 
     directory = Path(directory)
     written: list[Path] = []
-    for entry in references():
-        if not entry.published_architecture:
-            continue
-        report = build_report(entry.name)
-        written += write_report(report, directory / f"{entry.name}.md")
-        written += write_report(report, directory / f"{entry.name}.json", fmt="json")
-    rows = baselines()
+    reports = [build_report(entry.name) for entry in references() if entry.published_architecture]
+    for report in reports:
+        written += write_report(report, directory / f"{report.name}.md")
+        written += write_report(report, directory / f"{report.name}.json", fmt="json")
+    rows = baselines(reports)
     written.append(atomic_write(directory / "baselines.md", baselines_markdown(rows)))
     written.append(atomic_write(directory / "baselines.json", dump_json(baselines_json(rows))))
     return written

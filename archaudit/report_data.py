@@ -10,20 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
 from torch import nn
 
-from .errors import TargetError
 from .inputs import InputSpec
-from .macs import audit_macs
 from .records import FlopsAudit, ModelAudit
-from .walker import audit_params
 
 if TYPE_CHECKING:
     from .claims.records import ClaimResult
 
 SIZE_DTYPES = ("float32", "float16", "bfloat16", "int8")
-CLAIMS_DIR = Path(__file__).resolve().parent.parent / "reference_models" / "claims"
 
 
 @dataclass(frozen=True)
@@ -138,9 +133,9 @@ def efficiency_from(claims: Sequence[Any]) -> Efficiency | None:
             model = score.claim.get("model") if score else None
             audited = None
             if model:
-                from .claims import _baseline_totals
+                from .references import baseline_total
 
-                audited = _baseline_totals(model)[0]
+                audited = baseline_total(model)[0]
             recomputed = score.actual if (score and audited is not None and isinstance(score.actual, float)) else None
             label = row["score"].removeprefix("eff_").removesuffix("_score")
             rows.append(
@@ -158,16 +153,6 @@ def efficiency_from(claims: Sequence[Any]) -> Efficiency | None:
     return None
 
 
-def target_inputs(built: Any, inputs: Sequence[Any] | None) -> list[Any]:
-    """The given inputs, or the reference model's example input (on meta); a TARGET that is not a reference model
-    must be given its input."""
-    if inputs:
-        return list(inputs)
-    if built.reference is not None:
-        return list(built.reference.example_input(batch=1, device="meta"))
-    raise TargetError(f"{built.name}: give the input shape with --input (for instance --input 1x30x17)")
-
-
 def build_report(
     name: str,
     *,
@@ -178,24 +163,18 @@ def build_report(
     device: str = "auto",
 ) -> ModelReport:
     """Audit a reference model (or a ``module:callable`` TARGET) completely; ``device`` says where to build it
-    (see :func:`archaudit.targets.build_target`)."""
-    from .targets import build_target
+    (see :func:`archaudit.targets.build_target`). The model is built once and traced once (:func:`archaudit.audit`);
+    the peer tools get that model and a factory for a CPU copy."""
+    from .audit import audit
 
-    built = build_target(name, device=device)
+    audited = audit(name, inputs, device=device)
+    built, params, flops = audited.target, audited.params, audited.flops
+    assert flops is not None  # audit() counts MACs unless asked not to
     entry = built.reference
-    meta_inputs = target_inputs(built, inputs)
     model = built.model
-    params = audit_params(model)
-    flops = audit_macs(model, meta_inputs, build_note=built.note)
-    comparison = None
-    if compare:
-        from .inputs import meta_tensors
-        from .peers import compare_tools, cpu_builder
-
-        tensors = meta_tensors(meta_inputs)
-        comparison = compare_tools(flops, model, tensors, cpu_builder(name, tensors))
+    comparison = audited.compare() if compare else None
     if claims_files is None:
-        claims_files = [CLAIMS_DIR / f for f in getattr(entry, "claims", ())] if entry is not None else []
+        claims_files = list(entry.claims) if entry is not None else []
     from .claims import check_document
 
     claims = tuple(check_document(path, throughput=throughput) for path in claims_files)
@@ -213,7 +192,7 @@ def build_report(
         components=component_shares(model, params),
         layer_types=layer_type_shares(params),
         efficiency=efficiency_from(claims),
-        related=tuple(getattr(entry, "related", ())) if entry else (),
+        related=entry.related if entry else (),
     )
 
 
@@ -231,41 +210,32 @@ class BaselineRow:
     evidence: str
 
 
-def baselines(claims_file: str | Path = CLAIMS_DIR / "amnl_000.toml") -> tuple[BaselineRow, ...]:
-    """Every reference model side by side: audited parameters and MACs against the documents' claims."""
-    from reference_models import references
+def baselines(reports: Sequence[ModelReport]) -> tuple[BaselineRow, ...]:
+    """Every installed reference model side by side: audited parameters and MACs (from its report, when its
+    architecture is public) against what the documents print for it: a ``baseline`` claim naming it in any report's
+    claims files (the first, in report order), or one of its own ``params_claims``."""
+    from .references import references
 
-    from .claims import check_document
-
-    audit = check_document(claims_file)
+    by_name = {report.name: report for report in reports}
     claimed: dict[str, ClaimResult] = {}
-    for result in audit.results:
-        if result.claim.kind == "baseline":
-            claimed.setdefault(result.claim.get("model"), result)
-        elif result.claim.kind == "total" and result.claim.id == "cmp_amnl_params":
-            claimed.setdefault(audit.document.model, result)
+    for each in reports:
+        for audit in each.claims:
+            for result in audit.results:
+                if result.claim.kind == "baseline":
+                    claimed.setdefault(result.claim.get("model"), result)
     rows = []
     for entry in references():
-        found = claimed.get(entry.name)
-        params: int | None
-        macs: int | None
-        if entry.published_architecture:
-            with torch.device("meta"):
-                model = entry.build()
-            params = audit_params(model).total
-            flops = audit_macs(model, entry.example_input(batch=1, device="meta"))
-            macs, inputs = flops.macs, ", ".join(flops.inputs)
-        else:
-            params = macs = None
-            inputs = ""
+        report = by_name.get(entry.name)
+        own = [r for a in (report.claims if report else ()) for r in a.results if r.claim.id in entry.params_claims]
+        found = claimed.get(entry.name) or (own[0] if own else None)
         rows.append(
             BaselineRow(
                 entry.name,
                 entry.description,
                 entry.published_architecture,
-                params,
-                macs,
-                inputs,
+                report.params.total if report else None,
+                report.flops.macs if report else None,
+                ", ".join(report.flops.inputs) if report else "",
                 found.claim.printed if found else None,
                 found.verdict.value if found else None,
                 found.evidence if found else entry.notes,

@@ -4,7 +4,7 @@ A TARGET is one of
 
 * ``package.module:callable``: imported by name;
 * ``path/to/file.py:callable``: loaded from that file;
-* a reference-model name (``archaudit list`` prints them).
+* a reference-model name (``archaudit list`` prints them; see :mod:`archaudit.references`).
 
 The callable is called with no arguments and must return an ``nn.Module``. ``device="meta"`` builds it under
 ``torch.device("meta")``, so no weight is allocated; ``device="auto"`` builds on meta when the constructor allows
@@ -18,7 +18,7 @@ import importlib
 import importlib.util
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -30,7 +30,7 @@ from .errors import TargetError
 from .usercode import user_code
 
 if TYPE_CHECKING:
-    from reference_models import ReferenceModel
+    from .references import ReferenceModel
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,9 @@ class BuiltTarget:
     """Where it was built: ``"meta"`` or ``"cpu"``."""
     note: str = ""
     """Why it was built where it was, when that was not the device asked for."""
+    cpu_copy: Callable[[], nn.Module] | None = field(default=None, repr=False, compare=False)
+    """Builds a fresh copy on the CPU (real tensors, for the peer tools that need them): the same builder called
+    again, never the TARGET string resolved a second time."""
 
 
 DEVICES = ("auto", "meta", "cpu")
@@ -115,22 +118,28 @@ def _build(
 ) -> BuiltTarget:
     if device not in DEVICES:
         raise TargetError(f"{target}: unknown device {device!r}; one of {', '.join(DEVICES)}")
+
+    def cpu_copy() -> nn.Module:
+        return _call(target, builder, False)
+
+    def built(model: nn.Module, where: str, note: str = "") -> BuiltTarget:
+        return BuiltTarget(name, model, reference, where, note, cpu_copy)
+
     if meta or device == "meta":
-        return BuiltTarget(name, _call(target, builder, True), reference, "meta")
+        return built(_call(target, builder, True), "meta")
     if device == "cpu":
-        return BuiltTarget(name, _call(target, builder, False), reference, "cpu")
+        return built(_call(target, builder, False), "cpu")
     try:
-        return BuiltTarget(name, _call(target, builder, True), reference, "meta")
+        return built(_call(target, builder, True), "meta")
     except TargetError as on_meta:
-        model = _call(target, builder, False)
         why = str(on_meta).removeprefix(f"{target}: ")
-        return BuiltTarget(name, model, reference, "cpu", f"built on the CPU: {why}")
+        return built(_call(target, builder, False), "cpu", f"built on the CPU: {why}")
 
 
 def build_target(target: str, *, meta: bool = False, device: str = "cpu") -> BuiltTarget:
     """Resolve and build TARGET (see the module docstring); ``meta=True`` is ``device="meta"``."""
     if ":" not in target:
-        from reference_models import get_reference  # deferred: the registry builds nothing on import
+        from .references import get_reference
 
         try:
             entry = get_reference(target)

@@ -1,57 +1,37 @@
-"""The reference-model registry (entries are added by the model modules of this package)."""
+"""This package's reference-model entries, and the entry point archaudit finds them through.
+
+The entry types (:class:`~archaudit.references.ReferenceModel`, :class:`~archaudit.references.Assumption`) are
+archaudit's plugin API; this package only fills them in. ``pyproject.toml`` declares :func:`references` in the
+``archaudit.references`` entry-point group.
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
 
-import torch
-from torch import nn
+from archaudit.claims.solver import Family
+from archaudit.references import Assumption, ReferenceModel
 
-
-@dataclass(frozen=True)
-class Assumption:
-    """A hyperparameter the source does not state, the value chosen, and what fixed it."""
-
-    hyperparameter: str
-    value: Any
-    fixed_by: str
+CLAIMS_DIR = Path(__file__).resolve().parent / "claims"
+"""The claims files of the documents these models are held against (package data)."""
 
 
-@dataclass(frozen=True)
-class ReferenceModel:
-    name: str
-    description: str
-    citation: str
-    input_shape: tuple[int, ...] | None
-    """Shape of one example input, batch first (None when no architecture is public)."""
-    builder: Callable[..., nn.Module] | None
-    """Takes the hyperparameters as keyword arguments; defaults are the documented configuration."""
-    provenance: tuple[Assumption, ...] = ()
-    published_architecture: bool = True
-    notes: str = ""
-    claims: tuple[str, ...] = ()
-    """Claims files (in reference_models/claims/) that document this model."""
-    related: tuple[tuple[str, str], ...] = ()
-    """(reference name, why) pairs: other reports this model's report cites."""
-    example: Callable[..., tuple[torch.Tensor, ...]] | None = field(default=None, repr=False)
-    """Example-input factory ``example(batch=1, device="cpu")``; defaults to ``randn(batch, *input_shape[1:])``."""
-    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
-    """The documented configuration the builder's defaults stand for (what a scaling claim scales from)."""
+def claims_files(*names: str) -> tuple[Path, ...]:
+    return tuple(CLAIMS_DIR / name for name in names)
 
-    def build(self, **hyperparameters: Any) -> nn.Module:
-        if self.builder is None:
-            raise LookupError(f"{self.name!r} has no public architecture, so no model is built under its name")
-        return self.builder(**hyperparameters)
 
-    def example_input(self, batch: int = 1, device: str | torch.device = "cpu") -> tuple[torch.Tensor, ...]:
-        if self.example is not None:
-            return self.example(batch=batch, device=device)
-        if self.input_shape is None:
-            raise LookupError(f"{self.name!r} has no input shape")
-        return (torch.randn(batch, *self.input_shape[1:], device=device),)
+def family(name: str) -> Callable[[], Family]:
+    """The solver family ``name`` of :mod:`reference_models.families`, built when a claim searches it (the
+    families module imports the model modules, so it is imported only then)."""
+
+    def build() -> Family:
+        from .families import FAMILIES
+
+        return FAMILIES[name]()
+
+    return build
 
 
 _REGISTRY: dict[str, ReferenceModel] = {}
@@ -79,7 +59,7 @@ def _load_all() -> None:
 
 def references() -> tuple[ReferenceModel, ...]:
     """Every entry, in a fixed order (by model module as _MODEL_MODULES lists them, then as registered), whatever
-    order the modules happened to be imported in."""
+    order the modules happened to be imported in. The ``archaudit.references`` entry point."""
     _load_all()
     rank = {module: i for i, module in enumerate(_MODEL_MODULES)}
     entries = list(_REGISTRY.values())
@@ -97,3 +77,6 @@ def get_reference(name: str) -> ReferenceModel:
     except KeyError:
         known = ", ".join(sorted(_REGISTRY)) or "(none)"
         raise LookupError(f"unknown reference model {name!r}; known: {known}") from None
+
+
+__all__ = ["Assumption", "ReferenceModel", "claims_files", "family", "get_reference", "reference_names", "references"]

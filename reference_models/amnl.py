@@ -17,7 +17,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from ._registry import Assumption, ReferenceModel, register
+from ._registry import Assumption, ReferenceModel, claims_files, family, register
 
 FEATURES = 17
 WINDOW = 30
@@ -163,7 +163,9 @@ register(
             ),
         ),
         notes="The documented total (3.5M, 3,502,849) is not what this configuration holds; see the claims report.",
-        claims=("amnl_000.toml",),
+        claims=claims_files("amnl_000.toml"),
+        families={"amnl": family("amnl"), "amnl-wide": family("amnl-wide")},
+        params_claims=("cmp_amnl_params",),
         related=(
             ("amnl-compact", "the compact configuration of the companion document (seed 001) and its claims"),
             ("amnl-v2", "the 3.5M edition, against which the 3.5M and 3,502,849 figures are tested"),
@@ -238,7 +240,7 @@ register(
         ),
         notes="960,964 parameters: the document's own subtotal; "
         "it attributes the rest of its 3.5M to parts it does not describe.",
-        claims=("amnl_001.toml",),
+        claims=claims_files("amnl_001.toml"),
         related=(("amnl", "the large configuration of seed document 000"),),
     )
 )
@@ -278,7 +280,8 @@ register(
         provenance=(Assumption("activations", "ReLU", "unstated (no parameters)"),),
         notes="Every layer size is stated; this is the configuration against which the 3.5M and 3,502,849 figures "
         "are tested.",
-        claims=("amnl_v2.toml",),
+        claims=claims_files("amnl_v2.toml"),
+        families={"amnl-v2": family("amnl-v2"), "amnl-wide": family("amnl-wide")},
         related=(("amnl", "the large configuration of seed document 000"),),
     )
 )

@@ -67,6 +67,7 @@ register(
         "doi:10.1016/j.ress.2017.11.021",
         input_shape=(1, WINDOWS["FD001"], SENSORS),
         builder=build_dcnn,
+        variants=tuple((subset, {"subset": subset}) for subset in WINDOWS),
         provenance=(
             Assumption("subset", "FD001", "a builder argument: N_tw = 30/20/30/15 for FD001..FD004 (published)"),
             Assumption(

@@ -59,57 +59,19 @@ class BudgetResult:
     def ok(self) -> bool:
         return all(c.ok for c in self.checks) and (self.allow_unsupported or not self.unsupported)
 
-    def table(self) -> str:
-        from tabulate import tabulate
-
-        rows = []
-        for c in self.checks:
-            budget = f"<= {_fmt(c.high)}" if c.low is None else f"{_fmt(c.low)} .. {_fmt(c.high)}"
-            relative = f" ({100 * c.margin / c.high:+.1f}%)" if c.high else ""
-            rows.append(
-                (
-                    c.kind,
-                    budget,
-                    _fmt(c.measured),
-                    f"{_signed(c.margin)}{relative}",
-                    "ok" if c.ok else "OVER" if c.measured > c.high else "UNDER",
-                )
-            )
-        if self.unsupported:
-            rows.append(
-                (
-                    "unsupported layers",
-                    "0" if not self.allow_unsupported else "allowed",
-                    str(len(self.unsupported)),
-                    ", ".join(self.unsupported[:5]) + (" ..." if len(self.unsupported) > 5 else ""),
-                    "ok" if self.allow_unsupported else "FAIL",
-                )
-            )
-        table: str = tabulate(
-            rows, headers=["limit", "budget", "measured", "margin", ""], tablefmt="simple", disable_numparse=True
-        )
-        return table
-
-    def message(self) -> str:
-        inputs = f" (input {', '.join(self.inputs)})" if self.inputs else ""
-        head = "within budget" if self.ok else "over budget"
-        return f"{self.name}{inputs}: {head}\n{self.table()}"
-
 
 class BudgetExceeded(AssertionError):
     """A model is over (or under) one of its limits; ``str()`` is the table."""
 
     def __init__(self, result: BudgetResult) -> None:
-        super().__init__(result.message())
+        from ..report.budget import budget_message
+
+        super().__init__(budget_message(result))
         self.result = result
 
 
 def _fmt(value: float) -> str:
     return f"{value:,.2f}" if not float(value).is_integer() else f"{int(value):,}"
-
-
-def _signed(value: float) -> str:
-    return ("+" if value >= 0 else "-") + _fmt(abs(value))
 
 
 LIMIT = "a number or a (min, max) pair, each finite and non-negative"

@@ -91,20 +91,6 @@ class BudgetsReport:
     def ok(self) -> bool:
         return all(m.ok for m in self.models) and all(c.ok for c in self.claims)
 
-    def text(self) -> str:
-        parts = [m.message() for m in self.models]
-        for gate in self.claims:
-            state = "ok" if gate.ok else "FAILED"
-            counts = ", ".join(f"{k} {v}" for k, v in gate.counts.items() if v)
-            if isinstance(gate.expect, str):  # ALL_HOLD
-                detail = "every claim must hold" + (f"; failing: {', '.join(gate.failed)}" if gate.failed else "")
-            else:
-                wanted = ", ".join(f"{k} {v}" for k, v in gate.expect.items())
-                detail = f"expected {wanted}"
-            parts.append(f"claims {gate.file}: {state} ({counts}; {detail})")
-        verdict = "all within budget" if self.ok else "OVER BUDGET"
-        return "\n\n".join(parts) + f"\n\n{verdict}\n"
-
 
 class _File:
     """A budgets file being read: its path and the line of every key, for messages ``PATH:LINE: ...``."""

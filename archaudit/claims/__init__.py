@@ -32,37 +32,13 @@ class ClaimsAudit:
         raise KeyError(f"no claim {claim_id!r} in {self.document.path}")
 
 
-def _baseline_totals(name: str) -> tuple[int | None, str]:
-    import torch
-    from reference_models import get_reference
-
-    from ..walker import audit_params
-
-    try:
-        entry = get_reference(name)
-    except LookupError as exc:
-        return None, str(exc)
-    if not entry.published_architecture:
-        return None, f"{name}: {entry.notes or 'no public architecture'}"
-    with torch.device("meta"):
-        total = audit_params(entry.build()).total
-    if name == "dcnn":
-        from reference_models.dcnn import DCNN, WINDOWS
-
-        with torch.device("meta"):
-            per = {s: audit_params(DCNN(s)).total for s in WINDOWS}
-        spread = ", ".join(f"{s} {n:,}" for s, n in per.items())
-        return max(per.values()), f"reference model dcnn as published ({spread})"
-    return total, f"reference model {name} ({entry.description}): {total:,}"
-
-
 def check_document(path: str | Path, *, throughput: dict[str, Any] | None = None) -> ClaimsAudit:
-    """Load a claims file, build its reference model on the meta device, and check every claim."""
+    """Load a claims file, build the reference model it names (an installed plugin's entry, see
+    :mod:`archaudit.references`) on the meta device, and check every claim."""
     import torch
-    from reference_models import get_reference
-    from reference_models.families import FAMILIES
 
     from ..errors import TargetError
+    from ..references import baseline_total, get_reference
     from ..walker import audit_params
     from .check import Context, check_claims
 
@@ -85,10 +61,10 @@ def check_document(path: str | Path, *, throughput: dict[str, Any] | None = None
         audit=audit_params(model),
         build=entry.build,
         model=model,
-        families=dict(FAMILIES),
-        baseline_totals=_baseline_totals,
+        families=dict(entry.families),
+        baseline_totals=baseline_total,
         throughput=throughput,
-        hyperparameters=dict(getattr(entry, "hyperparameters", {})),
+        hyperparameters=dict(entry.hyperparameters),
     )
     return ClaimsAudit(document, check_claims(ctx))
 
