@@ -25,11 +25,10 @@ from .efficiency import ScoreFormula, find_score_formula
 from .figures import Figure, FigureError
 from .layer_formulas import check_layer_formula
 from .loader import ClaimsFileError
-from .records import Claim, ClaimResult, Document, Verdict
+from .records import DTYPE_BYTES as DTYPE_BYTES  # also importable from here, as report_data imports it
+from .records import KINDS, Claim, ClaimResult, Document, Verdict
 from .safe_eval import UnsafeExpression, evaluate
 from .solver import Family, SolverResult, solve
-
-DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "float64": 8}
 
 
 class _UnknownFigure(LookupError):
@@ -209,258 +208,344 @@ def _figure(claim: Claim) -> Figure:
     return claim.figure
 
 
-def _check(ctx: Context, claim: Claim) -> ClaimResult:
-    kind = claim.kind
-    actual: int | None
-    audit = ctx.audit
-    if kind in ("total", "trainable"):
-        actual = audit.total if kind == "total" else audit.trainable
-        return _count(
-            ctx,
-            claim,
-            actual,
-            f"sum of numel() over every parameter of {ctx.document.model}, each tensor once: {actual:,}",
-        )
-    if kind == "component":
+Check = Callable[[Context, Claim], ClaimResult]
+"""One claim kind's check: the verdict that the model (or the document's own figures) gives the claim."""
+
+
+@dataclass(frozen=True)
+class Checker:
+    """A claim kind's check, and whether :func:`_check` then applies the claim's ``implied`` expression to it."""
+
+    check: Check
+    self_check: bool = True
+    """False where the check itself is against the document's own figures (sum, derived), or applies ``implied``
+    only on one of its branches (reported)."""
+
+
+CHECKERS: dict[str, Checker] = {}
+"""Each claim kind's checker, registered once by :func:`_checks` (the kinds are :data:`~.records.KINDS`)."""
+
+
+def _checks(*kinds: str, self_check: bool = True) -> Callable[[Check], Check]:
+    """Register the decorated function as the checker of ``kinds``: refused for a kind that is not in
+    :data:`~.records.KINDS`, or that has a checker already."""
+
+    def register(check: Check) -> Check:
+        for kind in kinds:
+            if kind not in KINDS:
+                raise ValueError(
+                    f"archaudit.claims.check: {check.__name__} checks claim kind {kind!r}, "
+                    f"which is not one of {', '.join(KINDS)}"
+                )
+            if kind in CHECKERS:
+                raise ValueError(
+                    f"archaudit.claims.check: claim kind {kind!r} has a checker already "
+                    f"({CHECKERS[kind].check.__name__}); {check.__name__} is a second"
+                )
+            CHECKERS[kind] = Checker(check, self_check)
+        return check
+
+    return register
+
+
+def _parameter_count(ctx: Context, claim: Claim, actual: int) -> ClaimResult:
+    evidence = f"sum of numel() over every parameter of {ctx.document.model}, each tensor once: {actual:,}"
+    return _count(ctx, claim, actual, evidence)
+
+
+@_checks("total")
+def _check_total(ctx: Context, claim: Claim) -> ClaimResult:
+    return _parameter_count(ctx, claim, ctx.audit.total)
+
+
+@_checks("trainable")
+def _check_trainable(ctx: Context, claim: Claim) -> ClaimResult:
+    return _parameter_count(ctx, claim, ctx.audit.trainable)
+
+
+@_checks("component")
+def _check_component(ctx: Context, claim: Claim) -> ClaimResult:
+    actual, evidence = _components(ctx, claim)
+    if actual is None:
+        return ClaimResult(claim, Verdict.MISSING, None, evidence)
+    return _count(ctx, claim, actual, evidence)
+
+
+@_checks("percentage")
+def _check_percentage(ctx: Context, claim: Claim) -> ClaimResult:
+    part, evidence = _components(ctx, claim)
+    if part is None:
+        return ClaimResult(claim, Verdict.MISSING, None, evidence)
+    share = 100 * part / ctx.audit.total
+    return _compare(claim, share, f"{part:,} / {ctx.audit.total:,} = {share:.2f}% ({evidence})")
+
+
+def _check_readings(ctx: Context, claim: Claim, value: float, candidates: list[str]) -> ClaimResult:
+    """A derived figure with several readings of the document's figures: it holds when one of them gives it."""
+    values = {c: float(evaluate(c, ctx.names())) for c in candidates}
+    readings = "; ".join(f"{_shown(ctx, c)} = {_n(v)}" for c, v in values.items())
+    matching = [v for v in values.values() if _figure(claim).admits(v)]
+    if matching:
+        return ClaimResult(claim, Verdict.HOLDS, matching[0], readings)
+    return ClaimResult(
+        claim, Verdict.CONTRADICTS, value, "no reading of the document's own figures gives it: " + readings
+    )
+
+
+@_checks("sum", "derived", self_check=False)
+def _check_derived(ctx: Context, claim: Claim) -> ClaimResult:
+    """A figure computed from others of the document (``expression``, or the sum of ``terms``)."""
+    expression = claim.get("expression") or " + ".join(claim.get("terms"))
+    value = float(evaluate(expression, ctx.names()))
+    candidates = claim.get("candidates")
+    if candidates:
+        return _check_readings(ctx, claim, value, candidates)
+    text = f"{_shown(ctx, expression)} = {_n(value)} from the document's own figures"
+    if _figure(claim).admits(value):
+        return ClaimResult(claim, Verdict.HOLDS, value, text)
+    return ClaimResult(claim, Verdict.CONTRADICTS, value, text, value - _figure(claim).value)
+
+
+@_checks("arithmetic")
+def _check_arithmetic(ctx: Context, claim: Claim) -> ClaimResult:
+    fraction = evaluate(claim.get("expression"))
+    exact = fraction.denominator == 1 and _figure(claim).tolerance == 0
+    text = f"{claim.get('expression')} = {_n(float(fraction))}"
+    holds = fraction == Fraction(_figure(claim).value) if exact else _figure(claim).admits(float(fraction))
+    if holds and claim.get("component"):
         actual, evidence = _components(ctx, claim)
         if actual is None:
             return ClaimResult(claim, Verdict.MISSING, None, evidence)
-        return _count(ctx, claim, actual, evidence)
-    if kind == "percentage":
-        part, evidence = _components(ctx, claim)
-        if part is None:
-            return ClaimResult(claim, Verdict.MISSING, None, evidence)
-        share = 100 * part / audit.total
-        return _compare(claim, share, f"{part:,} / {audit.total:,} = {share:.2f}% ({evidence})")
-    if kind in ("sum", "derived"):
-        expression = claim.get("expression") or " + ".join(claim.get("terms"))
-        value = float(evaluate(expression, ctx.names()))
-        candidates = claim.get("candidates")
-        if candidates:
-            values = {c: float(evaluate(c, ctx.names())) for c in candidates}
-            readings = "; ".join(f"{_shown(ctx, c)} = {_n(v)}" for c, v in values.items())
-            matching = [v for v in values.values() if _figure(claim).admits(v)]
-            if matching:
-                return ClaimResult(claim, Verdict.HOLDS, matching[0], readings)
-            return ClaimResult(
-                claim, Verdict.CONTRADICTS, value, "no reading of the document's own figures gives it: " + readings
-            )
-        text = f"{_shown(ctx, expression)} = {_n(value)} from the document's own figures"
-        if _figure(claim).admits(value):
-            return ClaimResult(claim, Verdict.HOLDS, value, text)
-        return ClaimResult(claim, Verdict.CONTRADICTS, value, text, value - _figure(claim).value)
-    if kind == "arithmetic":
-        fraction = evaluate(claim.get("expression"))
-        exact = fraction.denominator == 1 and _figure(claim).tolerance == 0
-        text = f"{claim.get('expression')} = {_n(float(fraction))}"
-        holds = fraction == Fraction(_figure(claim).value) if exact else _figure(claim).admits(float(fraction))
-        result = ClaimResult(
-            claim,
-            Verdict.HOLDS if holds else Verdict.MISMATCH,
-            float(fraction),
-            text,
-            None if holds else float(fraction) - _figure(claim).value,
-        )
-        if holds and claim.get("component"):
-            actual, evidence = _components(ctx, claim)
-            if actual is None:
-                return ClaimResult(claim, Verdict.MISSING, None, evidence)
-            model = _compare(claim, actual, f"{text}; in the model: {evidence}")
-            return model
-        return result
-    if kind == "formula":
-        verdict = check_layer_formula(claim.get("layer"), claim.get("expression"))
-        scope = f" ({verdict.scope})" if verdict.scope else ""
-        if verdict.holds_in_general:
-            return ClaimResult(
-                claim,
-                Verdict.HOLDS,
-                "holds in general",
-                f"{verdict.layer}: {verdict.expression} == numel() on all {verdict.examples} "
-                f"drawn configurations{scope}",
-            )
-        if verdict.never_holds:
-            return ClaimResult(
-                claim, Verdict.MISMATCH, "does not hold", f"{verdict.layer}: {'; '.join(verdict.counterexamples)}"
-            )
-        conditions = ", ".join(verdict.conditions)
+        return _compare(claim, actual, f"{text}; in the model: {evidence}")
+    return ClaimResult(
+        claim,
+        Verdict.HOLDS if holds else Verdict.MISMATCH,
+        float(fraction),
+        text,
+        None if holds else float(fraction) - _figure(claim).value,
+    )
+
+
+@_checks("formula")
+def _check_formula(ctx: Context, claim: Claim) -> ClaimResult:
+    verdict = check_layer_formula(claim.get("layer"), claim.get("expression"))
+    scope = f" ({verdict.scope})" if verdict.scope else ""
+    if verdict.holds_in_general:
         return ClaimResult(
             claim,
             Verdict.HOLDS,
-            f"holds only when {conditions}",
-            f"{verdict.layer}: {verdict.expression} == numel() on every one of {verdict.examples} "
-            f"drawn configurations with {conditions}; counterexamples: "
-            f"{'; '.join(verdict.counterexamples)}{scope}",
+            "holds in general",
+            f"{verdict.layer}: {verdict.expression} == numel() on all {verdict.examples} drawn configurations{scope}",
         )
-    if kind == "scaling":
-        paths = ctx.document.components[claim.get("component")]
-        missing = [p for p in paths if p not in dict(ctx.model.named_modules())] if ctx.model is not None else []
-        if missing:
-            return ClaimResult(
-                claim, Verdict.MISSING, None, f"module path {missing[0]!r} is not in {ctx.document.model}"
-            )
-        name = claim.get("hyperparameter")
-        where = f"{ctx.document.path}:{claim.line}: claim {claim.id!r}"
-        start, end = (_scaling_value(ctx, claim, where, name, key) for key in ("from", "to"))
-        try:
-            with torch.device("meta"):
-                before = audit_params(ctx.build(**{name: start}))
-                after = audit_params(ctx.build(**{name: end}))
-        except TypeError as exc:  # the builder refused the keyword: a mistake in the claims file
-            raise ClaimsFileError(
-                f"{where}: {ctx.document.model} does not take hyperparameter {name!r} ({folded(exc, 200)})"
-            ) from None
-        except Exception as exc:  # noqa: BLE001 - the builder refused the value: any error it raises is reported
-            raise ClaimsFileError(
-                f"{where}: {ctx.document.model} cannot be built with {name} = {start} or {end}: {one_line(exc, 200)}"
-            ) from None
-        a = sum(before.component(p) for p in paths)
-        b = sum(after.component(p) for p in paths)
-        if a == 0:
-            raise ClaimsFileError(
-                f"{where}: component {claim.get('component')!r} has no parameters at "
-                f"{name} = {start}, so a scaling ratio is undefined"
-            )
-        ratio = b / a
-        return _compare(
-            claim,
-            ratio,
-            f"{claim.get('hyperparameter')} {claim.get('from')} -> {claim.get('to')}: "
-            f"{claim.get('component')} {a:,} -> {b:,}, ratio {ratio:.3f}",
+    if verdict.never_holds:
+        return ClaimResult(
+            claim, Verdict.MISMATCH, "does not hold", f"{verdict.layer}: {'; '.join(verdict.counterexamples)}"
         )
-    if kind == "size":
-        per = DTYPE_BYTES[claim.get("dtype")]
-        size_mb = audit.total * per / 1e6
-        return _self_check(
-            ctx,
-            claim,
-            _compare(
-                claim,
-                size_mb,
-                f"{audit.total:,} parameters x {per} B ({claim.get('dtype')}) = {size_mb:.2f} MB "
-                f"({audit.total * per / 2**20:.2f} MiB)",
-            ),
+    conditions = ", ".join(verdict.conditions)
+    return ClaimResult(
+        claim,
+        Verdict.HOLDS,
+        f"holds only when {conditions}",
+        f"{verdict.layer}: {verdict.expression} == numel() on every one of {verdict.examples} "
+        f"drawn configurations with {conditions}; counterexamples: "
+        f"{'; '.join(verdict.counterexamples)}{scope}",
+    )
+
+
+def _built_at(ctx: Context, where: str, name: str, start: int, end: int) -> tuple[ModelAudit, ModelAudit]:
+    """The reference model's parameters with hyperparameter ``name`` at ``start`` and at ``end`` (on meta)."""
+    try:
+        with torch.device("meta"):
+            return audit_params(ctx.build(**{name: start})), audit_params(ctx.build(**{name: end}))
+    except TypeError as exc:  # the builder refused the keyword: a mistake in the claims file
+        raise ClaimsFileError(
+            f"{where}: {ctx.document.model} does not take hyperparameter {name!r} ({folded(exc, 200)})"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - the builder refused the value: any error it raises is reported
+        raise ClaimsFileError(
+            f"{where}: {ctx.document.model} cannot be built with {name} = {start} or {end}: {one_line(exc, 200)}"
+        ) from None
+
+
+@_checks("scaling")
+def _check_scaling(ctx: Context, claim: Claim) -> ClaimResult:
+    paths = ctx.document.components[claim.get("component")]
+    missing = [p for p in paths if p not in dict(ctx.model.named_modules())] if ctx.model is not None else []
+    if missing:
+        return ClaimResult(claim, Verdict.MISSING, None, f"module path {missing[0]!r} is not in {ctx.document.model}")
+    name = claim.get("hyperparameter")
+    where = f"{ctx.document.path}:{claim.line}: claim {claim.id!r}"
+    start, end = (_scaling_value(ctx, claim, where, name, key) for key in ("from", "to"))
+    before, after = _built_at(ctx, where, name, start, end)
+    a = sum(before.component(p) for p in paths)
+    b = sum(after.component(p) for p in paths)
+    if a == 0:
+        raise ClaimsFileError(
+            f"{where}: component {claim.get('component')!r} has no parameters at "
+            f"{name} = {start}, so a scaling ratio is undefined"
         )
-    if kind == "ranking":
-        values = {cid: ctx.figure(cid).value for cid in claim.get("among")}
-        best = (
-            max(values, key=values.__getitem__)
-            if claim.get("order", "max") == "max"
-            else min(values, key=values.__getitem__)
-        )
-        labels = claim.get("labels") or [next(c.where for c in ctx.document.claims if c.id == cid) for cid in values]
-        names = dict(zip(values, labels, strict=False))
-        listing = "; ".join(f"{names[cid]}: {_n(v)}" for cid, v in values.items())
-        if best == claim.get("label"):
-            return ClaimResult(claim, Verdict.HOLDS, names[best], f"the best of {listing} is the labelled one")
+    ratio = b / a
+    return _compare(
+        claim,
+        ratio,
+        f"{claim.get('hyperparameter')} {claim.get('from')} -> {claim.get('to')}: "
+        f"{claim.get('component')} {a:,} -> {b:,}, ratio {ratio:.3f}",
+    )
+
+
+@_checks("size")
+def _check_size(ctx: Context, claim: Claim) -> ClaimResult:
+    total = ctx.audit.total
+    per = DTYPE_BYTES[claim.get("dtype")]
+    size_mb = total * per / 1e6
+    return _compare(
+        claim,
+        size_mb,
+        f"{total:,} parameters x {per} B ({claim.get('dtype')}) = {size_mb:.2f} MB ({total * per / 2**20:.2f} MiB)",
+    )
+
+
+@_checks("ranking")
+def _check_ranking(ctx: Context, claim: Claim) -> ClaimResult:
+    values = {cid: ctx.figure(cid).value for cid in claim.get("among")}
+    best = (
+        max(values, key=values.__getitem__)
+        if claim.get("order", "max") == "max"
+        else min(values, key=values.__getitem__)
+    )
+    labels = claim.get("labels") or [next(c.where for c in ctx.document.claims if c.id == cid) for cid in values]
+    names = dict(zip(values, labels, strict=False))
+    listing = "; ".join(f"{names[cid]}: {_n(v)}" for cid, v in values.items())
+    if best == claim.get("label"):
+        return ClaimResult(claim, Verdict.HOLDS, names[best], f"the best of {listing} is the labelled one")
+    return ClaimResult(
+        claim,
+        Verdict.CONTRADICTS,
+        names[best],
+        f"the labelled row is not the best in the document's own column: {listing}",
+    )
+
+
+@_checks("score_formula")
+def _check_score_formula(ctx: Context, claim: Claim) -> ClaimResult:
+    """Finds the formula behind a table's scores, which the table's score claims are then checked with."""
+    rows = [
+        (ctx.figure(r["params"]).value, ctx.figure(r["rmse"]).value, ctx.figure(r["score"])) for r in claim.get("rows")
+    ]
+    formula = find_score_formula(rows)
+    if formula is None:
+        return ClaimResult(claim, Verdict.NOT_REPRODUCIBLE, None, "no candidate formula reproduces every printed score")
+    ctx.score_formula = formula
+    return ClaimResult(
+        claim,
+        Verdict.HOLDS,
+        formula.text,
+        f"Score = {formula.text} reproduces every row: "
+        + ", ".join(f"{_n(formula.score(p, r))} for {s.text}" for p, r, s in rows)
+        + "; the document never states it",
+    )
+
+
+@_checks("score")
+def _check_score(ctx: Context, claim: Claim) -> ClaimResult:
+    formula = ctx.score_formula
+    if formula is None:
+        return ClaimResult(claim, Verdict.NOT_CHECKABLE, None, "no score formula was found for this table")
+    params, rmse = ctx.figure(claim.get("params")).value, ctx.figure(claim.get("rmse")).value
+    printed_inputs = formula.score(params, rmse)
+    if not _figure(claim).admits(printed_inputs):
         return ClaimResult(
             claim,
             Verdict.CONTRADICTS,
-            names[best],
-            f"the labelled row is not the best in the document's own column: {listing}",
+            printed_inputs,
+            f"{formula.text} with the printed inputs gives {_n(printed_inputs)}",
         )
-    if kind == "score_formula":
-        rows = [
-            (ctx.figure(r["params"]).value, ctx.figure(r["rmse"]).value, ctx.figure(r["score"]))
-            for r in claim.get("rows")
-        ]
-        formula = find_score_formula(rows)
-        if formula is None:
-            return ClaimResult(
-                claim, Verdict.NOT_REPRODUCIBLE, None, "no candidate formula reproduces every printed score"
-            )
-        ctx.score_formula = formula
+    model = claim.get("model")
+    audited = ctx.baseline_totals(model) if (model and ctx.baseline_totals) else (None, "")
+    if audited[0] is None:
         return ClaimResult(
             claim,
             Verdict.HOLDS,
-            formula.text,
-            f"Score = {formula.text} reproduces every row: "
-            + ", ".join(f"{_n(formula.score(p, r))} for {s.text}" for p, r, s in rows)
-            + "; the document never states it",
+            printed_inputs,
+            f"{formula.text} with the printed inputs gives {_n(printed_inputs)}; "
+            + (audited[1] or "no audited parameter count to recompute it with"),
         )
-    if kind == "score":
-        formula = ctx.score_formula
-        if formula is None:
-            return ClaimResult(claim, Verdict.NOT_CHECKABLE, None, "no score formula was found for this table")
-        params, rmse = ctx.figure(claim.get("params")).value, ctx.figure(claim.get("rmse")).value
-        printed_inputs = formula.score(params, rmse)
-        if not _figure(claim).admits(printed_inputs):
-            return ClaimResult(
-                claim,
-                Verdict.CONTRADICTS,
-                printed_inputs,
-                f"{formula.text} with the printed inputs gives {_n(printed_inputs)}",
-            )
-        model = claim.get("model")
-        audited = ctx.baseline_totals(model) if (model and ctx.baseline_totals) else (None, "")
-        if audited[0] is None:
-            return ClaimResult(
-                claim,
-                Verdict.HOLDS,
-                printed_inputs,
-                f"{formula.text} with the printed inputs gives {_n(printed_inputs)}; "
-                + (audited[1] or "no audited parameter count to recompute it with"),
-            )
-        recomputed = formula.score(audited[0] / 1e6, rmse)
-        return _compare(
-            claim,
-            recomputed,
-            f"with the audited {audited[0]:,} parameters ({audited[1]}): {formula.text} = "
-            f"{_n(recomputed)}; with the printed {params:g}M it is {_n(printed_inputs)}",
-        )
-    if kind == "baseline":
-        if ctx.baseline_totals is None:
-            return ClaimResult(claim, Verdict.NOT_CHECKABLE, None, "no reference models available")
-        total, how = ctx.baseline_totals(claim.get("model"))
-        if total is None:
-            return ClaimResult(claim, Verdict.NOT_CHECKABLE, None, how)
-        return _compare(claim, total, how)
-    if kind == "reported":
-        published = claim.get("published")
-        if published is None:
-            return _self_check(
-                ctx,
-                claim,
-                ClaimResult(
-                    claim,
-                    Verdict.NOT_CHECKABLE,
-                    None,
-                    claim.get("reason", "a result of training and testing, which a structural audit cannot repeat"),
-                ),
-            )
-        return _compare(claim, float(published), f"published: {published} ({claim.get('published_source')})")
-    if kind == "attribute":
-        modules = dict(ctx.model.named_modules()) if ctx.model is not None else {}
-        path = claim.get("module")
-        if path not in modules:
-            return ClaimResult(claim, Verdict.MISSING, None, f"module path {path!r} is not in {ctx.document.model}")
-        module = modules[path]
-        if claim.get("count_type"):
-            wanted = claim.get("count_type")
-            actual = sum(type(m).__name__ == wanted for m in module.modules())
-            return _compare(claim, actual, f"{actual} {wanted} module(s) under {path}")
-        name = claim.get("attribute")
-        attribute = getattr(module, name, None)
-        if not isinstance(attribute, (int, float)) or isinstance(attribute, bool):
-            return ClaimResult(
-                claim, Verdict.MISSING, None, f"{path} ({type(module).__name__}) has no numeric {name!r}"
-            )
-        return _compare(claim, attribute, f"{path}.{name} = {attribute}")
-    if kind == "throughput":
-        if ctx.throughput:
-            value = ctx.throughput["samples_per_s"]
-            return _compare(
-                claim,
-                value,
-                f"measured {value:,.0f} samples/s on {ctx.throughput['hardware']}; holds only for that hardware",
-            )
+    recomputed = formula.score(audited[0] / 1e6, rmse)
+    return _compare(
+        claim,
+        recomputed,
+        f"with the audited {audited[0]:,} parameters ({audited[1]}): {formula.text} = "
+        f"{_n(recomputed)}; with the printed {params:g}M it is {_n(printed_inputs)}",
+    )
+
+
+@_checks("baseline")
+def _check_baseline(ctx: Context, claim: Claim) -> ClaimResult:
+    if ctx.baseline_totals is None:
+        return ClaimResult(claim, Verdict.NOT_CHECKABLE, None, "no reference models available")
+    total, how = ctx.baseline_totals(claim.get("model"))
+    if total is None:
+        return ClaimResult(claim, Verdict.NOT_CHECKABLE, None, how)
+    return _compare(claim, total, how)
+
+
+@_checks("reported", self_check=False)
+def _check_reported(ctx: Context, claim: Claim) -> ClaimResult:
+    """A published figure is compared as published; without one, only ``implied`` (if any) checks the claim."""
+    published = claim.get("published")
+    if published is None:
+        reason = claim.get("reason", "a result of training and testing, which a structural audit cannot repeat")
+        return _self_check(ctx, claim, ClaimResult(claim, Verdict.NOT_CHECKABLE, None, reason))
+    return _compare(claim, float(published), f"published: {published} ({claim.get('published_source')})")
+
+
+@_checks("attribute")
+def _check_attribute(ctx: Context, claim: Claim) -> ClaimResult:
+    modules = dict(ctx.model.named_modules()) if ctx.model is not None else {}
+    path = claim.get("module")
+    if path not in modules:
+        return ClaimResult(claim, Verdict.MISSING, None, f"module path {path!r} is not in {ctx.document.model}")
+    module = modules[path]
+    if claim.get("count_type"):
+        wanted = claim.get("count_type")
+        actual = sum(type(m).__name__ == wanted for m in module.modules())
+        return _compare(claim, actual, f"{actual} {wanted} module(s) under {path}")
+    name = claim.get("attribute")
+    attribute = getattr(module, name, None)
+    if not isinstance(attribute, (int, float)) or isinstance(attribute, bool):
+        return ClaimResult(claim, Verdict.MISSING, None, f"{path} ({type(module).__name__}) has no numeric {name!r}")
+    return _compare(claim, attribute, f"{path}.{name} = {attribute}")
+
+
+@_checks("throughput")
+def _check_throughput(ctx: Context, claim: Claim) -> ClaimResult:
+    if not ctx.throughput:
         return ClaimResult(
             claim,
             Verdict.NOT_CHECKABLE,
             None,
             "hardware-dependent: no measurement on this machine was given (measure one with `archaudit bench`)",
         )
-    raise ValueError(f"unhandled claim kind {kind!r}")
+    value = ctx.throughput["samples_per_s"]
+    return _compare(
+        claim,
+        value,
+        f"measured {value:,.0f} samples/s on {ctx.throughput['hardware']}; holds only for that hardware",
+    )
+
+
+def _check(ctx: Context, claim: Claim) -> ClaimResult:
+    """The claim's kind's checker, then what every kind shares: the claim's ``implied`` expression (where the
+    checker does not apply it itself) and its note."""
+    checker = CHECKERS.get(claim.kind)
+    if checker is None:
+        raise ValueError(f"unhandled claim kind {claim.kind!r}")
+    result = checker.check(ctx, claim)
+    if checker.self_check:
+        result = _self_check(ctx, claim, result)
+    if claim.get("note"):
+        result = dataclasses.replace(result, evidence=f"{result.evidence}. {claim.get('note')}")
+    return result
 
 
 def check_claims(ctx: Context) -> tuple[ClaimResult, ...]:
@@ -469,16 +554,11 @@ def check_claims(ctx: Context) -> tuple[ClaimResult, ...]:
     results: dict[str, ClaimResult] = {}
     for claim in ordered:
         try:
-            result = _check(ctx, claim)
-            if claim.kind not in ("size", "reported", "derived", "sum"):
-                result = _self_check(ctx, claim, result)
+            results[claim.id] = _check(ctx, claim)
         except ClaimsFileError:
             raise
         except (UnsafeExpression, FigureError, _UnknownFigure) as exc:  # the claim's own text: name it
             raise ClaimsFileError(
                 f"{ctx.document.path}:{claim.line}: claim {claim.id!r} ({claim.kind}): {exc}"
             ) from None
-        if claim.get("note"):
-            result = dataclasses.replace(result, evidence=f"{result.evidence}. {claim.get('note')}")
-        results[claim.id] = result
     return tuple(results[c.id] for c in ctx.document.claims)

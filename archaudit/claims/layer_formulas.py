@@ -71,7 +71,7 @@ def configurations(layer: str, count: int) -> list[dict[str, Any]]:
     """``count`` configurations of a layer family, the same on every machine and Python version: the family's
     small base configuration, then the base with each condition violated, then draws seeded by the layer's name
     (no test framework is needed at run time)."""
-    family = FAMILIES[layer]
+    family = LAYER_FAMILIES[layer]
     firsts = [dict(family.base), *({**family.base, **change} for change in family.violations.values())]
     rng = random.Random(f"archaudit:{layer}")
     domains = _DOMAINS[layer]
@@ -83,7 +83,7 @@ def _lstm_d(c: dict[str, Any]) -> int:
     return c["h"] - 1 if c["proj"] else 0
 
 
-FAMILIES: dict[str, LayerFamily] = {
+LAYER_FAMILIES: dict[str, LayerFamily] = {
     "Linear": LayerFamily(
         build=lambda c: nn.Linear(c["in"], c["out"], bias=c["bias"]),
         variables=lambda c: {"in_": c["in"], "out": c["out"]},
@@ -158,6 +158,8 @@ FAMILIES: dict[str, LayerFamily] = {
         ),
     ),
 }
+"""The layer families a formula claim may name (``layer = "Conv1d"``), each with how to build and describe it
+(not :data:`reference_models.families.FAMILIES`, the solver's model families)."""
 
 
 @dataclass(frozen=True)
@@ -175,9 +177,9 @@ class FormulaVerdict:
 
 
 def check_layer_formula(layer: str, expression: str, *, examples: int = 200) -> FormulaVerdict:
-    if layer not in FAMILIES:
-        raise KeyError(f"no layer family {layer!r} for formula claims; known: {', '.join(FAMILIES)}")
-    family = FAMILIES[layer]
+    if layer not in LAYER_FAMILIES:
+        raise KeyError(f"no layer family {layer!r} for formula claims; known: {', '.join(LAYER_FAMILIES)}")
+    family = LAYER_FAMILIES[layer]
     text = expression.replace("in ", "in_ ").replace("in×", "in_×").replace("in*", "in_*")
     outcomes: list[tuple[dict[str, Any], bool]] = []
     for config in configurations(layer, examples):

@@ -33,7 +33,7 @@ from ..tomlfile import (
     unknown_keys,
 )
 from .figures import FigureError, parse_figure
-from .records import KINDS, Claim, Document
+from .records import DTYPE_BYTES, KINDS, Claim, Document
 
 MAX_CLAIMS = 10_000
 """The most claims one file may hold (the largest shipped file has 66)."""
@@ -70,7 +70,7 @@ _FIGURE = ("value", "tolerance")  # the figure read from `value` instead of `pri
 _PRINTED = ("printed",)
 
 CLAIM_KEYS: dict[str, KindKeys] = {
-    # the keys each kind's check reads (check.py), and only those: a key no check reads is a mistake
+    # the keys each kind's checker reads (check.CHECKERS), and only those: a key no check reads is a mistake
     "total": KindKeys(_PRINTED, (*_FIGURE, "implied", "family")),
     "trainable": KindKeys(_PRINTED, (*_FIGURE, "implied", "family")),
     "component": KindKeys((*_PRINTED, "component"), (*_FIGURE, "components", "implied", "family")),
@@ -118,7 +118,7 @@ KEY_TYPES: dict[str, FieldType] = {
     "hyperparameter": STRING,
     "from": POSITIVE_INT,
     "to": POSITIVE_INT,
-    "dtype": STRING,  # one of check.DTYPE_BYTES (checked with the references)
+    "dtype": STRING,  # one of records.DTYPE_BYTES (checked with the references)
     "label": STRING,
     "among": STRINGS,
     "labels": STRINGS,
@@ -265,8 +265,7 @@ def _validate_references(path: Path, claims: list[Claim]) -> None:
     """What can be checked without a model: every id an expression, term, ranking or score names exists and has
     a figure, no figure is derived from itself, and every dtype and formula layer is known. (Hyperparameters
     are checked against the model's builder.)"""
-    from .check import DTYPE_BYTES
-    from .layer_formulas import FAMILIES
+    from .layer_formulas import LAYER_FAMILIES
 
     ids = {c.id for c in claims}
     with_figure = {c.id for c in claims if c.figure is not None}
@@ -310,9 +309,10 @@ def _validate_references(path: Path, claims: list[Claim]) -> None:
                 raise fail(claim, f"{key} refers to {shown(ref)}, a claim with no figure")
         if claim.kind == "size" and claim.get("dtype") not in DTYPE_BYTES:
             raise fail(claim, f"unknown dtype {shown(claim.get('dtype'))}; one of {', '.join(DTYPE_BYTES)}")
-        if claim.kind == "formula" and claim.get("layer") not in FAMILIES:
+        if claim.kind == "formula" and claim.get("layer") not in LAYER_FAMILIES:
             raise fail(
-                claim, f"no layer family {shown(claim.get('layer'))} for formula claims; one of {', '.join(FAMILIES)}"
+                claim,
+                f"no layer family {shown(claim.get('layer'))} for formula claims; one of {', '.join(LAYER_FAMILIES)}",
             )
     cycle = _derivation_cycle(claims)
     if cycle:

@@ -51,6 +51,10 @@ KINDS = (
     "throughput",
     "attribute",
 )
+"""Every claim kind: each has its keys (:data:`~.loader.CLAIM_KEYS`) and its checker (:data:`~.check.CHECKERS`)."""
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "float64": 8}
+"""The dtypes a size claim may name, and each one's bytes per parameter (the loader refuses any other)."""
 
 
 @dataclass(frozen=True)
