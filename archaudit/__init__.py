@@ -20,7 +20,7 @@ from .errors import (
     TargetError,
 )
 from .records import ModelAudit, ModuleRecord, SharedTensor, Status, UnregisteredModule
-from .registry import KNOWN_ZERO, REGISTRY, FormulaRegistry, LayerFormula
+from .registry import KNOWN_ZERO, REGISTRY, FormulaRegistry, LayerFormula, LayerRule
 from .report.dataframe import params_frame
 from .walker import audit_params
 
@@ -35,6 +35,7 @@ __all__ = [
     "FormulaMismatchError",
     "FormulaRegistry",
     "LayerFormula",
+    "LayerRule",
     "LazyModuleError",
     "ModelAudit",
     "ModuleRecord",

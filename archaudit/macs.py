@@ -181,6 +181,12 @@ def _counted_by_ops(own_flops: int, ops: dict[str, int], why: str, common: dict[
     )
 
 
+def _no_macs_reason(registry: FormulaRegistry, module: nn.Module) -> str:
+    """`` (reason)`` when the rule found for ``module`` was declared without a MAC rule (``no_macs=``), else ``""``."""
+    found = registry.lookup_rule(type(module))
+    return f" ({found[1].no_macs})" if found is not None and found[1].macs is None else ""
+
+
 def _records(model: nn.Module, captured: Capture, registry: FormulaRegistry) -> tuple[FlopsRecord, ...]:
     own_flops = captured.own_flops
     own_ops = captured.own_ops or {}
@@ -229,7 +235,8 @@ def _records(model: nn.Module, captured: Capture, registry: FormulaRegistry) -> 
             )
         elif own_counted:
             why = (
-                f"no MAC rule for {type(module).__name__}: its own matrix work counted by FlopCounterMode's op formulas"
+                f"no MAC rule for {type(module).__name__}{_no_macs_reason(registry, module)}: its own matrix work "
+                "counted by FlopCounterMode's op formulas"
             )
             records.append(_counted_by_ops(own_counted, own_ops.get(name, {}), why, common))
         else:
@@ -240,7 +247,7 @@ def _records(model: nn.Module, captured: Capture, registry: FormulaRegistry) -> 
                     counts=MacCount(),
                     status=Status.ZERO,
                     source="none",
-                    note=f"no MAC rule; no matrix work of its own{missing}",
+                    note=f"no MAC rule{_no_macs_reason(registry, module)}; no matrix work of its own{missing}",
                     uncounted=columns,
                     uncounted_ops=ops,
                     **common,

@@ -613,10 +613,11 @@ FORMULA_STRATEGIES: dict[type[nn.Module], SearchStrategy[nn.Module]] = {
 
 # --------------------------------------------------------------------------------------------- containers
 
-CONTAINER_TYPES: tuple[type[nn.Module], ...] = (
-    nn.Sequential, nn.ModuleList, nn.ModuleDict, nn.TransformerEncoder, nn.TransformerDecoder, nn.Transformer,
+CONTAINER_TYPES: tuple[type[nn.Module], ...] = tuple(
+    t for t in REGISTRY.keys(family="container") if isinstance(t, type)
 )
-"""Registered known-zero types whose instances hold child modules (every other zero type is a leaf)."""
+"""Registered known-zero types whose instances hold child modules (every other zero type is a leaf): the
+registry's ``container`` rule."""
 
 _NON_CONTAINER = st.deferred(lambda: st.one_of(*FORMULA_STRATEGIES.values(), *_ZERO_LEAF_STRATEGIES.values()))
 
@@ -732,7 +733,9 @@ _CONTAINER_STRATEGIES: dict[type[nn.Module], SearchStrategy[nn.Module]] = {
 MODULE_STRATEGIES: dict[type[nn.Module], SearchStrategy[nn.Module]] = {
     **FORMULA_STRATEGIES, **_ZERO_LEAF_STRATEGIES, **_CONTAINER_STRATEGIES,
 }
-"""One strategy per type registered in :data:`archaudit.REGISTRY`; each draws modules of exactly that type."""
+"""One strategy per rule key in :data:`archaudit.REGISTRY` (tests/test_registry.py holds the two to each other); each
+draws modules of exactly that type. A rule keyed by a qualified name (``"package.module.Class"``) has its strategy
+under the type itself, or under that name where the package may be absent."""
 
 ZERO_STRATEGIES: dict[type[nn.Module], SearchStrategy[nn.Module]] = {
     **_ZERO_LEAF_STRATEGIES, **_CONTAINER_STRATEGIES,

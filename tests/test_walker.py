@@ -14,7 +14,8 @@ from torch import nn
 
 import archaudit
 from archaudit import LazyModuleError, Status, audit_params, params_frame
-from archaudit.registry import FormulaRegistry
+from archaudit.records import MacCount
+from archaudit.registry import REGISTRY
 from archaudit.formulas.linear import LinearSpec
 
 
@@ -208,9 +209,10 @@ def test_audit_is_immutable_and_frames_have_one_row_per_path():
 
 
 def test_a_formula_that_disagrees_with_numel_is_surfaced():
-    registry = FormulaRegistry()
-    registry.register(nn.Linear, family="broken", params=lambda s: s.in_features * s.out_features,
-                      expression=lambda s: "in*out")(lambda m: LinearSpec(m.in_features, m.out_features, True))
+    registry = REGISTRY.copy()
+    registry.rule(nn.Linear, family="broken", spec=lambda m: LinearSpec(m.in_features, m.out_features, True),
+                  params=lambda s: s.in_features * s.out_features, expression=lambda s: "in*out",
+                  macs=lambda m, call: MacCount(), override=True)
     audit = audit_params(nn.Linear(3, 2), registry=registry)
     assert [r.name for r in audit.mismatches] == [""]
     assert "DISAGREES" in audit.record("").note

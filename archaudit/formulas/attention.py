@@ -17,6 +17,8 @@ from ..registry import REGISTRY
 from .linear import LinearSpec, linear_params
 from .norm import ShapeNormSpec, shape_norm_params
 
+# --- MultiheadAttention ------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class AttentionSpec:
@@ -57,7 +59,6 @@ def _attention_expr(s: AttentionSpec) -> str:
     return text + (f" + 2*{e}" if s.add_bias_kv else "")
 
 
-@REGISTRY.register(nn.MultiheadAttention, family="attention", params=attention_params, expression=_attention_expr)
 def attention_spec(m: nn.MultiheadAttention) -> AttentionSpec:
     return AttentionSpec(
         embed_dim=m.embed_dim,
@@ -67,6 +68,48 @@ def attention_spec(m: nn.MultiheadAttention) -> AttentionSpec:
         bias=m.in_proj_bias is not None,
         add_bias_kv=m.bias_k is not None,
     )
+
+
+def attention_macs(
+    s: AttentionSpec, batch: int, target_len: int, source_len: int, add_zero_attn: bool = False
+) -> MacCount:
+    """Projections, scores (Q K^T) and the weighted sum (A V), and the output projection.
+
+    ``source_len`` is the key/value length; ``bias_k``/``bias_v`` and ``add_zero_attn`` each add one key position
+    to the scores and the weighted sum (not to the projections).
+    """
+    e = s.embed_dim
+    keys = source_len + int(s.add_bias_kv) + int(add_zero_attn)
+    projections = target_len * e * e + source_len * (s.kdim + s.vdim) * e + target_len * e * e
+    products = 2 * target_len * keys * e  # Q K^T and A V over all heads: H * L * S * (E / H) each
+    bias = (2 * target_len * e + 2 * source_len * e) if s.bias else 0
+    return MacCount(
+        macs=batch * (projections + products), bias=batch * bias, softmax=batch * s.num_heads * target_len * keys
+    )
+
+
+def _attention_call(m: nn.MultiheadAttention, call: Call) -> MacCount:
+    query, key = call.arg(0, "query"), call.arg(1, "key")
+    if len(query) == 2:  # unbatched (L, E)
+        batch, target, source = 1, query[0], key[0]
+    elif m.batch_first:
+        batch, target, source = query[0], query[1], key[1]
+    else:
+        batch, target, source = query[1], query[0], key[0]
+    return attention_macs(attention_spec(m), batch, target, source, m.add_zero_attn)
+
+
+REGISTRY.rule(
+    nn.MultiheadAttention,
+    family="attention",
+    spec=attention_spec,
+    params=attention_params,
+    expression=_attention_expr,
+    macs=_attention_call,
+)
+
+
+# --- TransformerEncoderLayer, TransformerDecoderLayer ------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -96,13 +139,6 @@ def _transformer_layer_expr(s: TransformerLayerSpec) -> str:
     return f"{attn}({d}) + {d}*{f} + {f} + {f}*{d} + {d} + {norms}*LayerNorm({d}){b}"
 
 
-@REGISTRY.register(
-    nn.TransformerEncoderLayer,
-    nn.TransformerDecoderLayer,
-    family="transformer_layer",
-    params=transformer_layer_params,
-    expression=_transformer_layer_expr,
-)
 def transformer_layer_spec(m: nn.TransformerEncoderLayer | nn.TransformerDecoderLayer) -> TransformerLayerSpec:
     return TransformerLayerSpec(
         d_model=m.self_attn.embed_dim,
@@ -113,40 +149,6 @@ def transformer_layer_spec(m: nn.TransformerEncoderLayer | nn.TransformerDecoder
     )
 
 
-# --- MACs --------------------------------------------------------------------------------------------------------
-
-
-def attention_macs(
-    s: AttentionSpec, batch: int, target_len: int, source_len: int, add_zero_attn: bool = False
-) -> MacCount:
-    """Projections, scores (Q K^T) and the weighted sum (A V), and the output projection.
-
-    ``source_len`` is the key/value length; ``bias_k``/``bias_v`` and ``add_zero_attn`` each add one key position
-    to the scores and the weighted sum (not to the projections).
-    """
-    e = s.embed_dim
-    keys = source_len + int(s.add_bias_kv) + int(add_zero_attn)
-    projections = target_len * e * e + source_len * (s.kdim + s.vdim) * e + target_len * e * e
-    products = 2 * target_len * keys * e  # Q K^T and A V over all heads: H * L * S * (E / H) each
-    bias = (2 * target_len * e + 2 * source_len * e) if s.bias else 0
-    return MacCount(
-        macs=batch * (projections + products), bias=batch * bias, softmax=batch * s.num_heads * target_len * keys
-    )
-
-
-@REGISTRY.register_macs(nn.MultiheadAttention)
-def _attention_call(m: nn.MultiheadAttention, call: Call) -> MacCount:
-    query, key = call.arg(0, "query"), call.arg(1, "key")
-    if len(query) == 2:  # unbatched (L, E)
-        batch, target, source = 1, query[0], key[0]
-    elif m.batch_first:
-        batch, target, source = query[0], query[1], key[1]
-    else:
-        batch, target, source = query[1], query[0], key[0]
-    return attention_macs(attention_spec(m), batch, target, source, m.add_zero_attn)
-
-
-@REGISTRY.register_macs(nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)
 def _transformer_layer_call(m: nn.TransformerEncoderLayer | nn.TransformerDecoderLayer, call: Call) -> MacCount:
     """The layer's own work: its attention, linear, norm and dropout children are counted where they are called.
 
@@ -157,3 +159,14 @@ def _transformer_layer_call(m: nn.TransformerEncoderLayer | nn.TransformerDecode
     if isinstance(m.activation, nn.Module):
         return MacCount()
     return MacCount(activation=numel(call.output[:-1]) * m.linear1.out_features)
+
+
+REGISTRY.rule(
+    nn.TransformerEncoderLayer,
+    nn.TransformerDecoderLayer,
+    family="transformer_layer",
+    spec=transformer_layer_spec,
+    params=transformer_layer_params,
+    expression=_transformer_layer_expr,
+    macs=_transformer_layer_call,
+)

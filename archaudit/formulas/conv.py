@@ -36,17 +36,6 @@ def _conv_expr(s: ConvSpec) -> str:
     return f"{channels}*{kernel}" + (f" + {s.out_channels}" if s.bias else "")
 
 
-@REGISTRY.register(
-    nn.Conv1d,
-    nn.Conv2d,
-    nn.Conv3d,
-    nn.ConvTranspose1d,
-    nn.ConvTranspose2d,
-    nn.ConvTranspose3d,
-    family="conv",
-    params=conv_params,
-    expression=_conv_expr,
-)
 def conv_spec(m: nn.modules.conv._ConvNd) -> ConvSpec:
     return ConvSpec(
         in_channels=m.in_channels,
@@ -56,9 +45,6 @@ def conv_spec(m: nn.modules.conv._ConvNd) -> ConvSpec:
         bias=m.bias is not None,
         transposed=m.transposed,
     )
-
-
-# --- MACs --------------------------------------------------------------------------------------------------------
 
 
 def conv_macs(s: ConvSpec, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> MacCount:
@@ -78,6 +64,20 @@ def conv_macs(s: ConvSpec, input_shape: tuple[int, ...], output_shape: tuple[int
     return MacCount(macs=macs, bias=out_elements if s.bias else 0)
 
 
-@REGISTRY.register_macs(nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 def _conv_call(m: nn.modules.conv._ConvNd, call: Call) -> MacCount:
     return conv_macs(conv_spec(m), call.input, call.output)
+
+
+REGISTRY.rule(
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+    family="conv",
+    spec=conv_spec,
+    params=conv_params,
+    expression=_conv_expr,
+    macs=_conv_call,
+)

@@ -24,17 +24,21 @@ def _embedding_expr(s: EmbeddingSpec) -> str:
     return f"{s.num_embeddings}*{s.embedding_dim}"
 
 
-@REGISTRY.register(
-    nn.Embedding, nn.EmbeddingBag, family="embedding", params=embedding_params, expression=_embedding_expr
-)
 def embedding_spec(m: nn.Embedding | nn.EmbeddingBag) -> EmbeddingSpec:
     return EmbeddingSpec(m.num_embeddings, m.embedding_dim)
 
 
-# --- MACs --------------------------------------------------------------------------------------------------------
-
-
-@REGISTRY.register_macs(nn.Embedding, nn.EmbeddingBag)
 def _embedding_call(m: nn.Module, call: Call) -> MacCount:
     """A table lookup: no multiply-accumulate (EmbeddingBag's reduction over a bag is not counted either)."""
     return MacCount()
+
+
+REGISTRY.rule(
+    nn.Embedding,
+    nn.EmbeddingBag,
+    family="embedding",
+    spec=embedding_spec,
+    params=embedding_params,
+    expression=_embedding_expr,
+    macs=_embedding_call,
+)

@@ -9,6 +9,8 @@ from torch import nn
 from ..records import Call, MacCount, numel
 from ..registry import REGISTRY
 
+# --- Linear ------------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class LinearSpec:
@@ -25,9 +27,26 @@ def _linear_expr(s: LinearSpec) -> str:
     return f"{s.in_features}*{s.out_features}" + (f" + {s.out_features}" if s.bias else "")
 
 
-@REGISTRY.register(nn.Linear, family="linear", params=linear_params, expression=_linear_expr)
 def linear_spec(m: nn.Linear) -> LinearSpec:
     return LinearSpec(m.in_features, m.out_features, m.bias is not None)
+
+
+def linear_macs(s: LinearSpec, input_shape: tuple[int, ...]) -> MacCount:
+    """Any rank: every row of the last axis goes through the ``in x out`` weight."""
+    rows = numel(input_shape) // s.in_features
+    return MacCount(macs=rows * s.in_features * s.out_features, bias=rows * s.out_features if s.bias else 0)
+
+
+def _linear_call(m: nn.Linear, call: Call) -> MacCount:
+    return linear_macs(linear_spec(m), call.input)
+
+
+REGISTRY.rule(
+    nn.Linear, family="linear", spec=linear_spec, params=linear_params, expression=_linear_expr, macs=_linear_call
+)
+
+
+# --- Bilinear ----------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -46,18 +65,8 @@ def _bilinear_expr(s: BilinearSpec) -> str:
     return f"{s.out_features}*{s.in1_features}*{s.in2_features}" + (f" + {s.out_features}" if s.bias else "")
 
 
-@REGISTRY.register(nn.Bilinear, family="bilinear", params=bilinear_params, expression=_bilinear_expr)
 def bilinear_spec(m: nn.Bilinear) -> BilinearSpec:
     return BilinearSpec(m.in1_features, m.in2_features, m.out_features, m.bias is not None)
-
-
-# --- MACs --------------------------------------------------------------------------------------------------------
-
-
-def linear_macs(s: LinearSpec, input_shape: tuple[int, ...]) -> MacCount:
-    """Any rank: every row of the last axis goes through the ``in x out`` weight."""
-    rows = numel(input_shape) // s.in_features
-    return MacCount(macs=rows * s.in_features * s.out_features, bias=rows * s.out_features if s.bias else 0)
 
 
 def bilinear_macs(s: BilinearSpec, input1_shape: tuple[int, ...]) -> MacCount:
@@ -67,11 +76,15 @@ def bilinear_macs(s: BilinearSpec, input1_shape: tuple[int, ...]) -> MacCount:
     return MacCount(macs=rows * s.out_features * per_output, bias=rows * s.out_features if s.bias else 0)
 
 
-@REGISTRY.register_macs(nn.Linear)
-def _linear_call(m: nn.Linear, call: Call) -> MacCount:
-    return linear_macs(linear_spec(m), call.input)
-
-
-@REGISTRY.register_macs(nn.Bilinear)
 def _bilinear_call(m: nn.Bilinear, call: Call) -> MacCount:
     return bilinear_macs(bilinear_spec(m), call.input)
+
+
+REGISTRY.rule(
+    nn.Bilinear,
+    family="bilinear",
+    spec=bilinear_spec,
+    params=bilinear_params,
+    expression=_bilinear_expr,
+    macs=_bilinear_call,
+)

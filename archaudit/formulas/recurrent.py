@@ -74,7 +74,6 @@ def _recurrent_expr(s: RecurrentSpec) -> str:
     return " + ".join(terms)
 
 
-@REGISTRY.register(nn.RNN, nn.LSTM, nn.GRU, family="recurrent", params=recurrent_params, expression=_recurrent_expr)
 def recurrent_spec(m: nn.RNNBase) -> RecurrentSpec:
     return RecurrentSpec(
         mode="LSTM" if m.mode == "LSTM" else "GRU" if m.mode == "GRU" else "RNN",
@@ -86,28 +85,6 @@ def recurrent_spec(m: nn.RNNBase) -> RecurrentSpec:
         proj_size=getattr(m, "proj_size", 0),
     )
 
-
-def cell_params(s: RecurrentSpec) -> int:
-    return recurrent_layer_params(s, 0)
-
-
-def _cell_expr(s: RecurrentSpec) -> str:
-    g, h = s.gates, s.hidden_size
-    return f"{g}*{h}*({s.input_size} + {h})" + (f" + 2*{g}*{h}" if s.bias else "")
-
-
-_CELL_MODES = {nn.RNNCell: "RNN", nn.GRUCell: "GRU", nn.LSTMCell: "LSTM"}
-
-
-@REGISTRY.register(
-    nn.RNNCell, nn.LSTMCell, nn.GRUCell, family="recurrent_cell", params=cell_params, expression=_cell_expr
-)
-def cell_spec(m: nn.RNNCellBase) -> RecurrentSpec:
-    mode = next(mode for cls, mode in _CELL_MODES.items() if isinstance(m, cls))
-    return RecurrentSpec(mode=mode, input_size=m.input_size, hidden_size=m.hidden_size, bias=m.bias)
-
-
-# --- MACs --------------------------------------------------------------------------------------------------------
 
 ACTIVATIONS_PER_STEP = {"RNN": 1, "GRU": 3, "LSTM": 5}
 """Non-linearities per hidden unit and step: RNN tanh; GRU 2 sigmoid + tanh; LSTM 3 sigmoid + 2 tanh."""
@@ -140,16 +117,58 @@ def recurrent_steps(input_arg: object, batch_first: bool) -> int:
     return steps
 
 
-@REGISTRY.register_macs(nn.RNN, nn.LSTM, nn.GRU)
 def _recurrent_call(m: nn.RNNBase, call: Call) -> MacCount:
     return recurrent_macs(recurrent_spec(m), recurrent_steps(call.arg(0, "input"), m.batch_first))
+
+
+REGISTRY.rule(
+    nn.RNN,
+    nn.LSTM,
+    nn.GRU,
+    family="recurrent",
+    spec=recurrent_spec,
+    params=recurrent_params,
+    expression=_recurrent_expr,
+    macs=_recurrent_call,
+)
+
+
+# --- RNNCell, LSTMCell, GRUCell ----------------------------------------------------------------------------------
+
+
+def cell_params(s: RecurrentSpec) -> int:
+    return recurrent_layer_params(s, 0)
+
+
+def _cell_expr(s: RecurrentSpec) -> str:
+    g, h = s.gates, s.hidden_size
+    return f"{g}*{h}*({s.input_size} + {h})" + (f" + 2*{g}*{h}" if s.bias else "")
+
+
+_CELL_MODES = {nn.RNNCell: "RNN", nn.GRUCell: "GRU", nn.LSTMCell: "LSTM"}
+
+
+def cell_spec(m: nn.RNNCellBase) -> RecurrentSpec:
+    mode = next(mode for cls, mode in _CELL_MODES.items() if isinstance(m, cls))
+    return RecurrentSpec(mode=mode, input_size=m.input_size, hidden_size=m.hidden_size, bias=m.bias)
 
 
 def cell_macs(s: RecurrentSpec, batch: int) -> MacCount:
     return recurrent_macs(s, batch)
 
 
-@REGISTRY.register_macs(nn.RNNCell, nn.LSTMCell, nn.GRUCell)
 def _cell_call(m: nn.RNNCellBase, call: Call) -> MacCount:
     shape = call.input
     return cell_macs(cell_spec(m), shape[0] if len(shape) == 2 else 1)
+
+
+REGISTRY.rule(
+    nn.RNNCell,
+    nn.LSTMCell,
+    nn.GRUCell,
+    family="recurrent_cell",
+    spec=cell_spec,
+    params=cell_params,
+    expression=_cell_expr,
+    macs=_cell_call,
+)

@@ -24,7 +24,10 @@ def prelu_params(s: PReLUSpec) -> int:
     return s.num_parameters
 
 
-@REGISTRY.register(nn.PReLU, family="prelu", params=prelu_params, expression=lambda s: str(s.num_parameters))
+def _prelu_expr(s: PReLUSpec) -> str:
+    return str(s.num_parameters)
+
+
 def prelu_spec(m: nn.PReLU) -> PReLUSpec:
     return PReLUSpec(m.num_parameters)
 
@@ -124,37 +127,55 @@ CONTAINERS = (
 
 KNOWN_ZERO_TYPES = ACTIVATIONS + DROPOUT + POOLING + RESHAPING + PADDING + PARAMETER_FREE_NORMS + DISTANCES + CONTAINERS
 
-REGISTRY.register_zero(*KNOWN_ZERO_TYPES)
-
-
-# --- MACs --------------------------------------------------------------------------------------------------------
-
 SOFTMAXES = (nn.Softmax, nn.Softmax2d, nn.LogSoftmax, nn.Softmin)
+"""The activations whose work is counted in the ``softmax`` column."""
 
 
-@REGISTRY.register_macs(*(t for t in ACTIVATIONS if t not in SOFTMAXES and t is not nn.GLU), nn.PReLU)
+# --- MAC rules ---------------------------------------------------------------------------------------------------
+
+
 def _activation_call(m: nn.Module, call: Call) -> MacCount:
     return MacCount(activation=numel(call.input))
 
 
-@REGISTRY.register_macs(nn.GLU)
 def _glu_call(m: nn.GLU, call: Call) -> MacCount:
     """``a * sigmoid(b)`` over the two halves of the input: only ``b``, half the input, goes through the
     non-linearity, one element per output element."""
     return MacCount(activation=numel(call.output))
 
 
-@REGISTRY.register_macs(*SOFTMAXES)
 def _softmax_call(m: nn.Module, call: Call) -> MacCount:
     return MacCount(softmax=numel(call.input))
 
 
-@REGISTRY.register_macs(*PARAMETER_FREE_NORMS)
 def _lrn_call(m: nn.Module, call: Call) -> MacCount:
     return MacCount(norm=numel(call.output))
 
 
-@REGISTRY.register_macs(*DROPOUT, *POOLING, *RESHAPING, *PADDING, *DISTANCES, *CONTAINERS)
 def _no_macs(m: nn.Module, call: Call) -> MacCount:
     """No multiply-accumulate of weights (pooling windows, distances and copies are not counted)."""
     return MacCount()
+
+
+# --- rules: one declaration per kind -----------------------------------------------------------------------------
+
+REGISTRY.rule(
+    nn.PReLU,
+    family="prelu",
+    spec=prelu_spec,
+    params=prelu_params,
+    expression=_prelu_expr,
+    macs=_activation_call,
+)
+REGISTRY.zero(
+    *(t for t in ACTIVATIONS if t not in SOFTMAXES and t is not nn.GLU), family="activation", macs=_activation_call
+)
+REGISTRY.zero(nn.GLU, family="glu", macs=_glu_call)
+REGISTRY.zero(*SOFTMAXES, family="softmax", macs=_softmax_call)
+REGISTRY.zero(*DROPOUT, family="dropout", macs=_no_macs)
+REGISTRY.zero(*POOLING, family="pooling", macs=_no_macs)
+REGISTRY.zero(*RESHAPING, family="reshaping", macs=_no_macs)
+REGISTRY.zero(*PADDING, family="padding", macs=_no_macs)
+REGISTRY.zero(*PARAMETER_FREE_NORMS, family="parameter_free_norm", macs=_lrn_call)
+REGISTRY.zero(*DISTANCES, family="distance", macs=_no_macs)
+REGISTRY.zero(*CONTAINERS, family="container", macs=_no_macs)
