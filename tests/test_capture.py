@@ -27,27 +27,35 @@ def shapes(value) -> list:
 
 
 @pytest.mark.parametrize("mode", MODES)
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
 @given(data=st.data())
 def test_rnn_stand_in_matches_the_real_forward(mode, data):
-    """Oracle: the real forward of the same module on meta tensors."""
+    """Oracle: the real forward of the same module on CPU tensors of the same shapes (the same kernels' shapes as
+    on meta, at a fraction of the cost of meta's per-step Python decomposition)."""
     kwargs = data.draw(recurrent_kwargs(mode))
     kwargs = {**kwargs, "input_size": min(kwargs["input_size"], 64), "hidden_size": min(kwargs["hidden_size"], 64)}
     if kwargs.get("proj_size", 0) >= kwargs["hidden_size"]:
         kwargs["proj_size"] = kwargs["hidden_size"] - 1
-    with torch.device("meta"):
-        module = MODES[mode](**kwargs)
+    module = MODES[mode](**kwargs)
     steps, batch = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 3))
     layout = data.draw(st.sampled_from(["batched", "unbatched", "packed"]))
     if layout == "unbatched":
-        x = torch.empty(steps, kwargs["input_size"], device="meta")
+        shape: tuple[int, ...] = (steps, kwargs["input_size"])
     else:
         first, second = (batch, steps) if module.batch_first else (steps, batch)
-        x = torch.empty(first, second, kwargs["input_size"], device="meta")
+        shape = (first, second, kwargs["input_size"])
+    lengths = None
     if layout == "packed":
         lengths = torch.tensor(sorted(data.draw(st.lists(st.integers(1, steps), min_size=batch, max_size=batch)),
                                       reverse=True))
-        x = pack_padded_sequence(x, lengths, batch_first=module.batch_first)
-    assert shapes(_rnn_shapes(module, x)) == shapes(module(x))
+
+    def given_as(x):
+        return x if lengths is None else pack_padded_sequence(x, lengths, batch_first=module.batch_first)
+
+    stand_in = _rnn_shapes(module, given_as(torch.empty(shape, device="meta")))
+    with torch.no_grad():
+        real = module(given_as(torch.zeros(shape)))
+    assert shapes(stand_in) == shapes(real)
 
 
 def test_auditing_a_meta_model_allocates_no_parameter_storage():
