@@ -11,6 +11,7 @@ The public API is what this module exports; everything else is private and may c
 590592
 """
 
+from .audit import Audit, audit
 from .budgets.check import BudgetExceeded, BudgetResult, assert_budget, check_budget
 from .errors import (
     ArchauditError,
@@ -30,6 +31,7 @@ __all__ = [
     "KNOWN_ZERO",
     "REGISTRY",
     "ArchauditError",
+    "Audit",
     "BudgetExceeded",
     "BudgetResult",
     "FormulaMismatchError",
@@ -45,6 +47,7 @@ __all__ = [
     "TargetError",
     "UnregisteredModule",
     "assert_budget",
+    "audit",
     "audit_params",
     "check_budget",
     "params_frame",

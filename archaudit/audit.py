@@ -47,10 +47,12 @@ class Audit:
     def compare(self) -> ToolComparison:
         """torchinfo, fvcore and FlopCounterMode on the same model and inputs, beside archaudit's MACs."""
         from .peers import compare_tools
+        from .trace import on_meta
 
         if self.flops is None:
             raise ArchauditError(f"{self.name}: no MACs were counted (audit with macs=True) to compare tools against")
-        return compare_tools(self.flops, self.target.model, self.inputs, self.target.cpu_copy)
+        # the tools that run on meta get the model itself when it was built there, else a meta copy
+        return compare_tools(self.flops, on_meta(self.target.model), self.inputs, self.target.cpu_copy)
 
 
 def _device_of(model: nn.Module) -> str:

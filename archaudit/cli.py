@@ -44,16 +44,15 @@ def _emit(text: str) -> None:
 
 
 def _cmd_params(args: argparse.Namespace) -> int:
-    from . import audit_params
+    from . import audit as audit_target
     from .report import params_json, params_markdown
-    from .targets import build_target
 
-    built = build_target(args.target, meta=args.meta)
-    audit = audit_params(built.model)
+    audited = audit_target(args.target, device="meta" if args.meta else "cpu", macs=False)
+    audit = audited.params
     if args.format == "json":
         _emit(json.dumps(params_json(audit), indent=2))
     else:
-        _emit(params_markdown(audit, title=built.name))
+        _emit(params_markdown(audit, title=audited.name))
     if audit.mismatches:
         names = ", ".join(r.name or "(root)" for r in audit.mismatches)
         print(f"archaudit: internal error: formula disagrees with numel() at {names}", file=sys.stderr)
@@ -62,7 +61,7 @@ def _cmd_params(args: argparse.Namespace) -> int:
 
 
 def _cmd_flops(args: argparse.Namespace) -> int:
-    from .audit import audit
+    from . import audit
     from .report import flops_json, flops_markdown
 
     audited = audit(args.target, args.input, device=args.device)
