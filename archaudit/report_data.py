@@ -14,6 +14,7 @@ from torch import nn
 
 from .inputs import InputSpec
 from .records import FlopsAudit, ModelAudit
+from .registry import REGISTRY, FormulaRegistry
 
 if TYPE_CHECKING:
     from .claims.records import ClaimResult
@@ -161,13 +162,14 @@ def build_report(
     compare: bool = True,
     throughput: dict[str, Any] | None = None,
     device: str = "auto",
+    registry: FormulaRegistry = REGISTRY,
 ) -> ModelReport:
     """Audit a reference model (or a ``module:callable`` TARGET) completely; ``device`` says where to build it
     (see :func:`archaudit.targets.build_target`). The model is built once and traced once (:func:`archaudit.audit`);
     the peer tools get that model and a factory for a CPU copy."""
     from .audit import audit
 
-    audited = audit(name, inputs, device=device)
+    audited = audit(name, inputs, device=device, registry=registry)
     built, params, flops = audited.target, audited.params, audited.flops
     assert flops is not None  # audit() counts MACs unless asked not to
     entry = built.reference
@@ -177,7 +179,7 @@ def build_report(
         claims_files = list(entry.claims) if entry is not None else []
     from .claims import check_document
 
-    claims = tuple(check_document(path, throughput=throughput) for path in claims_files)
+    claims = tuple(check_document(path, throughput=throughput, registry=registry) for path in claims_files)
     return ModelReport(
         name=built.name,
         description=entry.description if entry else f"{type(model).__name__} from {name}",

@@ -109,3 +109,32 @@ def test_a_copied_registry_is_used_for_every_count():
     audited = archaudit.audit(nn.Linear(3, 4), ["2x3"], registry=registry)
     assert audited.flops is not None and audited.flops.macs == 7
     assert archaudit.audit(nn.Linear(3, 4), ["2x3"]).flops.macs == 24  # REGISTRY itself is untouched
+
+
+def _seven_mac_linear() -> archaudit.FormulaRegistry:
+    import dataclasses
+
+    from archaudit.records import MacCount
+
+    registry = archaudit.REGISTRY.copy()
+    _, linear = registry.lookup_rule(nn.Linear) or (None, None)
+    assert linear is not None
+    registry.add(dataclasses.replace(linear, macs=lambda m, call: MacCount(macs=7)), nn.Linear, override=True)
+    return registry
+
+
+def test_a_budget_counts_with_the_registry_it_is_given():
+    registry = _seven_mac_linear()
+    assert archaudit.check_budget(nn.Linear(3, 4), input="2x3", macs=7, registry=registry).ok
+    assert not archaudit.check_budget(nn.Linear(3, 4), input="2x3", macs=7).ok  # 24 with REGISTRY's rule
+    archaudit.assert_budget(nn.Linear(3, 4), input="2x3", macs=(7, 7), registry=registry)
+
+
+def test_a_report_counts_with_the_registry_it_is_given():
+    from archaudit.report_data import build_report
+
+    ours = build_report("dcnn", compare=False, registry=_seven_mac_linear())
+    stock = build_report("dcnn", compare=False)
+    linears = [r for r in ours.flops.records if r.type == "Linear"]
+    assert linears and all(r.macs == 7 for r in linears)
+    assert ours.flops.macs != stock.flops.macs and ours.params.total == stock.params.total

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -18,6 +18,9 @@ from torch import nn
 from ..errors import ArchauditError, InputSpecError
 from ..inputs import MAX_DIMENSION, InputSpec, parse_input
 from ..tomlfile import finite, is_int, shown
+
+if TYPE_CHECKING:
+    from ..registry import FormulaRegistry
 
 Limit = float | int | tuple[float, float] | Sequence[float]
 KINDS = ("params", "trainable", "macs", "flops", "size_mb")
@@ -184,10 +187,20 @@ def _inputs(value: Any) -> list[Any]:
 
 
 def check_budget(
-    model: nn.Module, *, name: str | None = None, input: Any = None, allow_unsupported: bool = False, **limits: Limit
+    model: nn.Module,
+    *,
+    name: str | None = None,
+    input: Any = None,
+    allow_unsupported: bool = False,
+    registry: FormulaRegistry | None = None,
+    **limits: Limit,
 ) -> BudgetResult:
-    """Measure ``model`` against ``limits`` (see :func:`assert_budget`) without raising."""
+    """Measure ``model`` against ``limits`` (see :func:`assert_budget`) without raising; ``registry`` counts with
+    other layer rules than :data:`archaudit.REGISTRY` (a copy extended for one model)."""
+    from ..registry import REGISTRY
     from ..walker import audit_params
+
+    registry = REGISTRY if registry is None else registry
 
     if not isinstance(allow_unsupported, bool):
         raise BudgetError(f"allow_unsupported = {shown(allow_unsupported)} must be a boolean (true or false)")
@@ -200,7 +213,7 @@ def check_budget(
         raise BudgetError("no limit given: pass params=, trainable=, macs=, flops= or size_mb=")
     bounds = {kind: _bounds(kind, limit) for kind, limit in limits.items()}
     inputs = _inputs(input)  # refused before any work
-    audit = audit_params(model)
+    audit = audit_params(model, registry=registry)
     measured: dict[str, float] = {
         "params": audit.total,
         "trainable": audit.trainable,
@@ -213,7 +226,7 @@ def check_budget(
             raise BudgetError("macs/flops limits need input= (a shape such as '1x30x17')")
         from ..macs import audit_macs
 
-        flops = audit_macs(model, inputs)
+        flops = audit_macs(model, inputs, registry=registry)
         measured["macs"], measured["flops"] = flops.macs, flops.flops
         unsupported += [f"{r.name or '(root)'} (MACs)" for r in flops.unsupported]
         labels = flops.inputs
@@ -232,6 +245,7 @@ def assert_budget(
     input: Any = None,
     allow_unsupported: bool = False,
     name: str | None = None,
+    registry: FormulaRegistry | None = None,
 ) -> BudgetResult:
     """Raise :class:`BudgetExceeded` when ``model`` is outside any limit.
 
@@ -248,7 +262,9 @@ def assert_budget(
         for k, v in {"params": params, "trainable": trainable, "macs": macs, "flops": flops, "size_mb": size_mb}.items()
         if v is not None
     }
-    result = check_budget(model, name=name, input=input, allow_unsupported=allow_unsupported, **given)
+    result = check_budget(
+        model, name=name, input=input, allow_unsupported=allow_unsupported, registry=registry, **given
+    )
     if not result.ok:
         raise BudgetExceeded(result)
     return result

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .figures import Figure, FigureError, parse_figure
 from .loader import ClaimsFileError, load_claims
 from .records import VERDICT_ORDER, Claim, ClaimResult, Document, Verdict
 from .safe_eval import UnsafeExpression, evaluate
+
+if TYPE_CHECKING:
+    from ..registry import FormulaRegistry
 
 
 @dataclass(frozen=True)
@@ -32,9 +35,12 @@ class ClaimsAudit:
         raise KeyError(f"no claim {claim_id!r} in {self.document.path}")
 
 
-def check_document(path: str | Path, *, throughput: dict[str, Any] | None = None) -> ClaimsAudit:
+def check_document(
+    path: str | Path, *, throughput: dict[str, Any] | None = None, registry: FormulaRegistry | None = None
+) -> ClaimsAudit:
     """Load a claims file, build the reference model it names (an installed plugin's entry, see
-    :mod:`archaudit.references`) on the meta device, and check every claim."""
+    :mod:`archaudit.references`) on the meta device, and check every claim; ``registry`` counts with other layer
+    rules than :data:`archaudit.REGISTRY`."""
     import torch
 
     from ..errors import TargetError
@@ -58,7 +64,7 @@ def check_document(path: str | Path, *, throughput: dict[str, Any] | None = None
         model = entry.build()
     ctx = Context(
         document=document,
-        audit=audit_params(model),
+        audit=audit_params(model) if registry is None else audit_params(model, registry=registry),
         build=entry.build,
         model=model,
         families=dict(entry.families),
