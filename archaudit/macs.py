@@ -4,17 +4,18 @@ Each module's own work is counted where it is called: a module's MAC rule counts
 and its children are counted at their own calls (``MultiheadAttention`` counts its output projection, which it
 applies without calling ``out_proj``; a ``TransformerEncoderLayer`` counts only its functional activation).
 
-Every module ends in one status:
+Every module ends in one status, decided by the work it did rather than by its class (fvcore's model, at op level):
 
 * ``formula``: counted by its MAC rule (found along the MRO);
-* ``zero``: no rule of its own, and no matrix work of its own in the trace (a container);
-* ``unsupported``: no rule, and matrix work of its own that FlopCounterMode's op formulas counted in the trace
-  (``source="flop_counter"``). Unsupported modules are listed in every output.
+* ``ops``: no rule, and every aten op of its own in the trace is one archaudit counts: matrix work by
+  FlopCounterMode's op formulas (``COUNTED_OPS``), the columns beside MACs by the elements of their ops
+  (``COLUMN_OPS``), the rest free by convention (``FREE_OPS``) (``source="ops"``);
+* ``zero``: no rule of its own, and no work of its own in the trace (a container, views, residual additions);
+* ``unsupported``: no rule, and an op of its own that nothing counts and that is not known to be free: the record
+  names the ops (``unsupported_ops``) and the audit sums them over the model. Whatever its other ops did is still
+  counted. Unsupported modules are listed in every output.
 
-The columns beside MACs (bias, norm, activation, softmax) come from the MAC rules only. A module without a rule
-whose own ops include work of a column (``aten.tanh`` for activation, ``aten.rsqrt`` for norm, ...) has that
-column *not counted*: the record names the column and the ops, and the audit counts, per column, the modules
-that miss it, so that no 0 in a column is silent.
+A module with a rule counts its columns itself.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from . import formulas as _formulas  # noqa: F401  (registers every MAC rule)
 from .inputs import InputSpec, meta_tensors
 from .records import COLUMNS, FlopsAudit, FlopsRecord, MacCount, Status
 from .registry import REGISTRY, FormulaRegistry
-from .trace import Capture, capture, on_meta
+from .trace import Capture, capture, on_meta, op_name
 
 
 def _needs_flop_counter(model: nn.Module, registry: FormulaRegistry) -> bool:
@@ -63,14 +64,14 @@ def audit_macs(
     meta_inputs = meta_tensors(inputs)
     use_counter = _needs_flop_counter(meta_model, registry) if flop_counter is None else flop_counter
     with torch.no_grad():
-        captured = capture(meta_model, meta_inputs, record_ops=use_counter)
+        captured = capture(meta_model, meta_inputs, record_ops=use_counter, columns=_OP_COLUMN, applied=APPLIED_OPS)
     records = _records(meta_model, captured, registry)
     labels = tuple(str(InputSpec(tuple(t.shape), t.dtype)) for t in meta_inputs)
     return FlopsAudit(type(model).__name__, labels, records, use_counter, built_on, build_note)
 
 
 # The aten ops whose work belongs to a column beside MACs. A module without a MAC rule that runs one of them has
-# that column not counted (the ops are named); a rule counts its columns itself.
+# the op's elements (its output's) counted in that column; a rule counts its columns itself.
 COLUMN_OPS: dict[str, frozenset[str]] = {
     "bias": frozenset({"aten.addmm", "aten.baddbmm", "aten.addbmm", "aten.addmv"}),
     "norm": frozenset(
@@ -83,8 +84,6 @@ COLUMN_OPS: dict[str, frozenset[str]] = {
             "aten.native_group_norm",
             "aten._fused_rms_norm",
             "aten.rms_norm",
-            "aten.rsqrt",
-            "aten.var_mean",
             "aten.batch_norm",
             "aten.instance_norm",
             "aten.layer_norm",
@@ -149,36 +148,108 @@ COLUMN_OPS: dict[str, frozenset[str]] = {
 }
 
 
-def _columns_missed(ops: dict[str, int]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """For a module without a MAC rule: the columns its own ops have work in, and those ops (sorted)."""
-    columns: list[str] = []
-    named: set[str] = set()
-    for column in COLUMNS:
-        hit = COLUMN_OPS.get(column, frozenset()) & ops.keys()
-        if hit:
-            columns.append(column)
-            named |= hit
-    return tuple(columns), tuple(sorted(named))
+# The ops whose elements count in a column at the element-wise ``aten.mul`` that applies their result, not at
+# themselves: a norm's ``rsqrt(var + eps)`` has the reduced shape, and the elements normalised are those it scales.
+APPLIED_OPS: dict[str, str] = {"aten.rsqrt": "norm"}
 
 
-def _missed_text(columns: tuple[str, ...], ops: tuple[str, ...]) -> str:
-    return f"; {', '.join(columns)} not counted ({', '.join(ops)})" if columns else ""
+def _aten(names: str) -> set[str]:
+    return {f"aten.{name}" for name in names.split()}
 
 
-def _counted_by_ops(own_flops: int, ops: dict[str, int], why: str, common: dict[str, Any]) -> FlopsRecord:
-    """A module whose own work is counted from its traced ops (FlopCounterMode's formulas), naming what its ops did
-    that no column counted."""
-    columns, named = _columns_missed(ops)
-    missing = _missed_text(columns, named)
-    return FlopsRecord(
-        counts=MacCount(macs=own_flops // 2),
-        status=Status.UNSUPPORTED,
-        source="flop_counter",
-        note=why + missing,
-        uncounted=columns,
-        uncounted_ops=named,
-        **common,
+# Ops free by the convention in records.py: they count nothing, and a module whose own ops are all free (or counted)
+# is not unsupported. Chosen op by op; an op in no set (``aten.exp``, ``aten.sqrt``, ``aten._fft_r2c``,
+# ``aten.linalg_inv_ex``, ...) is unsupported and named, never silently free.
+FREE_OPS: frozenset[str] = frozenset(
+    # views, reshapes, copies, layout: no arithmetic
+    _aten(
+        "view _unsafe_view reshape view_as _reshape_alias transpose transpose_ t permute expand expand_as squeeze "
+        "squeeze_ unsqueeze unsqueeze_ flatten unflatten select slice narrow split split_with_sizes chunk unbind "
+        "as_strided alias detach detach_ lift_fresh lift_fresh_copy contiguous clone copy copy_ _to_copy to cat "
+        "stack repeat repeat_interleave flip roll tile movedim diagonal tril triu constant_pad_nd pad "
+        "reflection_pad1d reflection_pad2d replication_pad1d replication_pad2d pixel_shuffle pixel_unshuffle "
+        "im2col col2im _unsafe_index upsample_nearest1d upsample_nearest2d view_as_real view_as_complex real imag "
+        "conj _conj resolve_conj resolve_neg"
     )
+    # indexing and masks (an Embedding lookup done functionally is indexing)
+    | _aten(
+        "index index_select index_put index_put_ gather scatter scatter_ scatter_add masked_fill masked_fill_ "
+        "where embedding take nonzero masked_select"
+    )
+    # creation
+    | _aten(
+        "empty empty_like empty_strided new_empty new_empty_strided zeros zeros_like new_zeros ones ones_like "
+        "new_ones full full_like new_full fill fill_ zero_ arange linspace scalar_tensor eye rand randn rand_like "
+        "randn_like randint bernoulli bernoulli_ normal_ uniform_"
+    )
+    # element-wise arithmetic: residual additions, gate and scaling products (attention's 1/sqrt(d)), squares
+    | _aten(
+        "add add_ sub sub_ rsub mul mul_ div div_ neg neg_ pow pow_ square abs sign clamp clamp_ clamp_min "
+        "clamp_max floor ceil round trunc remainder fmod floor_divide maximum minimum lerp addcmul addcdiv"
+    )
+    # comparisons and logic
+    | _aten(
+        "eq ne lt le gt ge logical_not logical_and logical_or logical_xor bitwise_not bitwise_and bitwise_or "
+        "bitwise_xor isnan isinf isfinite all any"
+    )
+    # reductions and pooling windows (a norm's statistics: its elements count where they are applied)
+    | _aten(
+        "sum mean amax amin max min argmax argmin var var_mean std std_mean avg_pool1d avg_pool2d avg_pool3d "
+        "max_pool1d max_pool2d max_pool3d max_pool2d_with_indices max_pool3d_with_indices adaptive_avg_pool1d "
+        "adaptive_avg_pool2d _adaptive_avg_pool2d adaptive_avg_pool3d _adaptive_avg_pool3d adaptive_max_pool1d "
+        "adaptive_max_pool2d adaptive_max_pool3d"
+    )
+    # dropout masks
+    | _aten("dropout native_dropout feature_dropout alpha_dropout")
+    # metadata and checks: no work at all
+    | _aten(
+        "_local_scalar_dense sym_size sym_stride sym_numel size stride item is_nonzero _assert_async "
+        "_assert_tensor_metadata _linalg_check_errors _has_compatible_shallow_copy_type resize_ set_"
+    )
+    | {"prim.device"}
+)
+
+
+def _counted_ops() -> frozenset[str]:
+    """The ops FlopCounterMode's formula table counts (``aten.mm``, ``aten.convolution``, fused attention ...)."""
+    from torch.utils.flop_counter import flop_registry
+
+    return frozenset(op_name(packet) for packet in flop_registry)
+
+
+COUNTED_OPS: frozenset[str] = _counted_ops()
+_OP_COLUMN: dict[str, str] = {op: column for column, ops in COLUMN_OPS.items() for op in ops}
+
+
+def _unsupported_ops(ops: dict[str, int]) -> tuple[tuple[str, int], ...]:
+    """The ops nothing counts and that are not known to be free, with how often they ran, sorted by name."""
+    known = COUNTED_OPS | _OP_COLUMN.keys() | APPLIED_OPS.keys() | FREE_OPS
+    return tuple(sorted((op, count) for op, count in ops.items() if op not in known))
+
+
+def _ops_text(ops: tuple[tuple[str, int], ...]) -> str:
+    return ", ".join(f"{op}" + (f" x{count}" if count > 1 else "") for op, count in ops)
+
+
+def _by_ops(
+    captured: Capture, name: str, why: str, common: dict[str, Any], *, rule_macs: int | None = None
+) -> FlopsRecord:
+    """A module without a MAC rule (or doing more than its rule counts), counted op by op from its own traced ops:
+    MACs from FlopCounterMode's formulas, the columns from the elements of their ops; ``unsupported`` naming each
+    op that nothing counts and that is not known to be free, else ``ops``, or ``zero`` when its ops did no work."""
+    flops = (captured.own_flops or {}).get(name, 0)
+    elements = (captured.own_elements or {}).get(name, {})
+    counts = MacCount(macs=flops // 2, **{c: elements.get(c, 0) for c in COLUMNS if c != "macs"})
+    missing = _unsupported_ops((captured.own_ops or {}).get(name, {}))
+    if missing:
+        status, note = Status.UNSUPPORTED, f"{why}; ops nothing counts: {_ops_text(missing)}"
+    elif counts != MacCount() or rule_macs is not None:
+        status, note = Status.OPS, f"{why}: its own ops counted op by op"
+    else:
+        return FlopsRecord(
+            counts=counts, status=Status.ZERO, source="none", note=f"{why}; no work of its own", **common
+        )
+    return FlopsRecord(counts=counts, status=status, source="ops", note=note, unsupported_ops=missing, **common)
 
 
 def _no_macs_reason(registry: FormulaRegistry, module: nn.Module) -> str:
@@ -189,7 +260,6 @@ def _no_macs_reason(registry: FormulaRegistry, module: nn.Module) -> str:
 
 def _records(model: nn.Module, captured: Capture, registry: FormulaRegistry) -> tuple[FlopsRecord, ...]:
     own_flops = captured.own_flops
-    own_ops = captured.own_ops or {}
     records = []
     for name, module in model.named_modules():
         calls = captured.calls.get(name, [])
@@ -212,11 +282,8 @@ def _records(model: nn.Module, captured: Capture, registry: FormulaRegistry) -> 
                 counts = counts + rule(module, call)
             inherited = registered_as is not type(module)
             if inherited and own_counted is not None and own_counted > 2 * counts.macs:
-                why = (
-                    f"subclass of {registered_as.__name__} doing more than its rule counts "
-                    f"({counts.macs:,} MACs); FlopCounterMode's op formulas counted its own work"
-                )
-                records.append(_counted_by_ops(own_counted, own_ops.get(name, {}), why, common))
+                why = f"subclass of {registered_as.__name__} doing more than its rule counts ({counts.macs:,} MACs)"
+                records.append(_by_ops(captured, name, why, common, rule_macs=counts.macs))
                 continue
             note = "" if calls else "not called as a module in this forward pass"
             if inherited and not note:
@@ -233,27 +300,20 @@ def _records(model: nn.Module, captured: Capture, registry: FormulaRegistry) -> 
                     **common,
                 )
             )
-        elif own_counted:
-            why = (
-                f"no MAC rule for {type(module).__name__}{_no_macs_reason(registry, module)}: its own matrix work "
-                "counted by FlopCounterMode's op formulas"
-            )
-            records.append(_counted_by_ops(own_counted, own_ops.get(name, {}), why, common))
-        else:
-            columns, ops = _columns_missed(own_ops.get(name, {}))
-            missing = _missed_text(columns, ops)
+        elif captured.own_ops is None:  # the caller turned op recording off (flop_counter=False)
             records.append(
                 FlopsRecord(
                     counts=MacCount(),
                     status=Status.ZERO,
                     source="none",
-                    note=f"no MAC rule{_no_macs_reason(registry, module)}; no matrix work of its own{missing}",
-                    uncounted=columns,
-                    uncounted_ops=ops,
+                    note=f"no MAC rule{_no_macs_reason(registry, module)}; its ops were not recorded",
                     **common,
                 )
             )
+        else:
+            why = f"no MAC rule for {type(module).__name__}{_no_macs_reason(registry, module)}"
+            records.append(_by_ops(captured, name, why, common))
     return tuple(records)
 
 
-__all__ = ["COLUMN_OPS", "audit_macs"]
+__all__ = ["APPLIED_OPS", "COLUMN_OPS", "COUNTED_OPS", "FREE_OPS", "audit_macs"]

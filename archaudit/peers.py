@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .records import FlopsAudit, FlopsRecord
+from .records import FlopsAudit, FlopsRecord, MacCount
 from .usercode import one_line
 
 TOOLS = ("torchinfo", "fvcore", "flop_counter_meta", "flop_counter_cpu")
@@ -30,57 +30,27 @@ TOOL_LABELS = {
 }
 
 
-def _rank_above_2(module: nn.Module, record: FlopsRecord) -> bool:
-    return any(len(shape) > 2 for shape in record.input_shapes[:1])
+@dataclass
+class _Attribution:
+    """What one tool says of each module path: the MACs it attributes to that module's own work, and the ops it
+    says it could not count there (fvcore's ``unsupported_ops``; empty for the tools that do not say)."""
+
+    own: dict[str, int] = field(default_factory=dict)
+    unsupported: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-def _has_bias(module: nn.Module, record: FlopsRecord) -> bool:
-    return getattr(module, "bias", None) is not None
-
-
-def _always(module: nn.Module, record: FlopsRecord) -> bool:
-    return True
-
-
-_NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
-
-# Known, reproducible reasons why a tool's figure differs from analytic MACs: (layer types, condition on the
-# module and its captured call, reason). A reason is given for a row only when the tool differs there and a
-# module under that row meets the condition.
-KNOWN_DEFECTS: dict[str, list[tuple[tuple[type[nn.Module], ...], Callable[[nn.Module, FlopsRecord], bool], str]]] = {
-    "torchinfo": [
-        (
-            (nn.MultiheadAttention,),
-            _always,
-            "MultiheadAttention is not a leaf (it has out_proj), so none of its work is counted",
-        ),
-        ((nn.RNNBase,), _always, "recurrent layers counted as parameters x time steps, biases included"),
-        ((nn.Linear, nn.modules.conv._ConvNd), _has_bias, "biases counted as MACs"),
-        ((nn.Linear,), _rank_above_2, "Linear on inputs of rank > 2 counted as parameters x batch only"),
-        ((*_NORMS, nn.Embedding), _always, "norm and embedding layers counted as parameters x batch"),
-        ((nn.modules.conv._ConvTransposeNd,), _always, "transposed conv counted over the output size"),
-    ],
-    "fvcore": [
-        ((nn.RNNBase,), _always, "no handle for aten::lstm/gru/rnn: recurrent layers count 0"),
-        (
-            (nn.MultiheadAttention,),
-            _always,
-            "no handle for aten::scaled_dot_product_attention: attention scores and weighted sum count 0",
-        ),
-        (_NORMS, _always, "normalisation counted as flops (archaudit keeps it in the norm column)"),
-    ],
-    "flop_counter_meta": [
-        ((nn.Bilinear,), _always, "no formula for aten::_trilinear: Bilinear counts 0"),
-    ],
-    "flop_counter_cpu": [
-        ((nn.LSTM,), _always, "on CPU, LSTM runs as mkldnn_rnn_layer, which has no formula: counts 0"),
-        (
-            (nn.MultiheadAttention, nn.TransformerEncoderLayer),
-            _always,
-            "eval under no_grad takes the fused fast path, which has no formula: counts 0",
-        ),
-    ],
-}
+def _own_from_inclusive(inclusive: dict[str, int], model: nn.Module) -> dict[str, int]:
+    """Per module path, a tool's inclusive figure less its children's (a path the tool does not list stands for
+    the sum of its children's, as a ModuleList that is never called itself)."""
+    own: dict[str, int] = {}
+    for path, module in model.named_modules():
+        children = sum(
+            _subtree_flops(inclusive, f"{path}.{name}" if path else name, child)
+            for name, child in module._modules.items()
+            if child is not None
+        )
+        own[path] = _subtree_flops(inclusive, path, module) - children
+    return own
 
 
 @dataclass(frozen=True)
@@ -108,7 +78,7 @@ def _top_level(path: str) -> str:
     return path.split(".", 1)[0] if path else "(own)"
 
 
-def _torchinfo(model: nn.Module, inputs: Sequence[torch.Tensor]) -> dict[str, int]:
+def _torchinfo(model: nn.Module, inputs: Sequence[torch.Tensor], seen: _Attribution) -> dict[str, int]:
     import torchinfo
 
     paths = {id(m): p for p, m in model.named_modules()}
@@ -118,13 +88,15 @@ def _torchinfo(model: nn.Module, inputs: Sequence[torch.Tensor]) -> dict[str, in
         summary = torchinfo.summary(model, input_data=list(inputs), verbose=0, device=device)
     per: dict[str, int] = {"__total__": int(summary.total_mult_adds)}
     for layer in summary.summary_list:
-        if layer.is_leaf_layer:
-            key = _top_level(paths.get(id(layer.module), ""))
+        if layer.is_leaf_layer:  # torchinfo counts leaves only: a module with children has no figure of its own
+            path = paths.get(id(layer.module), "")
+            key = _top_level(path)
             per[key] = per.get(key, 0) + int(layer.macs)
+            seen.own[path] = seen.own.get(path, 0) + int(layer.macs)
     return per
 
 
-def _fvcore(model: nn.Module, inputs: Sequence[torch.Tensor]) -> dict[str, int]:
+def _fvcore(model: nn.Module, inputs: Sequence[torch.Tensor], seen: _Attribution) -> dict[str, int]:
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         from fvcore.nn import FlopCountAnalysis  # its import warns about torch.jit.script
@@ -135,6 +107,11 @@ def _fvcore(model: nn.Module, inputs: Sequence[torch.Tensor]) -> dict[str, int]:
         analysis.tracer_warnings("none")
         by_module = analysis.by_module()
         total = int(analysis.total())
+        for path, _ in model.named_modules():
+            ops = analysis.unsupported_ops(path)
+            if ops:
+                seen.unsupported[path] = tuple(sorted(ops))
+    seen.own.update(_own_from_inclusive({k: int(v) for k, v in by_module.items()}, model))
     per = {"__total__": total}
     children = [name for name, _ in model.named_children()]
     for name in children:
@@ -174,7 +151,9 @@ def _subtree_flops(fc: dict[str, int], name: str, module: nn.Module) -> int:
     )
 
 
-def _flop_counter(model: nn.Module, inputs: Sequence[torch.Tensor], notes: dict[str, str], tool: str) -> dict[str, int]:
+def _flop_counter(
+    model: nn.Module, inputs: Sequence[torch.Tensor], notes: dict[str, str], tool: str, seen: _Attribution
+) -> dict[str, int]:
     """FlopCounterMode's MACs per top-level module. When it fails on the model as given (its module tracker's
     autograd hooks fail on some models), it is run again on a copy with ``requires_grad_(False)``, and ``notes``
     says so: a peer tool's failure is a finding about that tool, not a failure of the audit."""
@@ -185,6 +164,7 @@ def _flop_counter(model: nn.Module, inputs: Sequence[torch.Tensor], notes: dict[
         counts = _run_flop_counter(copy.deepcopy(model).requires_grad_(False), inputs)
         notes[tool] = f"failed on the model as given ({first}); counted on a copy with requires_grad_(False)"
     total = counts.get("", 0) // 2
+    seen.own.update({path: flops // 2 for path, flops in _own_from_inclusive(counts, model).items()})
     per = {"__total__": total}
     for name, child in model.named_children():
         per[name] = _subtree_flops(counts, name, child) // 2
@@ -192,16 +172,63 @@ def _flop_counter(model: nn.Module, inputs: Sequence[torch.Tensor], notes: dict[
     return per
 
 
-def _reasons(tool: str, subtree: list[tuple[nn.Module, FlopsRecord]], tool_value: int | None, ours: int) -> str:
+def _mechanism(tool: str, ours: MacCount, theirs: int, params: int, unsupported: tuple[str, ...]) -> str:
+    """How ``theirs`` (one module's own MACs as the tool counts them) follows from this module's own audited
+    work, found by arithmetic on the audit's columns and the module's parameters, never from its type."""
+    label = TOOL_LABELS[tool]
+    if theirs == 0:
+        return f"counts 0 ({label} has no formula for {', '.join(unsupported)})" if unsupported else "counts 0"
+    gap = theirs - ours.macs
+    if ours.bias and gap == ours.bias:
+        return "counts the bias adds as MACs"
+    for per_element in (1, 2, 3, 4, 5):
+        if ours.norm and gap == per_element * ours.norm:
+            return f"counts normalisation as {per_element} MAC{'s' if per_element > 1 else ''} per element"
+        if ours.norm and ours.bias and gap == ours.bias + per_element * ours.norm:
+            return f"counts the bias adds and normalisation ({per_element} per element) as MACs"
+    if params and theirs % params == 0:
+        return f"counts parameters x {theirs // params:,}"
+    if unsupported and theirs < ours.macs:
+        return f"misses the work of {', '.join(unsupported)}, which {label} says it cannot count"
+    return "differs"
+
+
+def _reasons(
+    tool: str,
+    subtree: list[tuple[nn.Module, FlopsRecord]],
+    tool_value: int | None,
+    ours: int,
+    seen: _Attribution | None,
+) -> str:
+    """Why a tool's figure for one row differs from archaudit's, derived module by module: each module whose own
+    MACs differ is explained by arithmetic (:func:`_mechanism`), modules explained alike are grouped with their
+    share of the gap, and what no module accounts for is said to be unexplained."""
     if tool_value is None:
         return ""
     if tool_value == ours:
         return "agrees"
-    found: list[str] = []
-    for types, condition, text in KNOWN_DEFECTS.get(tool, []):
-        if text not in found and any(isinstance(m, types) and r.calls and condition(m, r) for m, r in subtree):
-            found.append(text)
-    return "; ".join(found) if found else "unexplained difference"
+    if seen is None:
+        return "unexplained difference"
+    groups: dict[tuple[str, str], list[int]] = {}
+    for module, record in subtree:
+        theirs = seen.own.get(record.name, 0)
+        if theirs == record.macs:
+            continue
+        params = sum(p.numel() for p in module.parameters(recurse=False))
+        mechanism = _mechanism(tool, record.counts, theirs, params, seen.unsupported.get(record.name, ()))
+        groups.setdefault((record.type, mechanism), []).append(theirs - record.macs)
+    parts = []
+    explained = 0
+    for (kind, mechanism), gaps in groups.items():
+        explained += sum(gaps)
+        count = f" x{len(gaps)}" if len(gaps) > 1 else ""
+        parts.append(f"{kind}{count} {mechanism} ({sum(gaps):+,})")
+    rest = tool_value - ours - explained
+    if rest:
+        parts.append(f"{rest:+,} that no module accounts for (unexplained)")
+    if any(mechanism == "differs" for _, mechanism in groups):
+        parts.append("unexplained per module")
+    return "; ".join(parts) if parts else "unexplained difference"
 
 
 def cpu_inputs(inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -234,6 +261,7 @@ def compare_tools(
     results: dict[str, dict[str, int]] = {}
     errors: dict[str, str] = {}
     notes: dict[str, str] = {}
+    seen = {tool: _Attribution() for tool in TOOLS}
 
     def attempt(tool: str, fn: Callable[[], dict[str, int]]) -> None:
         try:
@@ -244,7 +272,10 @@ def compare_tools(
         except BaseException as exc:  # noqa: BLE001 - a tool failing is a finding, reported beside the others
             errors[tool] = one_line(exc)
 
-    attempt("flop_counter_meta", lambda: _flop_counter(meta_model, meta_inputs, notes, "flop_counter_meta"))
+    attempt(
+        "flop_counter_meta",
+        lambda: _flop_counter(meta_model, meta_inputs, notes, "flop_counter_meta", seen["flop_counter_meta"]),
+    )
     n_params = sum(p.numel() for p in meta_model.parameters())
     input_bytes = sum(t.numel() * t.element_size() for t in meta_inputs)
     if cpu_copy is None or n_params > cpu_limit_params or input_bytes > cpu_limit_input_bytes:
@@ -257,13 +288,16 @@ def compare_tools(
         for tool in ("fvcore", "flop_counter_cpu"):
             errors[tool] = why
         # torchinfo's figures do not depend on the device; on meta it pays for the meta decompositions
-        attempt("torchinfo", lambda: _torchinfo(meta_model, meta_inputs))
+        attempt("torchinfo", lambda: _torchinfo(meta_model, meta_inputs, seen["torchinfo"]))
     else:
         cpu_model, real_inputs = cpu_copy(), cpu_inputs(meta_inputs)
         cpu_model.eval()
-        attempt("torchinfo", lambda: _torchinfo(cpu_model, real_inputs))
-        attempt("fvcore", lambda: _fvcore(cpu_model, real_inputs))
-        attempt("flop_counter_cpu", lambda: _flop_counter(cpu_model, real_inputs, notes, "flop_counter_cpu"))
+        attempt("torchinfo", lambda: _torchinfo(cpu_model, real_inputs, seen["torchinfo"]))
+        attempt("fvcore", lambda: _fvcore(cpu_model, real_inputs, seen["fvcore"]))
+        attempt(
+            "flop_counter_cpu",
+            lambda: _flop_counter(cpu_model, real_inputs, notes, "flop_counter_cpu", seen["flop_counter_cpu"]),
+        )
 
     modules = dict(meta_model.named_modules())
     subtrees: dict[str, list[tuple[nn.Module, FlopsRecord]]] = {}
@@ -287,7 +321,14 @@ def compare_tools(
                 archaudit=ours.get(name, 0),
                 tools=values,
                 reasons={
-                    tool: _reasons(tool, subtrees.get(name, []), values[tool], ours.get(name, 0)) for tool in TOOLS
+                    tool: _reasons(
+                        tool,
+                        subtrees.get(name, []),
+                        values[tool],
+                        ours.get(name, 0),
+                        seen[tool] if tool in results else None,
+                    )
+                    for tool in TOOLS
                 },
             )
         )

@@ -14,6 +14,12 @@ and never mixed into MACs, so that each other tool's convention can be rebuilt f
 
 Not counted anywhere: residual additions, RNN gate products, pooling windows, attention's 1/sqrt(d) scaling,
 dropout masks, copies and reshapes.
+
+Every module ends in one outcome per audit, decided by the work rather than by its class: ``formula`` (a layer rule
+counted it and, for parameters, agreed with ``numel()``), ``direct`` (parameters it holds itself, no rule needed:
+``numel()`` counts them exactly), ``ops`` (no MAC rule; its own aten ops were counted op by op from the trace),
+``zero`` (nothing to count), or ``unsupported`` (work that nothing counted, named: the ops, or the formula that
+disagrees).
 """
 
 from __future__ import annotations
@@ -101,6 +107,10 @@ def numel(shape: Shape) -> int:
 
 class Status(str, enum.Enum):
     FORMULA = "formula"
+    DIRECT = "direct"
+    """Parameters: owned by the module itself with no formula needed, counted exactly by ``numel()``."""
+    OPS = "ops"
+    """MACs: no rule; every op of its own is one archaudit counts (FlopCounterMode's formulas, the columns)."""
     ZERO = "zero"
     UNSUPPORTED = "unsupported"
 
@@ -138,6 +148,8 @@ class ModuleRecord:
     shared: tuple[str, ...] = ()
     """Local names of this module's parameters that are also held elsewhere."""
     note: str = ""
+    direct: tuple[tuple[str, Shape], ...] = ()
+    """For ``direct``: the parameters it holds itself, by local name and shape (``(("gamma", (768,)),)``)."""
 
     @property
     def formula_agrees(self) -> bool | None:
@@ -214,6 +226,11 @@ class ModelAudit:
         return tuple(r for r in self.records if r.status is Status.UNSUPPORTED)
 
     @property
+    def direct(self) -> tuple[ModuleRecord, ...]:
+        """Modules counted by ``numel()`` of the parameters they hold themselves, no formula needed."""
+        return tuple(r for r in self.records if r.status is Status.DIRECT)
+
+    @property
     def mismatches(self) -> tuple[ModuleRecord, ...]:
         """Formula-counted modules whose formula disagrees with numel(): archaudit bugs, never model facts."""
         return tuple(r for r in self.records if r.formula_agrees is False)
@@ -249,7 +266,7 @@ class FlopsRecord:
     """The module's own work, summed over its calls."""
     status: Status
     source: str
-    """``"formula"``, ``"flop_counter"`` (FlopCounterMode on meta, for modules without a rule) or ``"none"``."""
+    """``"formula"``, ``"ops"`` (its own traced ops, counted op by op, for modules without a rule) or ``"none"``."""
     input_shapes: tuple[tuple[int, ...], ...] = ()
     output_shapes: tuple[tuple[int, ...], ...] = ()
     note: str = ""
@@ -257,6 +274,8 @@ class FlopsRecord:
     """Columns (of ``COLUMNS``) with work of this module's own that no rule counted."""
     uncounted_ops: tuple[str, ...] = ()
     """The aten ops behind ``uncounted``, sorted."""
+    unsupported_ops: tuple[tuple[str, int], ...] = ()
+    """Its own aten ops that nothing counts and that are not known to be free, with how often they ran, sorted."""
 
     @property
     def macs(self) -> int:
@@ -298,6 +317,20 @@ class FlopsAudit:
     @property
     def unsupported(self) -> tuple[FlopsRecord, ...]:
         return tuple(r for r in self.records if r.status is Status.UNSUPPORTED)
+
+    @property
+    def by_ops(self) -> tuple[FlopsRecord, ...]:
+        """Modules without a MAC rule whose own work was counted op by op from the trace."""
+        return tuple(r for r in self.records if r.status is Status.OPS)
+
+    @property
+    def unsupported_ops(self) -> dict[str, int]:
+        """Over the model: each aten op that nothing counted, with how often it ran (fvcore's ``unsupported_ops``)."""
+        total: dict[str, int] = {}
+        for r in self.records:
+            for op, count in r.unsupported_ops:
+                total[op] = total.get(op, 0) + count
+        return dict(sorted(total.items()))
 
     def record(self, name: str) -> FlopsRecord:
         for r in self.records:

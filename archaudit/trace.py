@@ -5,7 +5,9 @@ Optionally (``record_ops=True``) a dispatch mode records, over the same pass, ev
 FlopCounterMode's formulas give it, charged to the innermost module call running when the op ran: so work done
 by modules without a MAC rule (custom modules that call ``torch.matmul`` themselves) is still counted, labelled
 as counted by those formulas, and each call's own work is a sum of its own ops, never a difference of totals
-(a module reached from two paths is charged once per call, and no count can come out negative).
+(a module reached from two paths is charged once per call, and no count can come out negative). Given the ops of
+each column beside MACs (``columns``), it also counts, per call, the elements each such op produced: the
+activation, normalisation, softmax and bias-add work of modules that have no rule to count it.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import copy
 import sys
-from collections.abc import Sequence
+import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from math import prod
 from typing import Any
 
 import torch
@@ -54,6 +58,22 @@ class Capture:
     own_flops: dict[str, int] | None = None
     own_ops: dict[str, dict[str, int]] | None = None
     """Per module path: aten op name (``"aten.tanh"``) -> number of times its own calls ran it."""
+    own_elements: dict[str, dict[str, int]] | None = None
+    """Per module path: column (``"activation"``) -> elements its own calls' ops of that column produced."""
+
+
+def op_name(packet: Any) -> str:
+    """An op overload packet's name as archaudit writes it: ``"aten.addmm"``."""
+    return f"aten.{packet.__name__}" if packet.__module__.endswith(".aten") else str(packet)
+
+
+# Where a column's elements are not the op's output: fused attention produces the output, not the score matrix, so
+# its softmax elements are the query rows times the key length.
+def _elements(name: str, args: tuple[Any, ...], out: Any) -> int:
+    if "scaled_dot_product" in name and len(args) >= 2 and all(isinstance(a, torch.Tensor) for a in args[:2]):
+        return int(prod(args[0].shape[:-1]) * args[1].shape[-2])
+    first = out[0] if isinstance(out, (tuple, list)) and out else out
+    return int(first.numel()) if isinstance(first, torch.Tensor) else 0
 
 
 # TorchDispatchMode.__init_subclass__ and __init__ carry no annotations in torch.
@@ -64,12 +84,35 @@ class _OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call]
     FlopCounterMode decomposes them, so the figures agree with it op for op.
     """
 
-    def __init__(self, stack: list[str], flops: dict[str, int], ops: dict[str, dict[str, int]]) -> None:
+    def __init__(
+        self,
+        stack: list[str],
+        flops: dict[str, int],
+        ops: dict[str, dict[str, int]],
+        elements: dict[str, dict[str, int]],
+        columns: Mapping[str, str],
+        applied: Mapping[str, str],
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # unannotated in torch
         from torch.utils.flop_counter import flop_registry
 
         self.registry = flop_registry
-        self.stack, self.flops, self.ops = stack, flops, ops
+        self.stack, self.flops, self.ops, self.elements = stack, flops, ops, elements
+        self.columns, self.applied = columns, applied
+        # Results of ``applied`` ops (a norm's rsqrt) waiting for the element-wise mul that applies them, by id
+        # (tensors compare element-wise, so they are not set members), with a weak reference to check identity.
+        self.pending: dict[int, tuple[weakref.ref[torch.Tensor], str]] = {}
+
+    def _count(self, path: str, column: str, elements: int) -> None:
+        own = self.elements.setdefault(path, {})
+        own[column] = own.get(column, 0) + elements
+
+    def _applied_column(self, args: tuple[Any, ...]) -> str | None:
+        for a in args:
+            found = self.pending.get(id(a)) if isinstance(a, torch.Tensor) else None
+            if found is not None and found[0]() is a:
+                return found[1]
+        return None
 
     def __torch_dispatch__(
         self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
@@ -85,9 +128,19 @@ class _OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call]
         out = func(*args, **kwargs)
         path = self.stack[-1] if self.stack else ""
         packet = func._overloadpacket
-        name = f"aten.{packet.__name__}" if packet.__module__.endswith(".aten") else str(packet)
+        name = op_name(packet)
         own = self.ops.setdefault(path, {})
         own[name] = own.get(name, 0) + 1
+        column = self.columns.get(name)
+        if column is not None:
+            self._count(path, column, _elements(name, args, out))
+        elif name in self.applied and isinstance(out, torch.Tensor):
+            # rsqrt(var + eps) has the reduced shape: the elements normalised are those it is multiplied into
+            self.pending[id(out)] = (weakref.ref(out), self.applied[name])
+        elif name == "aten.mul" and isinstance(out, torch.Tensor):
+            applied = self._applied_column(args)
+            if applied is not None:
+                self._count(path, applied, out.numel())
         formula = self.registry.get(packet)
         if formula is not None:
             self.flops[path] = self.flops.get(path, 0) + int(formula(*args, **kwargs, out_val=out))
@@ -166,9 +219,18 @@ def _check_input_dtype(path: str, module: nn.Module, args: tuple[Any, ...]) -> N
     )
 
 
-def capture(model: nn.Module, inputs: Sequence[torch.Tensor], *, record_ops: bool = False) -> Capture:
+def capture(
+    model: nn.Module,
+    inputs: Sequence[torch.Tensor],
+    *,
+    record_ops: bool = False,
+    columns: Mapping[str, str] | None = None,
+    applied: Mapping[str, str] | None = None,
+) -> Capture:
     """Run ``model(*inputs)`` (meta tensors) once, recording every module call as shapes, and with ``record_ops``
-    every aten op charged to the call that ran it.
+    every aten op charged to the call that ran it, and the elements of each op named in ``columns`` (op name ->
+    column) counted into its column; an op named in ``applied`` counts its column at the element-wise
+    ``aten.mul`` that applies its result (the output's elements), not at itself.
 
     Stock RNN/LSTM/GRU layers return tensors of their output shapes without running their recurrence (their
     MACs come from their analytic rule, not from this pass); a subclass that overrides ``forward`` runs as is.
@@ -207,8 +269,10 @@ def capture(model: nn.Module, inputs: Sequence[torch.Tensor], *, record_ops: boo
         sys.argv = [type(model).__name__]
         with contextlib.redirect_stdout(sys.stderr):  # what the model prints stays off archaudit's output
             if record_ops:
-                result.own_flops, result.own_ops = {}, {}
-                with _OpRecorder(stack, result.own_flops, result.own_ops):
+                result.own_flops, result.own_ops, result.own_elements = {}, {}, {}
+                with _OpRecorder(
+                    stack, result.own_flops, result.own_ops, result.own_elements, columns or {}, applied or {}
+                ):
                     model(*inputs)
             else:
                 model(*inputs)

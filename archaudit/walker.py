@@ -7,8 +7,12 @@ names every place that shares it, lists buffers apart, and gives the module exac
 
 * ``formula``: its type (or a base class, along the MRO) has an analytic formula, and that formula was checked
   against ``numel()`` of the module's parameters (children included);
+* ``direct``: no formula applies, and it holds parameters itself (plain ``nn.Parameter`` attributes: ViT's
+  ``class_token``, a LayerScale's ``gamma``). ``numel()`` counts them exactly, so nothing is unknown: the record
+  lists them by local name and shape;
 * ``zero``: it owns no parameters (a known parameter-free layer, or a container whose children are counted);
-* ``unsupported``: it owns parameters that no formula covers. Its ``numel()`` is still counted.
+* ``unsupported``: a formula applies and cannot be trusted here (it cannot read the module, or a subclass holds
+  parameters its base's formula does not cover). Its ``numel()`` is still counted.
 
 It also finds modules kept in plain Python lists, tuples, sets or dicts on a module: PyTorch does not
 register them, so ``.parameters()``, ``.to()`` and every optimizer miss them.
@@ -43,6 +47,18 @@ def _check_initialised(path: str, module: nn.Module) -> None:
                 )
 
 
+def direct_parameters(module: nn.Module) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """The parameters ``module`` holds itself (``recurse=False``), by local name and shape, in registration order."""
+    return tuple((local, tuple(p.shape)) for local, p in module._parameters.items() if p is not None)
+
+
+def _direct_note(direct: tuple[tuple[str, tuple[int, ...]], ...]) -> str:
+    """``"direct parameters: gamma (768), class_token (1x1x768)"``."""
+    return "direct parameters: " + ", ".join(
+        f"{local} ({'x'.join(map(str, shape)) or 'scalar'})" for local, shape in direct
+    )
+
+
 def _classify(
     module: nn.Module, own_params: int, registry: FormulaRegistry
 ) -> tuple[Status, str | None, str | None, int | None, int | None, str]:
@@ -52,7 +68,7 @@ def _classify(
         if own_params == 0:
             note = "container: its children are counted" if len(module._modules) else "owns no parameters"
             return Status.ZERO, None, None, None, None, note
-        return Status.UNSUPPORTED, None, None, None, None, f"no formula for {type(module).__name__}"
+        return Status.DIRECT, None, None, None, None, _direct_note(direct_parameters(module))
 
     registered_as, entry = found
     inherited = registered_as is not type(module)
@@ -60,14 +76,9 @@ def _classify(
         if own_params == 0:
             note = "container: its children are counted" if module._modules else "known parameter-free"
             return Status.ZERO, "zero", None, None, None, note
-        return (
-            Status.UNSUPPORTED,
-            None,
-            None,
-            None,
-            None,
-            f"subclass of parameter-free {registered_as.__name__} that owns parameters",
-        )
+        # Its parameters are its own, held directly: numel() counts them exactly, as for a type without a rule.
+        note = f"subclass of parameter-free {registered_as.__name__}; {_direct_note(direct_parameters(module))}"
+        return Status.DIRECT, None, None, None, None, note
 
     if not isinstance(entry, LayerFormula):  # the registry holds nothing else
         raise TypeError(f"unexpected registry entry {entry!r}")
@@ -252,6 +263,7 @@ def audit_params(model: nn.Module, *, registry: FormulaRegistry = REGISTRY, stri
                 subtree_params=subtree,
                 shared=tuple(shared_here),
                 note=note,
+                direct=direct_parameters(module) if status is Status.DIRECT else (),
             )
         )
 
@@ -273,4 +285,4 @@ def _device_of(model: nn.Module) -> str:
     return ", ".join(sorted(devices))
 
 
-__all__ = ["ModuleCycleError", "audit_params", "module_paths"]
+__all__ = ["ModuleCycleError", "audit_params", "direct_parameters", "module_paths"]

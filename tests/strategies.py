@@ -14,10 +14,12 @@ real device, with :func:`build_on` or :func:`meta_module`. :func:`with_fixed` pi
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import warnings
 from typing import Any, Callable, Mapping
 
+import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import strategies as st
@@ -25,6 +27,7 @@ from hypothesis.strategies import SearchStrategy
 from torch import nn
 
 from archaudit import REGISTRY  # importing archaudit registers every formula family
+from archaudit.registry import qualified_name
 
 Kwargs = dict[str, Any]
 
@@ -728,30 +731,114 @@ _CONTAINER_STRATEGIES: dict[type[nn.Module], SearchStrategy[nn.Module]] = {
 }
 
 
+# --------------------------------------------------------------------------------------------- Hugging Face layers
+# Keyed by the qualified name the rule is keyed by: transformers is imported inside the strategy, at the first draw,
+# so that collecting the tests needs no transformers (a test drawing one of these is skipped where it is absent).
+
+
+def hf_class(qualified: str) -> type[nn.Module]:
+    """The transformers class named ``qualified``, imported now; skips the calling test without transformers."""
+    pytest.importorskip("transformers", reason="transformers is not installed (it is no dependency of archaudit)")
+    module_name, _, class_name = qualified.rpartition(".")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    assert isinstance(cls, type) and issubclass(cls, nn.Module), qualified
+    return cls
+
+
+HF_CONV1D = "transformers.pytorch_utils.Conv1D"
+HF_RMS_NORMS = (
+    "transformers.models.llama.modeling_llama.LlamaRMSNorm",
+    "transformers.models.mistral.modeling_mistral.MistralRMSNorm",
+    "transformers.models.qwen2.modeling_qwen2.Qwen2RMSNorm",
+    "transformers.models.gemma.modeling_gemma.GemmaRMSNorm",
+    "transformers.models.t5.modeling_t5.T5LayerNorm",
+)
+HF_ACTIVATIONS = (
+    "transformers.activations.NewGELUActivation",
+    "transformers.activations.GELUActivation",
+    "transformers.activations.FastGELUActivation",
+    "transformers.activations.QuickGELUActivation",
+    "transformers.activations.SiLUActivation",
+)
+
+
+@st.composite
+def hf_conv1d(draw: st.DrawFn) -> nn.Module:
+    """``Conv1D(nf, nx)`` on meta: weight ``(nx, nf)``, bias ``(nf,)``."""
+    cls = hf_class(HF_CONV1D)
+    return build_on("meta", cls, {"nf": draw(sizes()), "nx": draw(sizes())})
+
+
+@st.composite
+def hf_rms_norm(draw: st.DrawFn, qualified: str) -> nn.Module:
+    """An RMSNorm of the transformers family on meta; its first argument (``hidden_size``, Gemma's ``dim``) is
+    passed positionally, as the models do."""
+    cls = hf_class(qualified)
+    with torch.device("meta"):
+        return cls(draw(sizes()), eps=draw(_EPS))
+
+
+@st.composite
+def hf_activation(draw: st.DrawFn, qualified: str) -> nn.Module:
+    """A transformers activation module; GELUActivation with its C or its Python (erf) implementation."""
+    cls = hf_class(qualified)
+    if qualified.endswith(".GELUActivation"):
+        return cls(use_gelu_python=draw(_BOOL))
+    return cls()
+
+
+_HF_ZERO_STRATEGIES: dict[str, SearchStrategy[nn.Module]] = {name: hf_activation(name) for name in HF_ACTIVATIONS}
+
+HF_STRATEGIES: dict[str, SearchStrategy[nn.Module]] = {
+    HF_CONV1D: hf_conv1d(),
+    **{name: hf_rms_norm(name) for name in HF_RMS_NORMS},
+    **_HF_ZERO_STRATEGIES,
+}
+"""The Hugging Face layers' strategies, by qualified name. Kept out of :func:`any_module` (containers draw
+built-in types only), so that no container test depends on transformers."""
+
+
 # --------------------------------------------------------------------------------------------- the table
 
-MODULE_STRATEGIES: dict[type[nn.Module], SearchStrategy[nn.Module]] = {
-    **FORMULA_STRATEGIES, **_ZERO_LEAF_STRATEGIES, **_CONTAINER_STRATEGIES,
+MODULE_STRATEGIES: dict[type[nn.Module] | str, SearchStrategy[nn.Module]] = {
+    **FORMULA_STRATEGIES, **_ZERO_LEAF_STRATEGIES, **_CONTAINER_STRATEGIES, **HF_STRATEGIES,
 }
 """One strategy per rule key in :data:`archaudit.REGISTRY` (tests/test_registry.py holds the two to each other); each
 draws modules of exactly that type. A rule keyed by a qualified name (``"package.module.Class"``) has its strategy
 under the type itself, or under that name where the package may be absent."""
 
-ZERO_STRATEGIES: dict[type[nn.Module], SearchStrategy[nn.Module]] = {
-    **_ZERO_LEAF_STRATEGIES, **_CONTAINER_STRATEGIES,
+ZERO_STRATEGIES: dict[type[nn.Module] | str, SearchStrategy[nn.Module]] = {
+    **_ZERO_LEAF_STRATEGIES, **_CONTAINER_STRATEGIES, **_HF_ZERO_STRATEGIES,
 }
 
 
-def strategy_for(layer_type: type[nn.Module]) -> SearchStrategy[nn.Module]:
-    """The strategy for a registered type; ``KeyError`` naming the type when there is none."""
+def key_name(key: type[nn.Module] | str) -> str:
+    """A rule key as a test id: a type's ``__name__``, a qualified name's last part (``"Conv1D"``)."""
+    return key.rpartition(".")[2] if isinstance(key, str) else key.__name__
+
+
+def is_of_key(module: nn.Module, key: type[nn.Module] | str) -> bool:
+    """Whether ``module`` is exactly of the rule key's type: that type, or the type of that qualified name."""
+    return type(module) is key if isinstance(key, type) else qualified_name(type(module)) == key
+
+
+def same_key(found: type | None, key: type[nn.Module] | str) -> bool:
+    """Whether a lookup's ``registered_as`` type is the rule key (compared by qualified name for a name key)."""
+    return found is key if isinstance(key, type) else found is not None and qualified_name(found) == key
+
+
+def strategy_for(layer_type: type[nn.Module] | str) -> SearchStrategy[nn.Module]:
+    """The strategy for a registered type or name; ``KeyError`` naming it when there is none."""
     try:
         return MODULE_STRATEGIES[layer_type]
     except KeyError:
-        raise KeyError(f"no strategy for {layer_type.__qualname__} (registered: {layer_type in REGISTRY})") from None
+        raise KeyError(f"no strategy for {key_name(layer_type)} (registered: {layer_type in REGISTRY})") from None
 
 
 __all__ = [
-    "CONTAINER_TYPES", "FORMULA_STRATEGIES", "LARGE_SIZES", "MODULE_STRATEGIES", "ZERO_STRATEGIES",
+    "CONTAINER_TYPES", "FORMULA_STRATEGIES", "HF_ACTIVATIONS", "HF_CONV1D", "HF_RMS_NORMS", "HF_STRATEGIES",
+    "LARGE_SIZES", "MODULE_STRATEGIES", "ZERO_STRATEGIES", "hf_activation", "hf_class", "hf_conv1d", "hf_rms_norm",
+    "is_of_key", "key_name", "same_key",
     "any_module", "attention_kwargs", "batch_norm_kwargs", "bilinear_kwargs", "build_on", "cell_kwargs",
     "conv_kwargs", "embedding_bag_kwargs", "embedding_kwargs", "group_norm_kwargs", "instance_norm_kwargs",
     "layer_norm_kwargs", "linear_kwargs", "meta_module", "module_dicts", "module_lists", "normalized_shapes",

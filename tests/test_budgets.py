@@ -67,10 +67,20 @@ class Custom(nn.Module):
         return x * self.scale
 
 
+class Spectral(nn.Module):
+    """Its own work is an FFT: no FLOP formula counts it, and it is not free."""
+
+    def forward(self, x):
+        return torch.fft.fft(x).real
+
+
 def test_unsupported_layers_count_against_a_budget_unless_allowed():
-    with pytest.raises(archaudit.BudgetExceeded, match="unsupported layers"):
-        archaudit.assert_budget(Custom(), params=100)
-    assert archaudit.assert_budget(Custom(), params=100, allow_unsupported=True).ok
+    # Direct parameters (Custom's scale) and op-counted work (its mul, free) are no unknown: the budget passes.
+    assert archaudit.assert_budget(Custom(), params=100, macs=10, input="1x4").ok
+    with pytest.raises(archaudit.BudgetExceeded, match="unsupported layers") as failed:
+        archaudit.assert_budget(Spectral(), macs=100, input="1x4")
+    assert "(root) (MACs: aten._fft_r2c) (allow_unsupported=true to accept)" in str(failed.value)
+    assert archaudit.assert_budget(Spectral(), macs=100, input="1x4", allow_unsupported=True).ok
 
 
 @pytest.mark.parametrize(("limits", "message"), [

@@ -49,6 +49,7 @@ from strategies import (
     bilinear_input_shapes,
     cell_input_shapes,
     conv_input_shapes,
+    key_name,
     linear_input_shapes,
     meta_module,
     recurrent_inputs,
@@ -64,8 +65,8 @@ def _budget(examples: int) -> settings:
     return settings(max_examples=min(examples, settings.default.max_examples))
 
 
-def _name(t: type) -> str:
-    return t.__name__
+def _name(t: type[nn.Module] | str) -> str:
+    return key_name(t)  # a rule keyed by a qualified name: its class name
 
 
 # --------------------------------------------------------------------------------------------- the op counter
@@ -73,10 +74,11 @@ def _name(t: type) -> str:
 ACTIVATION_OPS = frozenset({
     "relu", "gelu", "silu", "sigmoid", "tanh", "elu", "celu", "leaky_relu", "hardtanh", "hardsigmoid",
     "hardswish", "mish", "softplus", "softshrink", "hardshrink", "threshold", "log_sigmoid_forward",
-    "rrelu_with_noise", "_prelu_kernel", "glu",
+    "rrelu_with_noise", "_prelu_kernel", "glu", "erf",
 })
 """Element-wise non-linearities: each output element went through the non-linearity once (GLU's output is half
-its input: only the gating half goes through the sigmoid)."""
+its input: only the gating half goes through the sigmoid; ``erf`` is the exact GELU written out, as transformers'
+``GELUActivation(use_gelu_python=True)`` does)."""
 
 SOFTMAX_OPS = frozenset({"_softmax", "_log_softmax", "_safe_softmax"})
 
@@ -216,6 +218,11 @@ def _spatial_dims(module: nn.Module) -> tuple[int, int]:
     return min(accepted), max(accepted)
 
 
+def _family(module: nn.Module) -> str | None:
+    found = REGISTRY.lookup_rule(type(module))
+    return None if found is None else found[1].family
+
+
 @st.composite
 def column_inputs(draw: st.DrawFn, module: nn.Module) -> tuple[int, ...]:
     """An input shape ``module`` accepts: softmax/GLU dimensions that exist (GLU's of even size), PReLU's channels,
@@ -232,6 +239,8 @@ def column_inputs(draw: st.DrawFn, module: nn.Module) -> tuple[int, ...]:
         return (draw(_SMALL), module.num_channels, draw(_AT_LEAST_2), *draw(st.lists(_SMALL, max_size=1)))
     if isinstance(module, (nn.LayerNorm, nn.RMSNorm)):
         return (*draw(_LEAD), *module.normalized_shape)
+    if _family(module) == "hf_rmsnorm":  # transformers' RMSNorms: over the last axis, the weight's width
+        return (*draw(_LEAD), module.weight.shape[0])
     if isinstance(module, nn.LocalResponseNorm):
         return tuple(draw(st.lists(_SMALL, min_size=3, max_size=5)))
     if isinstance(module, nn.CrossMapLRN2d):
@@ -262,6 +271,8 @@ COLUMN_OF_FAMILY = {
     "layernorm": "norm",
     "rmsnorm": "norm",
     "parameter_free_norm": "norm",
+    "hf_activation": "activation",
+    "hf_rmsnorm": "norm",
 }
 
 
@@ -278,6 +289,8 @@ HAND_ELEMENTWISE = {
     nn.CrossMapLRN2d: ("norm", _elements),
     # Softsign: x / (1 + |x|) for every element: prod(shape)
     nn.Softsign: ("activation", _elements),
+    # transformers' RMSNorms (keyed by qualified name): x * rsqrt(mean(x^2) + eps) * weight, per element: prod(shape)
+    **{key: ("norm", _elements) for key in REGISTRY.keys(family="hf_rmsnorm")},
 }
 """Layers that decompose into plain arithmetic (no aten op marks the work): hand arithmetic, per element."""
 
@@ -344,8 +357,13 @@ def _cell_shapes(module: nn.Module) -> st.SearchStrategy[tuple[tuple[int, ...], 
     return cell_input_shapes(module).map(lambda s: (s,))
 
 
+def _hf_conv1d_shapes(module: nn.Module) -> st.SearchStrategy[tuple[tuple[int, ...], ...]]:
+    return linear_input_shapes(module.nx).map(lambda s: (s,))
+
+
 SHAPES_OF_FAMILY = {
     "linear": _linear_shapes,
+    "hf_conv1d": _hf_conv1d_shapes,
     "bilinear": _bilinear_shapes,
     "conv": _conv_shapes,
     "recurrent_cell": _cell_shapes,

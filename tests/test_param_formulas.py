@@ -24,10 +24,13 @@ from strategies import (
     batch_norm_kwargs,
     build_on,
     conv_kwargs,
+    is_of_key,
+    key_name,
     layer_norm_kwargs,
     linear_kwargs,
     meta_module,
     recurrent_kwargs,
+    same_key,
     with_fixed,
 )
 from torch import nn
@@ -41,8 +44,8 @@ FORMULA_TYPES = REGISTRY.formula_types()
 ZERO_TYPES = REGISTRY.zero_types()
 
 
-def _name(t: type) -> str:
-    return t.__name__
+def _name(t: type[nn.Module] | str) -> str:
+    return key_name(t)  # a rule keyed by a qualified name: its class name
 
 
 def numel(module: nn.Module) -> int:
@@ -72,17 +75,17 @@ def meta(cls: type[nn.Module], *args: Any, **kwargs: Any) -> nn.Module:
 
 @pytest.mark.parametrize("layer_type", FORMULA_TYPES, ids=_name)
 @given(data=st.data())
-def test_formula_and_walker_equal_numel(layer_type: type[nn.Module], data: st.DataObject) -> None:
+def test_formula_and_walker_equal_numel(layer_type: type[nn.Module] | str, data: st.DataObject) -> None:
     """The registered formula counts every parameter of a module of its type, and audit_params on that module
     finds no mismatch, accounts for every record and totals the same. (One test for both, on the same drawn
     module: building it is most of an example's cost.)
 
     oracle: numel() of the real module's parameters (built on meta, children included).
     """
-    module = data.draw(MODULE_STRATEGIES[layer_type], label=layer_type.__name__)
-    assert type(module) is layer_type
+    module = data.draw(MODULE_STRATEGIES[layer_type], label=_name(layer_type))
+    assert is_of_key(module, layer_type)
     registered_as, entry = REGISTRY.lookup(type(module)) or (None, None)
-    assert registered_as is layer_type and isinstance(entry, LayerFormula)
+    assert same_key(registered_as, layer_type) and isinstance(entry, LayerFormula)
     expected = numel(module)
     assert entry.count(module) == expected, f"{entry.describe(module)} != numel {expected:,} for {module}"
 
@@ -106,16 +109,16 @@ ZERO_SETTINGS = settings(max_examples=max(10, settings.default.max_examples // 4
 @pytest.mark.parametrize("layer_type", ZERO_TYPES, ids=_name)
 @ZERO_SETTINGS
 @given(data=st.data())
-def test_zero_type_owns_no_parameters(layer_type: type[nn.Module], data: st.DataObject) -> None:
+def test_zero_type_owns_no_parameters(layer_type: type[nn.Module] | str, data: st.DataObject) -> None:
     """A type registered as known-zero owns no parameters; a leaf one holds none at all.
 
     oracle: numel() of the real module's own parameters (recurse=False), and of all of them for leaves.
     """
-    module = data.draw(ZERO_STRATEGIES[layer_type], label=layer_type.__name__)
-    assert type(module) is layer_type
+    module = data.draw(ZERO_STRATEGIES[layer_type], label=_name(layer_type))
+    assert is_of_key(module, layer_type)
     assert own_numel(module) == 0
     if layer_type not in CONTAINER_TYPES:
-        assert list(module.children()) == [], f"{layer_type.__name__} is registered as a leaf but has children"
+        assert list(module.children()) == [], f"{_name(layer_type)} is registered as a leaf but has children"
         assert numel(module) == 0
 
 
@@ -126,7 +129,7 @@ def test_walker_agrees_with_numel_on_containers(layer_type: type[nn.Module], dat
 
     oracle: numel() of the real container's parameters (each tensor once).
     """
-    module = data.draw(ZERO_STRATEGIES[layer_type], label=layer_type.__name__)
+    module = data.draw(ZERO_STRATEGIES[layer_type], label=_name(layer_type))
     assert type(module) is layer_type and own_numel(module) == 0
     audit = archaudit.audit_params(module)
     assert audit.mismatches == ()

@@ -290,7 +290,7 @@ def test_adding_to_a_copy_leaves_the_original_as_it_was() -> None:
     counted = audit_params(Gadget(), registry=mine).record("")
     assert (counted.status, counted.family, counted.formula_params) == (Status.FORMULA, "scale", numel(Gadget()))
     assert counted.formula_params == 5
-    assert audit_params(Gadget()).record("").status is Status.UNSUPPORTED
+    assert audit_params(Gadget()).record("").status is Status.DIRECT
     assert audit_macs(Gadget(), [meta((2, 5))], registry=mine).record("").macs == 5
     assert audit_macs(Gadget(), [meta((2, 5))]).record("").source != "formula"
     # The other way round: what the original gains after copying, the copy does not.
@@ -346,7 +346,7 @@ def test_a_rule_declared_without_macs_is_counted_from_its_ops() -> None:
     assert mine.lookup_macs(nn.Linear) is None
     assert mine.lookup_macs(nn.modules.linear.NonDynamicallyQuantizableLinear) is None
     record = audit_macs(nn.Linear(4, 3), [meta((2, 4))], registry=mine).record("")
-    assert (record.status, record.source, record.macs) == (Status.UNSUPPORTED, "flop_counter", 24)  # 2 * 4*3
+    assert (record.status, record.source, record.macs) == (Status.OPS, "ops", 24)  # 2 * 4*3
     assert record.note.startswith("no MAC rule for Linear (counted from its ops): ")  # the reason is shown
     assert audit_params(nn.Linear(4, 3), registry=mine).record("").status is Status.FORMULA
 
@@ -404,9 +404,10 @@ def _conv1d_spec(m: Any) -> LinearSpec:
     return LinearSpec(nx, nf, m.bias is not None)
 
 
-def _conv1d_rule(registry: FormulaRegistry, key: str) -> LayerRule:
+def _conv1d_rule(registry: FormulaRegistry, key: str, override: bool = False) -> LayerRule:
     return registry.rule(
         key,
+        override=override,
         family="conv1d_transposed",
         spec=_conv1d_spec,
         params=linear_params,
@@ -439,7 +440,7 @@ def test_a_rule_keyed_by_name_matches_without_importing_the_package() -> None:
     x = meta((2, 5, 4))
     counted = audit_macs(layer, [x], registry=mine, flop_counter=False).record("")
     assert counted.source == "formula" and counted.macs == flop_counter_macs(layer, x) == 240  # 2*5 rows * 4*6
-    assert audit_params(layer).record("").status is Status.UNSUPPORTED  # REGISTRY has no such rule
+    assert audit_params(layer).record("").status is Status.DIRECT  # REGISTRY has no such rule: numel() counts its own weight and bias
 
 
 def test_registering_and_looking_up_names_imports_nothing() -> None:
@@ -448,7 +449,8 @@ def test_registering_and_looking_up_names_imports_nothing() -> None:
     audit_params(nn.Sequential(nn.Linear(2, 2), nn.ReLU()))  # anything an audit imports lazily, imported now
     before = set(sys.modules)
     mine = REGISTRY.copy()
-    _conv1d_rule(mine, "transformers.pytorch_utils.Conv1D")
+    assert "transformers.pytorch_utils.Conv1D" in REGISTRY  # archaudit's own rule (formulas/hf.py), declared by name
+    _conv1d_rule(mine, "transformers.pytorch_utils.Conv1D", override=True)
     _conv1d_rule(mine, f"{FAKE_PACKAGE}.pytorch_utils.Conv1D")
     assert mine.lookup(nn.Linear) == REGISTRY.lookup(nn.Linear)
     assert mine.lookup(Gadget) is None
@@ -515,9 +517,13 @@ def test_a_rule_keyed_by_name_matches_transformers_conv1d() -> None:
     )
     conv1d = pytorch_utils.Conv1D
     assert qualified_name(conv1d) == "transformers.pytorch_utils.Conv1D"
+    builtin = REGISTRY.lookup_rule(conv1d)  # archaudit's own rule (formulas/hf.py); a copy may override it
+    assert builtin is not None and builtin[1].family == "hf_conv1d"
     mine = REGISTRY.copy()
-    rule = _conv1d_rule(mine, "transformers.pytorch_utils.Conv1D")
-    assert mine.lookup_rule(conv1d) == (conv1d, rule)
+    with pytest.raises(RegistryError, match="already registered"):
+        _conv1d_rule(mine, "transformers.pytorch_utils.Conv1D")
+    rule = _conv1d_rule(mine, "transformers.pytorch_utils.Conv1D", override=True)
+    assert mine.lookup_rule(conv1d) == (conv1d, rule) and REGISTRY.lookup_rule(conv1d) == builtin
     with torch.device("meta"):
         layer = conv1d(nf=6, nx=4)
     record = audit_params(layer, registry=mine).record("")

@@ -2,7 +2,7 @@
 
 Oracles: FlopCounterMode on meta / 2 (its total, which never double counts an op) for MACs of models that share
 a module between paths; the ops each module's own forward is written to run, for the columns a module without a
-MAC rule leaves uncounted; the CLI's exit code and output for a model that can only be built on the CPU, and for
+MAC rule has counted from its own ops (elements by hand); the CLI's exit code and output for a model that can only be built on the CPU, and for
 a peer tool that fails on a model the audit counts.
 """
 
@@ -22,6 +22,7 @@ from archaudit.inputs import InputSpec
 from archaudit.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from archaudit.peers import compare_tools
 from archaudit.macs import audit_macs
+from archaudit.records import Status
 
 
 class PosEnc(nn.Module):
@@ -136,20 +137,23 @@ class Uncounted(nn.Module):
         return self.relu(self.attn(self.proj(self.norm(self.act(x)))))
 
 
-def test_columns_a_module_without_a_rule_leaves_uncounted_are_named():
-    # Before the fix: every column silently 0 for these modules, and nothing said so.
+def test_columns_of_a_module_without_a_rule_are_counted_from_its_ops():
+    # Before: every column silently 0 for these modules; then "not counted"; now counted op by op from the trace.
     audit = audit_macs(Uncounted(8), [InputSpec((1, 4, 8))])
-    assert audit.record("act").uncounted == ("activation",) and "aten.tanh" in audit.record("act").uncounted_ops
-    assert audit.record("norm").uncounted == ("norm",) and audit.record("norm").uncounted_ops == ("aten.rsqrt",)
-    assert audit.record("proj").uncounted == ("bias",) and audit.record("proj").uncounted_ops == ("aten.addmm",)
-    assert audit.record("attn").uncounted == ("softmax",)
+    by_name = {r.name: r for r in audit.records}
+    for name in ("act", "norm", "proj", "attn"):
+        assert (by_name[name].status, by_name[name].source, by_name[name].uncounted) == (Status.OPS, "ops", ())
+    assert audit.record("act").counts.activation == 1 * 4 * 8  # one tanh over 4 tokens x 8
+    assert audit.record("norm").counts.norm == 1 * 4 * 8  # x * rsqrt(...): the elements rsqrt scales
+    assert audit.record("proj").counts.bias == 4 * 8  # addmm's bias, once per output element
+    assert audit.record("attn").counts.softmax == 1 * 2 * 4 * 4  # 2 heads, 4 x 4 scores
     assert audit.record("relu").uncounted == () and audit.record("relu").counts.activation == 1 * 4 * 8
-    assert audit.uncounted_columns == {"bias": 1, "norm": 1, "activation": 1, "softmax": 1}
+    assert audit.uncounted_columns == {"bias": 0, "norm": 0, "activation": 0, "softmax": 0}
     # Conv1D's addmm is still counted as MACs: 4 tokens x 8 x 8
     assert audit.record("proj").macs == 4 * 8 * 8
 
 
-def test_every_output_says_which_columns_were_not_counted(tmp_path, capsys):
+def test_every_output_says_how_a_module_without_a_rule_was_counted(tmp_path, capsys):
     source = tmp_path / "uncounted.py"
     source.write_text(textwrap.dedent("""
         import sys
@@ -161,17 +165,21 @@ def test_every_output_says_which_columns_were_not_counted(tmp_path, capsys):
     """ % str(__import__("pathlib").Path(__file__).parent)))
     assert main(["flops", f"{source}:build", "--input", "1x4x8", "--format", "json"]) == EXIT_OK
     data = json.loads(capsys.readouterr().out)
-    assert data["columns_uncounted"] == {"bias": 1, "norm": 1, "activation": 1, "softmax": 1}
+    assert data["columns_uncounted"] == {"bias": 0, "norm": 0, "activation": 0, "softmax": 0}
     by_name = {m["name"]: m for m in data["modules"]}
-    assert by_name["act"]["uncounted"] == ["activation"] and by_name["relu"]["uncounted"] == []
+    assert (by_name["act"]["status"], by_name["act"]["source"], by_name["act"]["activation"]) == ("ops", "ops", 32)
+    assert data["ops"] == ["act", "norm", "proj", "attn"] and data["unsupported_ops"] == {}
     assert main(["flops", f"{source}:build", "--input", "1x4x8"]) == EXIT_OK
     text = capsys.readouterr().out
-    assert "| columns not counted " in text and "bias in 1 module, norm in 1 module" in text
-    assert "not counted" in next(line for line in text.splitlines() if line.startswith("| act "))
+    assert "| modules counted op by op (no MAC rule) " in text and "| unsupported ops (runs) " in text
+    act = next(line for line in text.splitlines() if line.startswith("| act "))
+    assert "| ops " in act and "counted op by op" in act
     assert main(["report", f"{source}:build", "--input", "1x4x8", "--no-compare"]) == EXIT_OK
     text = capsys.readouterr().out
-    assert "| MAC columns not counted (bias, norm, activation, softmax) | bias in 1 module" in text.replace("  ", " ")\
-        or "bias in 1 module, norm in 1 module, activation in 1 module, softmax in 1 module" in text
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in text.splitlines() if line.count("|") == 3}
+    assert rows["MAC columns not counted (bias, norm, activation, softmax)"] == "none"
+    assert rows["direct parameters / MACs counted op by op (modules)"] == "2 / 4"  # RMSNorm and Conv1D hold their weights directly
+    assert rows["unsupported ops (runs)"] == "none"
 
 
 class TrackerHostile(nn.Module):

@@ -89,11 +89,12 @@ class WithToken(nn.Sequential):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, 4))
 
 
-def test_a_parameter_on_a_container_is_counted_and_reported_unsupported():
+def test_a_parameter_on_a_container_is_counted_as_a_direct_parameter():
     audit = audit_params(WithToken())
     root = audit.record("")
-    assert root.params == 4 and root.status is Status.UNSUPPORTED
-    assert "Sequential" in root.note
+    assert root.params == 4 and root.status is Status.DIRECT and root.direct == (("cls_token", (1, 1, 4)),)
+    assert "subclass of parameter-free Sequential" in root.note and "cls_token (1x1x4)" in root.note
+    assert audit.unsupported == ()
     assert audit.total == 4 + 4 * 4 + 4 == numel(WithToken())
 
 
@@ -106,12 +107,13 @@ class ScaleShift(nn.Module):
         self.shift = nn.Parameter(torch.zeros(n))
 
 
-def test_custom_layer_is_unsupported_yet_counted():
+def test_custom_layer_holding_its_own_parameters_is_direct():
     model = nn.Sequential(nn.Linear(3, 5), ScaleShift(5))
     audit = audit_params(model)
     custom = audit.record("1")
-    assert custom.status is Status.UNSUPPORTED and custom.params == 10
-    assert [r.name for r in audit.unsupported] == ["1"]
+    assert custom.status is Status.DIRECT and custom.params == 10
+    assert custom.note == "direct parameters: scale (5), shift (5)"
+    assert [r.name for r in audit.direct] == ["1"] and audit.unsupported == ()
     assert audit.total == 3 * 5 + 5 + 10 == numel(model)
 
 
@@ -205,7 +207,7 @@ def test_audit_is_immutable_and_frames_have_one_row_per_path():
     frame = params_frame(audit)
     assert list(frame["name"]) == [r.name for r in audit.records]
     assert frame["params"].sum() == audit.total
-    assert set(frame["status"]) <= {"formula", "zero", "unsupported"}
+    assert set(frame["status"]) <= {"formula", "direct", "zero", "unsupported"}
 
 
 def test_a_formula_that_disagrees_with_numel_is_surfaced():

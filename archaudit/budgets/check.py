@@ -3,7 +3,8 @@
 ``assert_budget(model, params=..., macs=..., input=...)`` raises :class:`BudgetExceeded` (an
 ``AssertionError``, so pytest shows it as a failure) whose message is a table of every limit, the measured
 value and the margin. Unsupported layers count against a budget unless ``allow_unsupported=True``: a budget
-that cannot see part of the model is not met.
+that cannot see part of the model is not met. Only a real unknown is unsupported: a module counted by the
+parameters it holds itself (``direct``) or op by op from its trace (``ops``) never fails a budget.
 """
 
 from __future__ import annotations
@@ -228,7 +229,10 @@ def check_budget(
 
         flops = audit_macs(model, inputs, registry=registry)
         measured["macs"], measured["flops"] = flops.macs, flops.flops
-        unsupported += [f"{r.name or '(root)'} (MACs)" for r in flops.unsupported]
+        unsupported += [
+            f"{r.name or '(root)'} (MACs: {', '.join(op for op, _ in r.unsupported_ops) or 'not counted'})"
+            for r in flops.unsupported
+        ]
         labels = flops.inputs
     checks = tuple(Check(kind, low, high, measured[kind]) for kind, (low, high) in bounds.items())
     return BudgetResult(name or type(model).__name__, labels, checks, tuple(unsupported), allow_unsupported)

@@ -37,7 +37,9 @@ def budget_table(result: BudgetResult) -> str:
                 "unsupported layers",
                 "0" if not result.allow_unsupported else "allowed",
                 str(len(result.unsupported)),
-                ", ".join(result.unsupported[:5]) + (" ..." if len(result.unsupported) > 5 else ""),
+                ", ".join(result.unsupported[:5])
+                + (" ..." if len(result.unsupported) > 5 else "")
+                + ("" if result.allow_unsupported else " (allow_unsupported=true to accept)"),
                 "ok" if result.allow_unsupported else "FAIL",
             )
         )

@@ -25,6 +25,11 @@ def uncounted_text(audit: FlopsAudit) -> str:
     return ", ".join(f"{c} in {k} module{'s' if k != 1 else ''}" for c, k in missed) or "none"
 
 
+def unsupported_ops_text(audit: FlopsAudit) -> str:
+    """ "none", or each aten op that nothing counted, with how often it ran over the model."""
+    return ", ".join(f"{op} ({k})" for op, k in audit.unsupported_ops.items()) or "none"
+
+
 def built_text(audit: FlopsAudit) -> str:
     """Where the model was built, when not on meta (the pass itself always runs on meta)."""
     return audit.build_note or (f"built on {audit.built_on}" if audit.built_on != "meta" else "")
@@ -62,10 +67,13 @@ def flops_json(audit: FlopsAudit, comparison: ToolComparison | None = None) -> d
                 "note": r.note,
                 "uncounted": list(r.uncounted),
                 "uncounted_ops": list(r.uncounted_ops),
+                "unsupported_ops": dict(r.unsupported_ops),
             }
             for r in audit.records
         ],
+        "ops": [r.name for r in audit.by_ops],
         "unsupported": [r.name for r in audit.unsupported],
+        "unsupported_ops": audit.unsupported_ops,
     }
     if comparison is not None:
         data["tools"] = {tool: comparison.totals[tool] for tool in ("archaudit", *TOOLS)}
@@ -124,7 +132,9 @@ def flops_markdown(audit: FlopsAudit, comparison: ToolComparison | None = None, 
         ("activation elements", n(counts.activation)),
         ("softmax elements", n(counts.softmax)),
         ("columns not counted", uncounted_text(audit)),
+        ("modules counted op by op (no MAC rule)", n(len(audit.by_ops))),
         ("unsupported modules", n(len(audit.unsupported))),
+        ("unsupported ops (runs)", unsupported_ops_text(audit)),
     ]
     parts += [table(summary, ["quantity", "value"], ["left", "right"]), ""]
     rows = [
@@ -136,7 +146,7 @@ def flops_markdown(audit: FlopsAudit, comparison: ToolComparison | None = None, 
             _shape(r.output_shapes),
             n(r.macs),
             *(_column_cell(r, c) for c in ("bias", "norm", "activation", "softmax")),
-            r.status.value + (" (FlopCounterMode)" if r.source == "flop_counter" else ""),
+            r.status.value,
             r.note,
         )
         for r in audit.records
@@ -152,12 +162,15 @@ def flops_markdown(audit: FlopsAudit, comparison: ToolComparison | None = None, 
         "",
     ]
     if audit.unsupported:
-        parts += ["## Unsupported (no MAC rule)", ""]
+        parts += ["## Unsupported (ops nothing counts; the rest of their work is counted)", ""]
         parts += [
             table(
-                ((path(r.name), r.type, n(r.macs), r.note) for r in audit.unsupported),
-                ["module", "type", "MACs", "how counted"],
-                ["left", "left", "right", "left"],
+                (
+                    (path(r.name), r.type, n(r.macs), ", ".join(f"{op} ({k})" for op, k in r.unsupported_ops), r.note)
+                    for r in audit.unsupported
+                ),
+                ["module", "type", "MACs counted", "unsupported ops (runs)", "note"],
+                ["left", "left", "right", "left", "left"],
             ),
             "",
         ]

@@ -9,7 +9,7 @@ from ..report_data import ModelReport, Share
 from ._fmt import cell, code, code_text, n, path, table
 from .charts import text_bars
 from .claims import claims_json, claims_markdown
-from .flops import CONVENTION, built_text, comparison_markdown, flops_json, uncounted_text
+from .flops import CONVENTION, built_text, comparison_markdown, flops_json, uncounted_text, unsupported_ops_text
 from .params import params_json
 
 SCHEMA_VERSION = 1
@@ -52,7 +52,9 @@ def report_markdown(report: ModelReport, charts: Mapping[str, str] | None = None
         ("frozen", n(p.frozen)),
         ("shared (extra references, counted once)", n(p.shared_params)),
         ("buffers", f"{n(p.buffers)} elements, {n(p.buffer_bytes)} bytes"),
+        ("direct parameters / MACs counted op by op (modules)", f"{len(p.direct)} / {len(f.by_ops)}"),
         ("unsupported modules (parameters / MACs)", f"{len(p.unsupported)} / {len(f.unsupported)}"),
+        ("unsupported ops (runs)", unsupported_ops_text(f)),
         ("modules in plain containers (unregistered)", n(len(p.unregistered))),
     ]
     rows += [(f"size as {dtype}", f"{mb:.2f} MB") for dtype, mb in report.sizes_mb()]
@@ -116,6 +118,11 @@ def report_markdown(report: ModelReport, charts: Mapping[str, str] | None = None
                 + (
                     f" ({', '.join(fr.uncounted)} not counted: {', '.join(fr.uncounted_ops)})"
                     if fr is not None and fr.uncounted
+                    else ""
+                )
+                + (
+                    f" ({', '.join(op for op, _ in fr.unsupported_ops)} not counted)"
+                    if fr is not None and fr.unsupported_ops
                     else ""
                 ),
             )
@@ -209,6 +216,9 @@ def report_json(report: ModelReport) -> dict[str, Any]:
             "buffer_bytes": p.buffer_bytes,
             "unsupported_params": len(p.unsupported),
             "unsupported_macs": len(report.flops.unsupported),
+            "unsupported_ops": report.flops.unsupported_ops,
+            "direct_params": len(p.direct),
+            "ops_macs": len(report.flops.by_ops),
             "unregistered": len(p.unregistered),
             "size_mb": {dtype: round(mb, 6) for dtype, mb in report.sizes_mb()},
             "macs": report.flops.macs,

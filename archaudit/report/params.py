@@ -35,15 +35,21 @@ def params_json(audit: ModelAudit) -> dict[str, Any]:
                 "formula": r.formula,
                 "formula_params": r.formula_params,
                 "shared": list(r.shared),
+                "direct": [{"name": local, "shape": list(shape)} for local, shape in r.direct],
                 "note": r.note,
             }
             for r in audit.records
         ],
         "shared": [{"names": list(s.names), "params": s.params, "kind": s.kind} for s in audit.shared],
         "unregistered": [{"name": u.name, "type": u.type, "params": u.params} for u in audit.unregistered],
+        "direct": [r.name for r in audit.direct],
         "unsupported": [r.name for r in audit.unsupported],
         "mismatches": [r.name for r in audit.mismatches],
     }
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "x".join(str(d) for d in shape) or "scalar"
 
 
 def params_markdown(audit: ModelAudit, title: str | None = None) -> str:
@@ -56,6 +62,7 @@ def params_markdown(audit: ModelAudit, title: str | None = None) -> str:
         ("buffers (elements)", n(audit.buffers)),
         ("buffers (bytes)", n(audit.buffer_bytes)),
         ("parameter bytes (as stored)", n(audit.param_bytes)),
+        ("modules with direct parameters (counted by numel())", n(len(audit.direct))),
         ("unsupported modules", n(len(audit.unsupported))),
         ("in plain containers (unregistered)", n(audit.unregistered_params)),
         ("what a leaf-only counter reports", n(audit.leaf_only_total)),
@@ -94,8 +101,26 @@ def params_markdown(audit: ModelAudit, title: str | None = None) -> str:
             ),
             "",
         ]
+    if audit.direct:
+        parts += ["## Direct parameters (held by the module itself, counted exactly by numel())", ""]
+        parts += [
+            table(
+                (
+                    (
+                        path(r.name),
+                        r.type,
+                        n(r.params),
+                        ", ".join(f"{local} ({_dims(shape)})" for local, shape in r.direct),
+                    )
+                    for r in audit.direct
+                ),
+                ["module", "type", "params", "parameters"],
+                ["left", "left", "right", "left"],
+            ),
+            "",
+        ]
     if audit.unsupported:
-        parts += ["## Unsupported (counted by numel(), no formula to check them)", ""]
+        parts += ["## Unsupported (a formula applies and cannot be trusted here; counted by numel())", ""]
         parts += [
             table(
                 ((path(r.name), r.type, n(r.params), r.note) for r in audit.unsupported),

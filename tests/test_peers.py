@@ -1,0 +1,83 @@
+"""The cross-tool reasons are derived, not asserted: each is arithmetic on what that tool attributed to a module
+against the audit's own columns for it, and "unexplained" is kept for a gap nothing accounts for.
+
+Oracles: the tools' own per-module figures (torchinfo's leaf MACs, fvcore's by_module and unsupported_ops,
+FlopCounterMode's per-module counts), read here independently of archaudit.peers, and hand arithmetic.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+import archaudit
+from archaudit.peers import _Attribution, _mechanism, _reasons
+from archaudit.records import MacCount
+
+
+def _row(model: nn.Module, shape: str, name: str):
+    comparison = archaudit.audit(model, [shape]).compare()
+    return next(r for r in comparison.rows if r.name == name), comparison
+
+
+def test_torchinfo_bias_adds_are_derived_from_the_bias_column():
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    row, _ = _row(model, "5x3", "0")
+    # ours 5*3*4 = 60; torchinfo counts (3*4 + 4) x 5 = 80: the 5*4 = 20 bias adds
+    assert row.tools["torchinfo"] == 80 and row.archaudit == 60
+    assert row.reasons["torchinfo"] == "Linear counts the bias adds as MACs (+20)"
+    assert row.reasons["fvcore"] == "agrees"
+
+
+def test_a_tool_that_names_the_op_it_cannot_count_is_quoted():
+    model = nn.Sequential(nn.LSTM(4, 8))
+    row, _ = _row(model, "6x1x4", "0")
+    assert row.tools["fvcore"] == 0
+    # ours: 6 steps x 4 gates x (4*8 + 8*8) = 2,304 MACs
+    assert row.archaudit == 6 * 4 * (4 * 8 + 8 * 8)
+    assert row.reasons["fvcore"] == "LSTM counts 0 (fvcore has no formula for aten::lstm) (-2,304)"
+
+
+def test_torchinfo_parameters_times_batch_on_a_rank_3_linear():
+    model = nn.Sequential(nn.Linear(8, 8, bias=False))
+    row, _ = _row(model, "2x5x8", "0")
+    # ours 2*5*8*8 = 640; torchinfo counts parameters (64) x batch 2 = 128
+    assert row.tools["torchinfo"] == 128 and row.archaudit == 640
+    assert row.reasons["torchinfo"] == "Linear counts parameters x 2 (-512)"
+
+
+def test_attention_products_missed_by_fvcore_are_put_on_the_ops_it_names():
+    class Self(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.attn(x, x, x, need_weights=False)[0]
+
+    row, _ = _row(Self(), "1x5x16", "attn")
+    # scores and weighted sum: 2 x L x S x E = 2*5*5*16 = 800 MACs that fvcore does not count
+    assert row.archaudit - row.tools["fvcore"] == 800
+    assert row.reasons["fvcore"].startswith("MultiheadAttention misses the work of ")
+    assert "aten::scaled_dot_product_attention" in row.reasons["fvcore"] and row.reasons["fvcore"].endswith("(-800)")
+
+
+def test_a_gap_no_arithmetic_accounts_for_stays_unexplained():
+    seen = _Attribution(own={"": 7})
+    record = archaudit.audit(nn.Linear(3, 4), ["2x3"]).flops.records[0]  # 24 MACs, bias column 8
+    reason = _reasons("fvcore", [(nn.Linear(3, 4), record)], 7, 24, seen)
+    assert reason == "Linear differs (-17); unexplained per module"
+    # a row total no module accounts for is said so, with the remainder
+    assert _reasons("fvcore", [(nn.Linear(3, 4), record)], 30, 24, _Attribution(own={"": 24})) == (
+        "+6 that no module accounts for (unexplained)"
+    )
+
+
+def test_mechanisms_are_arithmetic_on_columns_and_parameters():
+    ours = MacCount(macs=100, bias=10, norm=20)
+    assert _mechanism("torchinfo", ours, 0, 5, ()) == "counts 0"
+    assert _mechanism("torchinfo", ours, 110, 5, ()) == "counts the bias adds as MACs"
+    assert _mechanism("fvcore", ours, 140, 7, ()) == "counts normalisation as 2 MACs per element"  # 100 + 2*20
+    assert _mechanism("fvcore", ours, 130, 0, ()) == "counts the bias adds and normalisation (1 per element) as MACs"
+    assert _mechanism("torchinfo", ours, 35, 7, ()) == "counts parameters x 5"
+    assert _mechanism("torchinfo", ours, 33, 7, ()) == "differs"
