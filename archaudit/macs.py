@@ -187,14 +187,19 @@ FREE_OPS: frozenset[str] = frozenset(
         "add add_ sub sub_ rsub mul mul_ div div_ neg neg_ pow pow_ square abs sign clamp clamp_ clamp_min "
         "clamp_max floor ceil round trunc remainder fmod floor_divide maximum minimum lerp addcmul addcdiv"
     )
+    # position arithmetic: the angles of rotary and sinusoidal position encodings (cos, sin) and the logarithmic
+    # buckets of T5's relative positions (log), on positions, not on activations. exp and sqrt stay unsupported:
+    # they are how a hand-written softmax or norm would do its work, which a column must not miss silently
+    | _aten("cos sin log")
     # comparisons and logic
     | _aten(
         "eq ne lt le gt ge logical_not logical_and logical_or logical_xor bitwise_not bitwise_and bitwise_or "
         "bitwise_xor isnan isinf isfinite all any"
     )
-    # reductions and pooling windows (a norm's statistics: its elements count where they are applied)
+    # reductions, scans (position ids from a mask's cumulative sum) and pooling windows (a norm's statistics: its
+    # elements count where they are applied)
     | _aten(
-        "sum mean amax amin max min argmax argmin var var_mean std std_mean avg_pool1d avg_pool2d avg_pool3d "
+        "cumsum sum mean amax amin max min argmax argmin var var_mean std std_mean avg_pool1d avg_pool2d avg_pool3d "
         "max_pool1d max_pool2d max_pool3d max_pool2d_with_indices max_pool3d_with_indices adaptive_avg_pool1d "
         "adaptive_avg_pool2d _adaptive_avg_pool2d adaptive_avg_pool3d _adaptive_avg_pool3d adaptive_max_pool1d "
         "adaptive_max_pool2d adaptive_max_pool3d"

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .records import FlopsAudit, FlopsRecord, MacCount
+from .trace import meta_autocast
 from .usercode import one_line
 
 TOOLS = ("torchinfo", "fvcore", "flop_counter_meta", "flop_counter_cpu")
@@ -265,7 +266,9 @@ def compare_tools(
 
     def attempt(tool: str, fn: Callable[[], dict[str, int]]) -> None:
         try:
-            with contextlib.redirect_stdout(sys.stderr):
+            # the same harness as archaudit's own trace: stdout kept off archaudit's output, and torch.autocast a null
+            # context on meta (torch knows no autocast there; it casts nothing that a tool would count)
+            with contextlib.redirect_stdout(sys.stderr), meta_autocast():
                 results[tool] = fn()
         except KeyboardInterrupt:
             raise

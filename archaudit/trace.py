@@ -16,7 +16,7 @@ import contextlib
 import copy
 import sys
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from math import prod
 from typing import Any
@@ -219,6 +219,29 @@ def _check_input_dtype(path: str, module: nn.Module, args: tuple[Any, ...]) -> N
     )
 
 
+@contextlib.contextmanager
+def meta_autocast() -> Iterator[None]:
+    """``torch.autocast(device_type="meta", ...)`` as a null context while a model runs on meta tensors.
+
+    Models that pin a block to float32 with ``torch.autocast(device_type=x.device.type, enabled=False)`` (the
+    rotary embeddings of Hugging Face's Llama, Mistral and Qwen2) fail on meta, where torch knows no autocast. On
+    meta no kernel runs and nothing is cast, so the null context changes nothing that is counted. Every other
+    device type gets torch's own autocast; the original is restored on exit.
+    """
+    original = torch.autocast
+
+    def autocast(device_type: str, *args: Any, **kwargs: Any) -> Any:
+        if device_type == "meta":
+            return contextlib.nullcontext()
+        return original(device_type, *args, **kwargs)
+
+    torch.autocast = autocast  # type: ignore[assignment,misc]  # restored below
+    try:
+        yield
+    finally:
+        torch.autocast = original  # type: ignore[misc]
+
+
 def capture(
     model: nn.Module,
     inputs: Sequence[torch.Tensor],
@@ -267,7 +290,8 @@ def capture(
     saved_argv = sys.argv
     try:
         sys.argv = [type(model).__name__]
-        with contextlib.redirect_stdout(sys.stderr):  # what the model prints stays off archaudit's output
+        # what the model prints stays off archaudit's output
+        with contextlib.redirect_stdout(sys.stderr), meta_autocast():
             if record_ops:
                 result.own_flops, result.own_ops, result.own_elements = {}, {}, {}
                 with _OpRecorder(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import textwrap
 
+import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
@@ -241,3 +242,37 @@ def test_a_model_that_cannot_be_built_on_meta_is_built_on_the_cpu(tmp_path, caps
     assert len(err) == 1 and "on the meta device raised" in err[0]
     assert main(["flops", f"{source}:build", "--input", "1x4", "--device", "cpu", "--format", "json"]) == EXIT_OK
     assert json.loads(capsys.readouterr().out)["build_note"] == ""
+
+
+def test_autocast_on_meta_is_a_null_context_only_while_tracing():
+    """Oracle: torch's own autocast, which refuses device_type='meta' outside the trace and is restored after it."""
+    from archaudit.trace import meta_autocast
+
+    original = torch.autocast
+    with pytest.raises(RuntimeError, match="unsupported"):
+        with torch.autocast(device_type="meta", enabled=False):
+            pass
+    with pytest.raises(ValueError, match="kept"), meta_autocast():
+        with torch.autocast(device_type="meta", enabled=False):
+            x = torch.empty(2, device="meta") * 2
+        assert x.is_meta
+        with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+            assert torch.is_autocast_enabled("cpu")  # other devices get torch's own autocast
+        raise ValueError("kept")  # an error inside still restores torch.autocast
+    assert torch.autocast is original
+
+
+def test_a_model_that_pins_float32_with_autocast_is_traced_on_meta():
+    """Oracle: hand arithmetic. Hugging Face's rotary embeddings do this; without the null context the trace fails."""
+
+    class Pinned(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            with torch.autocast(device_type=x.device.type, enabled=False):
+                return self.fc(x.float())
+
+    audit = audit_macs(Pinned(), [torch.empty(2, 4, device="meta")])
+    assert audit.macs == 2 * 4 * 3  # batch 2 x in 4 x out 3
