@@ -787,7 +787,84 @@ def hf_activation(draw: st.DrawFn, qualified: str) -> nn.Module:
     return cls()
 
 
-_HF_ZERO_STRATEGIES: dict[str, SearchStrategy[nn.Module]] = {name: hf_activation(name) for name in HF_ACTIVATIONS}
+HF_LLAMA_LIKE_ATTENTIONS = {
+    "transformers.models.llama.modeling_llama.LlamaAttention": "LlamaConfig",
+    "transformers.models.mistral.modeling_mistral.MistralAttention": "MistralConfig",
+    "transformers.models.qwen2.modeling_qwen2.Qwen2Attention": "Qwen2Config",
+}
+"""Grouped-query attention modules, each with the config class it is built from."""
+HF_GPT2_ATTENTION = "transformers.models.gpt2.modeling_gpt2.GPT2Attention"
+HF_BERT_SELF_ATTENTIONS = {
+    "transformers.models.bert.modeling_bert.BertSelfAttention": "eager",
+    "transformers.models.bert.modeling_bert.BertSdpaSelfAttention": "sdpa",
+}
+"""BERT's self-attention classes, each with the attention implementation that selects it."""
+HF_ATTENTIONS = (*HF_LLAMA_LIKE_ATTENTIONS, HF_GPT2_ATTENTION, *HF_BERT_SELF_ATTENTIONS)
+_ATTN_IMPLEMENTATION = st.sampled_from(["eager", "sdpa"])
+_HF_HEADS = st.integers(1, 4)
+_HF_HEAD_DIM = st.integers(1, 8).map(lambda n: 2 * n)  # rotary embeddings split each head in halves
+
+
+@st.composite
+def hf_llama_attention(draw: st.DrawFn, qualified: str) -> nn.Module:
+    """A Llama/Mistral/Qwen2 attention on meta from a small config: query heads over a divisor of them as key/value
+    heads (grouped-query attention), ``head_dim`` sometimes apart from ``hidden / heads``, eager or sdpa."""
+    transformers = pytest.importorskip("transformers", reason="transformers is not installed")
+    cls = hf_class(qualified)
+    heads = draw(_HF_HEADS)
+    kv_heads = draw(st.sampled_from([d for d in range(1, heads + 1) if heads % d == 0]))
+    head_dim = draw(_HF_HEAD_DIM)
+    hidden = heads * head_dim if draw(_BOOL) else draw(st.integers(1, 32))
+    config = getattr(transformers, HF_LLAMA_LIKE_ATTENTIONS[qualified])(
+        hidden_size=hidden, num_attention_heads=heads, num_key_value_heads=kv_heads, head_dim=head_dim,
+        num_hidden_layers=1, intermediate_size=8, vocab_size=16,
+    )
+    config._attn_implementation = draw(_ATTN_IMPLEMENTATION)
+    with torch.device("meta"):
+        return cls(config, layer_idx=0)
+
+
+@st.composite
+def hf_gpt2_attention(draw: st.DrawFn) -> nn.Module:
+    """GPT-2's attention on meta from a small config (hidden = heads x head_dim), eager or sdpa."""
+    transformers = pytest.importorskip("transformers", reason="transformers is not installed")
+    cls = hf_class(HF_GPT2_ATTENTION)
+    heads = draw(_HF_HEADS)
+    config = transformers.GPT2Config(
+        n_embd=heads * draw(_HF_HEAD_DIM), n_head=heads, n_layer=1, n_positions=16, vocab_size=16
+    )
+    config._attn_implementation = draw(_ATTN_IMPLEMENTATION)
+    with torch.device("meta"):
+        return cls(config, layer_idx=0)
+
+
+@st.composite
+def hf_bert_self_attention(draw: st.DrawFn, qualified: str) -> nn.Module:
+    """BERT's self-attention on meta from a small config, with absolute or relative position scores (the sdpa class
+    falls back to the eager products for relative ones)."""
+    transformers = pytest.importorskip("transformers", reason="transformers is not installed")
+    cls = hf_class(qualified)
+    heads = draw(_HF_HEADS)
+    config = transformers.BertConfig(
+        hidden_size=heads * draw(_HF_HEAD_DIM), num_attention_heads=heads, num_hidden_layers=1,
+        intermediate_size=8, vocab_size=16, max_position_embeddings=16,
+        position_embedding_type=draw(st.sampled_from(["absolute", "relative_key", "relative_key_query"])),
+    )
+    config._attn_implementation = HF_BERT_SELF_ATTENTIONS[qualified]
+    with torch.device("meta"):
+        return cls(config)
+
+
+_HF_ATTENTION_STRATEGIES: dict[str, SearchStrategy[nn.Module]] = {
+    **{name: hf_llama_attention(name) for name in HF_LLAMA_LIKE_ATTENTIONS},
+    HF_GPT2_ATTENTION: hf_gpt2_attention(),
+    **{name: hf_bert_self_attention(name) for name in HF_BERT_SELF_ATTENTIONS},
+}
+"""Known-zero modules with children (their projections): drawn with them, as the models hold them."""
+
+_HF_ZERO_STRATEGIES: dict[str, SearchStrategy[nn.Module]] = {
+    **{name: hf_activation(name) for name in HF_ACTIVATIONS}, **_HF_ATTENTION_STRATEGIES,
+}
 
 HF_STRATEGIES: dict[str, SearchStrategy[nn.Module]] = {
     HF_CONV1D: hf_conv1d(),
@@ -995,3 +1072,10 @@ __all__ += [
     "linear_input_shapes", "recurrent_inputs", "small_bilinear_kwargs", "small_recurrent_kwargs",
     "transformer_layer_input_shapes",
 ]
+
+
+# --------------------------------------------------------------------------------------------- timm and torchvision
+from strategies_vision import VISION_STRATEGIES, VISION_ZERO_STRATEGIES  # noqa: E402
+
+MODULE_STRATEGIES.update(VISION_STRATEGIES)
+ZERO_STRATEGIES.update(VISION_ZERO_STRATEGIES)

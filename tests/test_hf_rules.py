@@ -32,7 +32,7 @@ from archaudit import REGISTRY, Status
 from archaudit.macs import audit_macs
 from archaudit.registry import qualified_name
 
-HF_FAMILIES = ("hf_conv1d", "hf_rmsnorm", "hf_activation")
+HF_FAMILIES = ("hf_conv1d", "hf_rmsnorm", "hf_activation", "hf_attention")
 NAME_KEYS = [key for key in REGISTRY if isinstance(key, str) and key.startswith("transformers.")]
 
 
@@ -57,11 +57,11 @@ def flop_counter_macs(module: nn.Module, *inputs: torch.Tensor) -> int:
 
 
 def test_the_hf_rules_are_the_ones_declared() -> None:
-    """Oracle: the registry's listing. Every transformers name key is in one of the three families, and the
+    """Oracle: the registry's listing. Every transformers name key is in one of the four families, and the
     strategies (tests/strategies.py) list the same names, written out there independently."""
     assert sorted(NAME_KEYS) == sorted(key for family in HF_FAMILIES for key in REGISTRY.keys(family=family))
     assert sorted(NAME_KEYS) == sorted(HF_STRATEGIES)
-    assert len(NAME_KEYS) == 11  # Conv1D + 5 RMSNorms + 5 activations
+    assert len(NAME_KEYS) == 17  # Conv1D + 5 RMSNorms + 5 activations + 6 attentions
 
 
 @pytest.mark.parametrize("key", NAME_KEYS, ids=lambda key: key.rpartition(".")[2])
@@ -155,7 +155,7 @@ def test_gpt2_parameters_end_to_end() -> None:
 
 def test_gpt2_macs_end_to_end() -> None:
     """Oracle: FlopCounterMode on meta over the same forward pass. The audit's total equals it; every Conv1D is
-    counted by its rule (tokens x nx x nf), and only the attention products are left to the traced ops."""
+    counted by its rule (tokens x nx x nf), and each GPT2Attention's products by the hf_attention rule."""
     model = _gpt2()
     ids = torch.zeros((2, 7), dtype=torch.long, device="meta")
     audit = audit_macs(model, [ids])
@@ -167,7 +167,7 @@ def test_gpt2_macs_end_to_end() -> None:
         172_032, 57_344, 229_376, 229_376,
     ]
     # the attention products per block: 2 batch * 4 heads * 2 products (QK^T, AV) * 7*7*16 = 12,544
-    assert audit.record("h.0.attn").macs == 12_544
+    assert (audit.record("h.0.attn").source, audit.record("h.0.attn").macs) == ("formula", 12_544)
     # 2 blocks * (172,032 + 57,344 + 2*229,376 + 12,544) = 2 * 700,672 = 1,401,344
     assert audit.macs == 1_401_344
 

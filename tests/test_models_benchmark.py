@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("transformers", reason="transformers is a test dependency")
+# Found, not imported: importing transformers at collection would cost every pytest-xdist worker its import time.
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="transformers is a test dependency")
 
 PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "models.py"
 

@@ -103,6 +103,12 @@ def test_formula_and_walker_equal_numel(layer_type: type[nn.Module] | str, data:
 
 # Whether a known-zero type owns parameters does not depend on its arguments: a quarter of the profile's examples
 # (50 under ci) suffices here. Containers, whose children vary, get the full profile in the walker test below.
+COMPOSITE_ZERO_KEYS = {
+    key for family in ("container", "hf_attention", "timm_attention") for key in REGISTRY.keys(family=family)
+}
+"""Known-zero keys whose modules hold children by design (an attention module's projections, a conv-norm-activation
+block's layers): they own no parameter themselves, and their children are counted by their own rules."""
+
 ZERO_SETTINGS = settings(max_examples=max(10, settings.default.max_examples // 4))
 
 
@@ -117,12 +123,14 @@ def test_zero_type_owns_no_parameters(layer_type: type[nn.Module] | str, data: s
     module = data.draw(ZERO_STRATEGIES[layer_type], label=_name(layer_type))
     assert is_of_key(module, layer_type)
     assert own_numel(module) == 0
-    if layer_type not in CONTAINER_TYPES:
+    if layer_type not in CONTAINER_TYPES and layer_type not in COMPOSITE_ZERO_KEYS:
         assert list(module.children()) == [], f"{_name(layer_type)} is registered as a leaf but has children"
         assert numel(module) == 0
 
 
+# Each example builds a nested container of up to a dozen random registered modules, some tied: 100 per type.
 @pytest.mark.parametrize("layer_type", CONTAINER_TYPES, ids=_name)
+@settings(max_examples=min(100, settings.default.max_examples))
 @given(data=st.data())
 def test_walker_agrees_with_numel_on_containers(layer_type: type[nn.Module], data: st.DataObject) -> None:
     """Containers of random registered modules (nested, some tied): walker total = numel, all accounted for.

@@ -4,4 +4,4 @@ Importing this package registers every family; each family module holds frozen s
 arithmetic on them, and the adapter that reads a spec off a module.
 """
 
-from . import attention, conv, embedding, hf, linear, norm, recurrent, zero  # noqa: F401  (registration)
+from . import attention, conv, embedding, hf, linear, norm, recurrent, vision, zero  # noqa: F401  (registration)
