@@ -186,3 +186,16 @@ def unrolled_bilinear(module: nn.Bilinear, input1: Tensor, input2: Tensor) -> Te
 
 
 __all__ = ["unrolled_bilinear", "unrolled_rnn"]
+
+
+def flop_counter_macs(fn: Callable[..., object], *args: object) -> int:
+    """FlopCounterMode's total over ``fn(*args)``, in MACs (its FLOPs are 2 x MACs, bias excluded): the oracle of
+    every MAC property test that runs a module as it is."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn(*args)
+    flops = counter.get_total_flops()
+    assert flops % 2 == 0, f"FlopCounterMode counted an odd {flops} FLOPs"
+    return flops // 2

@@ -25,9 +25,9 @@ import pytest
 import torch
 from strategies import HF_STRATEGIES
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 import archaudit
+from oracles import flop_counter_macs
 from archaudit import REGISTRY, Status
 from archaudit.macs import audit_macs
 from archaudit.registry import qualified_name
@@ -44,13 +44,6 @@ def numel(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def flop_counter_macs(module: nn.Module, *inputs: torch.Tensor) -> int:
-    counter = FlopCounterMode(display=False)
-    with counter:
-        module(*inputs)
-    flops = counter.get_total_flops()
-    assert flops % 2 == 0, f"FlopCounterMode counted an odd {flops} FLOPs"
-    return flops // 2
 
 
 # --------------------------------------------------------------------------------------------- the names

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import importlib
 
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import torch
@@ -28,12 +28,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
-from torch.utils.flop_counter import FlopCounterMode
 
 from archaudit.records import FlopsAudit
 from archaudit.macs import audit_macs
 from archaudit.registry import REGISTRY
-from oracles import unrolled_bilinear, unrolled_rnn
+from oracles import unrolled_bilinear, unrolled_rnn, flop_counter_macs
 from strategies import (
     FORMULA_STRATEGIES,
     MODULE_STRATEGIES,
@@ -60,14 +59,6 @@ def _budget(examples: int) -> settings:
 # --------------------------------------------------------------------------------------------- helpers
 
 
-def flop_counter_macs(fn: Callable[..., Any], *args: Any) -> int:
-    """FlopCounterMode's total over ``fn(*args)``, in MACs (its FLOPs are 2 x MACs, bias excluded)."""
-    counter = FlopCounterMode(display=False)
-    with counter:
-        fn(*args)
-    flops = counter.get_total_flops()
-    assert flops % 2 == 0, f"FlopCounterMode counted an odd {flops} FLOPs"
-    return flops // 2
 
 
 def meta(shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
