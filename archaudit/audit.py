@@ -23,6 +23,7 @@ from .macs import audit_macs
 from .records import FlopsAudit, ModelAudit
 from .registry import REGISTRY, FormulaRegistry
 from .targets import BuiltTarget, build_target
+from .trace import model_device, on_meta
 from .walker import audit_params
 
 if TYPE_CHECKING:
@@ -47,17 +48,11 @@ class Audit:
     def compare(self) -> ToolComparison:
         """torchinfo, fvcore and FlopCounterMode on the same model and inputs, beside archaudit's MACs."""
         from .peers import compare_tools
-        from .trace import on_meta
 
         if self.flops is None:
             raise ArchauditError(f"{self.name}: no MACs were counted (audit with macs=True) to compare tools against")
         # the tools that run on meta get the model itself when it was built there, else a meta copy
         return compare_tools(self.flops, on_meta(self.target.model), self.inputs, self.target.cpu_copy)
-
-
-def _device_of(model: nn.Module) -> str:
-    tensors = [*model.parameters(), *model.buffers()]
-    return "meta" if tensors and all(t.is_meta for t in tensors) else "cpu"
 
 
 def _cpu_copy_of(model: nn.Module) -> Callable[[], nn.Module]:
@@ -68,7 +63,7 @@ def _cpu_copy_of(model: nn.Module) -> Callable[[], nn.Module]:
 
     def build() -> nn.Module:
         clone = copy.deepcopy(model)
-        if _device_of(clone) != "meta":
+        if model_device(clone) != "meta":
             return clone.cpu()
         clone = clone.to_empty(device="cpu")
         with torch.random.fork_rng(devices=[]), torch.no_grad():
@@ -85,7 +80,7 @@ def _cpu_copy_of(model: nn.Module) -> Callable[[], nn.Module]:
 
 def built_model(model: nn.Module, name: str | None = None) -> BuiltTarget:
     """An ``nn.Module`` given as an object, as a :class:`BuiltTarget` (it is used as is, never copied to audit)."""
-    return BuiltTarget(name or type(model).__name__, model, None, _device_of(model), "", _cpu_copy_of(model))
+    return BuiltTarget(name or type(model).__name__, model, None, model_device(model), "", _cpu_copy_of(model))
 
 
 def resolve_inputs(built: BuiltTarget, inputs: Sequence[Any] | None) -> list[InputSpec | torch.Tensor]:

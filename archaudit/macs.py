@@ -30,7 +30,7 @@ from . import formulas as _formulas  # noqa: F401  (registers every MAC rule)
 from .inputs import InputSpec, meta_tensors
 from .records import COLUMNS, FlopsAudit, FlopsRecord, MacCount, Status
 from .registry import REGISTRY, FormulaRegistry
-from .trace import Capture, capture, on_meta, op_name
+from .trace import Capture, capture, model_device, on_meta, op_name
 
 
 def _needs_flop_counter(model: nn.Module, registry: FormulaRegistry) -> bool:
@@ -58,8 +58,7 @@ def audit_macs(
     touched); tensors are replaced by meta tensors of the same shape and dtype. ``flop_counter=None`` runs
     FlopCounterMode only when some module has no MAC rule of its own.
     """
-    tensors = [*model.parameters(), *model.buffers()]
-    built_on = "meta" if all(t.is_meta for t in tensors) else str(next(t.device for t in tensors if not t.is_meta))
+    built_on = model_device(model)
     meta_model = on_meta(model)
     meta_inputs = meta_tensors(inputs)
     use_counter = _needs_flop_counter(meta_model, registry) if flop_counter is None else flop_counter

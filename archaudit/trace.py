@@ -147,12 +147,18 @@ class _OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call]
         return out
 
 
+def model_device(model: nn.Module) -> str:
+    """``"meta"`` when every parameter and buffer is on meta (a model with none has nothing to copy, so it counts as
+    meta too); else the device of its first tensor that is not."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        if not tensor.is_meta:
+            return str(tensor.device)
+    return "meta"
+
+
 def on_meta(model: nn.Module) -> nn.Module:
     """``model`` itself when every tensor is on meta; else a meta copy (the caller's model is not touched)."""
-    tensors = [*model.parameters(), *model.buffers()]
-    if all(t.is_meta for t in tensors):
-        return model
-    return copy.deepcopy(model).to("meta")
+    return model if model_device(model) == "meta" else copy.deepcopy(model).to("meta")
 
 
 _RNN_FORWARDS = {nn.RNN: nn.RNN.forward, nn.LSTM: nn.LSTM.forward, nn.GRU: nn.GRU.forward}
