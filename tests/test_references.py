@@ -199,3 +199,23 @@ def test_an_entry_built_from_a_plain_module_is_usable_without_the_plugin_package
     entry = ReferenceModel("x", "x", "x", (1, 3), lambda: nn.Linear(3, 2))
     assert entry.example_input()[0].shape == (1, 3)
     assert sum(p.numel() for p in entry.build().parameters()) == 3 * 2 + 2
+
+
+def test_a_plugins_text_is_escaped_wherever_it_is_rendered(monkeypatch):
+    """Oracle: the Markdown a report would gain. A plugin's name, description, citation, provenance and notes are
+    text from outside archaudit: a pipe must not add a table cell, nor a newline a heading, nor HTML reach a page."""
+    import archaudit.references as refs
+    from archaudit.references import Assumption
+    from archaudit.report.model import report_markdown
+    from archaudit.report.references import references_markdown
+    from archaudit.report_data import build_report
+
+    markup = "a | b\n# heading <b>x</b> `tick` *stars*"
+    entry = ReferenceModel(
+        "markup", markup, markup, (1, 4), lambda: nn.Linear(4, 2), provenance=(Assumption(markup, 1, markup),),
+        notes=markup, related=(("amnl", markup),),
+    )
+    monkeypatch.setattr(refs, "_FOUND", [(entry,)])
+    for text in (references_markdown([entry]), report_markdown(build_report("markup", compare=False))):
+        assert "\n# heading" not in text and "<b>" not in text and " | b" not in text and "*stars*" not in text
+        assert r"a \| b # heading &lt;b&gt;x&lt;/b&gt; \`tick\` \*stars\*" in text

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ._fmt import table
+from ._fmt import cell, table
 
 
 def _shape(shape: tuple[int, ...] | None) -> str:
@@ -33,12 +33,14 @@ def references_markdown(entries: Iterable[Any]) -> str:
     entries = list(entries)
     rows = [
         (
-            e.name,
+            cell(e.name),
             _shape(e.input_shape),
-            e.description
-            if e.published_architecture
-            else f"{e.description} (no public architecture: nothing is built)",
-            e.citation,
+            cell(
+                e.description
+                if e.published_architecture
+                else f"{e.description} (no public architecture: nothing is built)"
+            ),
+            cell(e.citation),
         )
         for e in entries
     ]
