@@ -1,8 +1,13 @@
 """Hypothesis profiles, registered once for the whole test suite.
 
 * ``dev``: fast local runs (30 examples per property).
-* ``ci``: derandomised, 200 examples per property, no deadline, too_slow suppressed (module construction
-  speed on a loaded runner is not what these tests measure; the suite's total run time is).
+* ``ci``: derandomised, 100 examples per property (Hypothesis's own default), no deadline, too_slow suppressed
+  (module construction speed on a loaded runner is not what these tests measure; the suite's total run time is).
+  Derandomised means the same examples every run, so a larger count buys nothing run after run; it is set so
+  that the whole suite stays under 2 minutes on 2 cores.
+* ``deep``: the ``ci`` profile with 1,000 examples per property and a fresh random seed each run, for a
+  thorough search before a release or after touching a formula (``HYPOTHESIS_PROFILE=deep``). Tests that cap
+  their own count (the slow whole-layer ones) keep their cap.
 
 The profile loaded is ``$HYPOTHESIS_PROFILE`` when set, else ``ci`` when ``$CI`` is set (``CI=true``, as
 GitHub Actions and most runners export), else ``dev``. ``pytest --hypothesis-profile=NAME`` still wins, since
@@ -29,10 +34,16 @@ settings.register_profile(
     parent=_BASE,
     derandomize=True,
     database=None,
-    max_examples=200,
+    max_examples=100,
     deadline=None,
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "deep",
+    parent=settings.get_profile("ci"),
+    derandomize=False,
+    max_examples=1000,
 )
 
 

@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_run import run
-
 from archaudit.cli import EXIT_BAD_INPUT, EXIT_OK
+from cli_run import run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TARGETS = f"{FIXTURES / 'targets.py'}"
@@ -72,12 +71,13 @@ def test_usage_errors_exit_2(capsys):
     assert code == EXIT_BAD_INPUT
 
 
-def test_python_dash_m_and_console_script_agree():
+def test_python_dash_m_and_console_script_agree(capsys):
+    """Both entry points print what main() prints and pass its exit code on, good input or bad."""
     args = ["params", f"{TARGETS}:small", "--format", "json"]
+    code, out, _ = run(capsys, *args)
     by_module = subprocess.run([sys.executable, "-m", "archaudit", *args], capture_output=True, text=True)
+    assert by_module.returncode == code == EXIT_OK
+    assert json.loads(by_module.stdout) == json.loads(out)
     script = Path(sys.executable).with_name("archaudit")
-    by_script = subprocess.run([str(script), *args], capture_output=True, text=True)
-    assert by_module.returncode == by_script.returncode == 0
-    assert json.loads(by_module.stdout) == json.loads(by_script.stdout)
-    bad = subprocess.run([sys.executable, "-m", "archaudit", "params", "nosuch:x"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    bad = subprocess.run([str(script), "params", "nosuch:x"], capture_output=True, text=True)
+    assert bad.returncode == EXIT_BAD_INPUT and "Traceback" not in bad.stderr

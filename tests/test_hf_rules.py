@@ -17,20 +17,18 @@ Without transformers every test here is skipped, except the import check, which 
 from __future__ import annotations
 
 import importlib
-import subprocess
-import sys
 from typing import Any
 
+import archaudit
 import pytest
 import torch
-from strategies import HF_STRATEGIES
-from torch import nn
-
-import archaudit
-from oracles import flop_counter_macs
 from archaudit import REGISTRY, Status
 from archaudit.macs import audit_macs
 from archaudit.registry import qualified_name
+from fresh_process import top_level_modules_after_importing_archaudit
+from oracles import flop_counter_macs
+from strategies import HF_STRATEGIES
+from torch import nn
 
 HF_FAMILIES = ("hf_conv1d", "hf_rmsnorm", "hf_activation", "hf_attention")
 NAME_KEYS = [key for key in REGISTRY if isinstance(key, str) and key.startswith("transformers.")]
@@ -74,13 +72,7 @@ def test_each_name_key_is_the_qualified_name_of_an_installed_class(key: str) -> 
 def test_importing_archaudit_imports_no_transformers() -> None:
     """Oracle: sys.modules in a fresh interpreter. Declaring the rules by name costs a user nothing: archaudit,
     its formulas and an audit import no transformers module."""
-    code = (
-        "import sys, torch, archaudit\n"
-        "archaudit.audit_params(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.GELU()))\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'transformers'))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
-    assert result.stdout.strip() == "[]", result.stdout
+    assert "transformers" not in top_level_modules_after_importing_archaudit()
 
 
 # --------------------------------------------------------------------------------------------- pinned examples

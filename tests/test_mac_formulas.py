@@ -172,7 +172,7 @@ RECURRENT_TYPES = REGISTRY.keys(family="recurrent")
 
 
 # A forward of nn.LSTM on meta runs PyTorch's Python decomposition, about 4 ms per layer, direction and time step;
-# at up to 4 layers x 2 directions x 4 steps, 200 examples per type would take most of a minute: 60 per type.
+# at up to 4 layers x 2 directions x 4 steps, 100 examples per type would take half a minute: 60 per type.
 @pytest.mark.parametrize("rnn_type", RECURRENT_TYPES, ids=key_name)
 @_budget(60)
 @given(st.data())

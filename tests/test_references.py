@@ -10,16 +10,11 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
-
+from archaudit.cli import EXIT_OK
 from archaudit.references import (
     ENTRY_POINT_GROUP,
     PluginError,
@@ -29,6 +24,9 @@ from archaudit.references import (
     get_reference,
     references,
 )
+from cli_run import run
+from fresh_process import top_level_modules_after_importing_archaudit
+from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,18 +94,7 @@ def test_archaudit_never_imports_reference_models():
             )
             source_imports += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "reference_models"]
     assert source_imports == []
-    code = textwrap.dedent(
-        """
-        import importlib, pkgutil, sys
-        import archaudit
-        for info in pkgutil.walk_packages(archaudit.__path__, "archaudit."):
-            if not info.name.endswith("__main__"):  # running it is the CLI, not an import
-                importlib.import_module(info.name)
-        print(sorted(m for m in sys.modules if m.split(".")[0] == "reference_models"))
-        """
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    assert out.stdout.strip() == "[]"
+    assert "reference_models" not in top_level_modules_after_importing_archaudit()
 
 
 def test_this_projects_models_come_through_the_entry_point():
@@ -133,21 +120,17 @@ def test_a_users_plugin_is_found_and_its_model_audited(plugin_dir: Path):
         assert sum(p.numel() for p in entry.build().parameters()) == 4 * 8 + 8
 
 
-def test_the_cli_lists_and_audits_a_users_reference_model(plugin_dir: Path):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin_dir), os.environ.get("PYTHONPATH", "")])}
-    listed = subprocess.run(
-        [sys.executable, "-m", "archaudit", "list", "--format", "json"], capture_output=True, text=True, env=env
-    )
-    assert listed.returncode == 0, listed.stderr
-    assert "tiny-user-model" in [e["name"] for e in json.loads(listed.stdout)]
-    params = subprocess.run(
-        [sys.executable, "-m", "archaudit", "params", "tiny-user-model", "--format", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert params.returncode == 0, params.stderr
-    assert json.loads(params.stdout)["total"] == 4 * 8 + 8  # Linear(4, 8): weight 4*8, bias 8
+def test_the_cli_lists_and_audits_a_users_reference_model(plugin_dir: Path, monkeypatch, capsys):
+    """The CLI finds the plugin through its installed entry point (plugin_dir is on sys.path), as a user's would be."""
+    import archaudit.references as refs
+
+    monkeypatch.setattr(refs, "_FOUND", [])  # discovery runs again, now with plugin_dir on sys.path
+    code, out, err = run(capsys, "list", "--format", "json")
+    assert code == EXIT_OK, err
+    assert "tiny-user-model" in [e["name"] for e in json.loads(out)]
+    code, out, err = run(capsys, "params", "tiny-user-model", "--format", "json")
+    assert code == EXIT_OK, err
+    assert json.loads(out)["total"] == 4 * 8 + 8  # Linear(4, 8): weight 4*8, bias 8
 
 
 def test_a_variant_entry_is_quoted_at_its_largest_published_variant(plugin_dir: Path, monkeypatch):
