@@ -1,5 +1,10 @@
 """archaudit on the models people use: Hugging Face models built from small configs (random weights, on the meta
-device, nothing loaded from a hub), each audited and held to independent oracles, written to reports/models.md.
+device, nothing loaded from a hub), and two small vision models made of the timm and torchvision blocks that
+archaudit has rules for, each audited and held to independent oracles, written to reports/models.md.
+
+torchvision's wheels on the project machine are CUDA-linked and fail to import, and timm needs torchvision, so the
+vision models use the torch-only equivalents in tests/vision_blocks.py: each written from the upstream source and
+carrying the upstream qualified name, so archaudit's rules match them as they match the real classes.
 
     python benchmarks/models.py [--output reports/models.md] [--only NAME ...]
 
@@ -112,6 +117,116 @@ def _whisper() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     return Keywords(model.eval(), ("input_features", "decoder_input_ids")), (features, _ids(2, 8))
 
 
+def _vision_blocks() -> Any:
+    """tests/vision_blocks.py, loaded by path (it is test scaffolding, not a package), once per process."""
+    import importlib.util
+
+    if "vision_blocks" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("vision_blocks", ROOT / "tests" / "vision_blocks.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["vision_blocks"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["vision_blocks"]
+
+
+class TimmBlock(nn.Module):
+    """timm's vision_transformer.Block at drop path 0: pre-norm Attention and Mlp, each scaled by a LayerScale."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        vb = _vision_blocks()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = vb.Attention(dim, heads, qkv_bias=True)
+        self.ls1 = vb.LayerScale(dim, init_values=1e-5)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+        self.ls2 = vb.LayerScale(dim, init_values=1e-5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.ls1(self.attn(self.norm1(x)))
+        return x + self.ls2(self.mlp(self.norm2(x)))
+
+
+class TimmViT(nn.Module):
+    """A small timm-style ViT: patch embedding, class token and position embedding held directly (timm's
+    ``cls_token`` and ``pos_embed``), two blocks, final norm, head on the class token."""
+
+    def __init__(self, dim: int = 64, depth: int = 2, heads: int = 4, patch: int = 8, image: int = 32) -> None:
+        super().__init__()
+        self.patch_embed = nn.Conv2d(3, dim, patch, stride=patch)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, (image // patch) ** 2 + 1, dim))
+        self.blocks = nn.Sequential(*(TimmBlock(dim, heads) for _ in range(depth)))
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.patch_embed(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+        return self.head(self.norm(self.blocks(x))[:, 0])
+
+
+class SwinBlock(nn.Module):
+    """torchvision's SwinTransformerBlock: pre-norm ShiftedWindowAttention and MLP, each through StochasticDepth."""
+
+    def __init__(self, dim: int, heads: int, window: list[int], shift: list[int]) -> None:
+        super().__init__()
+        vb = _vision_blocks()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = vb.ShiftedWindowAttention(dim, window, shift, heads)
+        self.stochastic_depth = vb.StochasticDepth(0.1, "row")
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.stochastic_depth(self.attn(self.norm1(x)))
+        return x + self.stochastic_depth(self.mlp(self.norm2(x)))
+
+
+class CNBlock(nn.Module):
+    """torchvision's ConvNeXt CNBlock: depthwise 7x7, channels-last LayerNorm and MLP, scaled by its own
+    ``layer_scale`` parameter (held directly, as torchvision holds it), through StochasticDepth, plus the input."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        vb = _vision_blocks()
+        self.dwconv = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+        self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * 1e-6)
+        self.stochastic_depth = vb.StochasticDepth(0.1, "row")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.mlp(self.norm(self.dwconv(x).permute(0, 2, 3, 1))).permute(0, 3, 1, 2)
+        return x + self.stochastic_depth(self.layer_scale * y)
+
+
+class TorchvisionBlocks(nn.Module):
+    """A small model of torchvision's blocks: a Conv2dNormActivation stem (conv, BatchNorm, ReLU), a ConvNeXt
+    CNBlock, two Swin blocks (window 4x4, shifted by 0 then 2, torchvision's alternation), a LayerNorm and a head."""
+
+    def __init__(self, dim: int = 32, heads: int = 2) -> None:
+        super().__init__()
+        vb = _vision_blocks()
+        self.stem = vb.Conv2dNormActivation(3, dim, kernel_size=4, stride=4)
+        self.cnblock = CNBlock(dim)
+        self.swin = nn.Sequential(SwinBlock(dim, heads, [4, 4], [0, 0]), SwinBlock(dim, heads, [4, 4], [2, 2]))
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.swin(self.cnblock(self.stem(x)).permute(0, 2, 3, 1))  # N, H, W, C, as torchvision's Swin runs
+        return self.head(self.norm(x).mean(dim=(1, 2)))
+
+
+def _image(model: type[nn.Module]) -> Callable[[], tuple[nn.Module, tuple[torch.Tensor, ...]]]:
+    def build() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+        return model().eval(), (torch.empty(2, 3, 32, 32, device="meta"),)
+
+    return build
+
+
 SMALL = {"vocab_size": 100, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128}
 MODELS: dict[str, Callable[[], tuple[nn.Module, tuple[torch.Tensor, ...]]]] = {
     "GPT-2": _text("GPT2Model", "GPT2Config", vocab_size=100, n_embd=64, n_layer=2, n_head=4, n_positions=32),
@@ -124,6 +239,8 @@ MODELS: dict[str, Callable[[], tuple[nn.Module, tuple[torch.Tensor, ...]]]] = {
     "Qwen2 (GQA 4/2)": _text("Qwen2Model", "Qwen2Config", num_key_value_heads=2, **SMALL),
     "ViT": _vit,
     "Whisper": _whisper,
+    "timm ViT blocks (torch-only)": _image(TimmViT),
+    "torchvision Swin and ConvNeXt blocks (torch-only)": _image(TorchvisionBlocks),
 }
 
 
@@ -210,9 +327,11 @@ def markdown(rows: list[Row]) -> str:
     from archaudit.report._fmt import table
 
     head = (
-        "# archaudit on Hugging Face models\n\n"
-        "Regenerated by `python benchmarks/models.py`. Each model is built from a small config with random weights "
-        "on the meta device. Parameters are held to `numel()` (every tensor once) and MACs to FlopCounterMode on "
+        "# archaudit on the models people use\n\n"
+        "Regenerated by `python benchmarks/models.py`. Each Hugging Face model is built from a small config with "
+        "random weights on the meta device; the last two rows are small models of timm's and torchvision's blocks, "
+        "written torch-only in tests/vision_blocks.py under their upstream qualified names (torchvision's wheels "
+        "here are CUDA-linked and fail to import, and timm needs torchvision). Parameters are held to `numel()` (every tensor once) and MACs to FlopCounterMode on "
         "meta / 2 over the same forward pass. The budget column is `check_budget` at the model's own parameters "
         "and MACs without `allow_unsupported`. Time is archaudit's audit (parameters and MACs) against "
         f"FlopCounterMode's run on the same model, best of 3, on {cpu_name()} ({platform.python_version()}, "
