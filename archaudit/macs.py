@@ -225,7 +225,7 @@ COUNTED_OPS: frozenset[str] = _counted_ops()
 _OP_COLUMN: dict[str, str] = {op: column for column, ops in COLUMN_OPS.items() for op in ops}
 
 
-def _unsupported_ops(ops: dict[str, int]) -> tuple[tuple[str, int], ...]:
+def unsupported_ops(ops: dict[str, int]) -> tuple[tuple[str, int], ...]:
     """The ops nothing counts and that are not known to be free, with how often they ran, sorted by name."""
     known = COUNTED_OPS | _OP_COLUMN.keys() | APPLIED_OPS.keys() | FREE_OPS
     return tuple(sorted((op, count) for op, count in ops.items() if op not in known))
@@ -244,7 +244,7 @@ def _by_ops(
     flops = (captured.own_flops or {}).get(name, 0)
     elements = (captured.own_elements or {}).get(name, {})
     counts = MacCount(macs=flops // 2, **{c: elements.get(c, 0) for c in COLUMNS if c != "macs"})
-    missing = _unsupported_ops((captured.own_ops or {}).get(name, {}))
+    missing = unsupported_ops((captured.own_ops or {}).get(name, {}))
     if missing:
         status, note = Status.UNSUPPORTED, f"{why}; ops nothing counts: {_ops_text(missing)}"
     elif counts != MacCount() or rule_macs is not None:
@@ -320,4 +320,4 @@ def _records(model: nn.Module, captured: Capture, registry: FormulaRegistry) -> 
     return tuple(records)
 
 
-__all__ = ["APPLIED_OPS", "COLUMN_OPS", "COUNTED_OPS", "FREE_OPS", "audit_macs"]
+__all__ = ["APPLIED_OPS", "COLUMN_OPS", "COUNTED_OPS", "FREE_OPS", "audit_macs", "unsupported_ops"]

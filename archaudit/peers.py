@@ -11,15 +11,20 @@ import contextlib
 import copy
 import io
 import sys
+import sysconfig
+import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from .records import FlopsAudit, FlopsRecord, MacCount
-from .trace import meta_autocast
+from .trace import meta_autocast, op_name
 from .usercode import one_line
 
 TOOLS = ("torchinfo", "fvcore", "flop_counter_meta", "flop_counter_cpu")
@@ -121,19 +126,107 @@ def _fvcore(model: nn.Module, inputs: Sequence[torch.Tensor], seen: _Attribution
     return per
 
 
+# Frames in these are the tools' and torch's machinery: a failure is placed in the first frame outside them.
+_MACHINERY = ("torch", "fvcore", "torchinfo", "iopath", "functorch")
+_ARCHAUDIT = Path(__file__).resolve().parent
+_STDLIB = Path(sysconfig.get_paths()["stdlib"]).resolve()
+
+
+def _shown_path(filename: str) -> tuple[str, bool]:
+    """``(path as shown, is machinery)``: installed files from their package directory, others from the working
+    directory when under it."""
+    path = Path(filename)
+    text = path.as_posix()
+    if "site-packages/" in text:
+        shown = text.rsplit("site-packages/", 1)[1]
+        return shown, shown.split("/")[0] in _MACHINERY
+    resolved = path.resolve()
+    if resolved.is_relative_to(_ARCHAUDIT) or resolved.is_relative_to(_STDLIB) or filename.startswith("<"):
+        return text, True
+    with contextlib.suppress(ValueError):
+        return resolved.relative_to(Path.cwd()).as_posix(), False
+    return text, False
+
+
+def failure(tool: str, exc: BaseException) -> str:
+    """Why ``tool`` could not run, from its traceback: the error, whether it was raised while torch.jit.trace ran the
+    model (fvcore's tracer), and the innermost frame outside torch, the tools and archaudit (the model's own code,
+    or the library it calls, where the failure lies)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    text = one_line(exc)
+    if any(Path(f.filename).as_posix().endswith("torch/jit/_trace.py") for f in frames):
+        text += ", raised under torch.jit.trace" + (" (fvcore's tracer)" if tool == "fvcore" else "")
+    for frame in reversed(frames):
+        shown, machinery = _shown_path(frame.filename)
+        if not machinery:
+            return f"{text} in {shown}:{frame.lineno} ({frame.name})"
+    return text
+
+
 def _strip_root(key: str, root: str) -> str:
     if key == root:
         return ""
     return key[len(root) + 1 :] if key.startswith(root + ".") else key
 
 
-def _run_flop_counter(model: nn.Module, inputs: Sequence[torch.Tensor]) -> dict[str, int]:
-    """FlopCounterMode's inclusive FLOPs per module path, as the tool reports them (RNNs run their recurrence)."""
+class _OpLog(TorchDispatchMode):  # type: ignore[no-untyped-call]
+    """Every aten op that reaches FlopCounterMode, by the innermost module call on ``stack`` (entered inside
+    FlopCounterMode, it sees each op before FlopCounterMode counts or decomposes it)."""
+
+    def __init__(self, stack: list[str], ops: dict[str, dict[str, int]]) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # unannotated in torch
+        self.stack, self.ops = stack, ops
+
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
+        if not isinstance(func, torch._ops.HigherOrderOperator):
+            own = self.ops.setdefault(self.stack[-1] if self.stack else "", {})
+            name = op_name(func._overloadpacket)
+            own[name] = own.get(name, 0) + 1
+        return func(*args, **(kwargs or {}))
+
+
+def _run_flop_counter(
+    model: nn.Module, inputs: Sequence[torch.Tensor], uncounted: dict[str, tuple[str, ...]] | None = None
+) -> dict[str, int]:
+    """FlopCounterMode's inclusive FLOPs per module path, as the tool reports them (RNNs run their recurrence).
+    ``uncounted`` gets, per module path, the ops of its own calls that carry matrix work FlopCounterMode has no
+    formula for: an attention kernel outside its table (``aten._scaled_dot_product_flash_attention_for_cpu``, what
+    scaled_dot_product_attention runs on CPU), or an op archaudit calls unsupported (no formula, no column, not
+    free)."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from .macs import COLUMN_OPS, COUNTED_OPS, unsupported_ops
+
+    attention = {op for op in COLUMN_OPS["softmax"] if "attention" in op} - COUNTED_OPS
+
+    paths = {id(m): name for name, m in model.named_modules()}
+    stack: list[str] = []
+    ops: dict[str, dict[str, int]] = {}
+
+    def enter(module: nn.Module, args: Any) -> None:
+        stack.append(paths[id(module)])
+
+    def leave(module: nn.Module, args: Any, output: Any) -> None:
+        stack.pop()  # a forward hook's return value would replace the output: none is returned
+
+    handles = []
+    for module in dict(model.named_modules()).values():
+        handles.append(module.register_forward_pre_hook(enter))
+        handles.append(module.register_forward_hook(leave))
     counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(*inputs)
+    try:
+        with torch.no_grad(), counter, _OpLog(stack, ops):
+            model(*inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    if uncounted is not None:
+        for path, own in ops.items():
+            missing = sorted(attention.intersection(own) | {op for op, _ in unsupported_ops(own)})
+            if missing:
+                uncounted[path] = tuple(missing)
     root = type(model).__name__
     return {
         _strip_root(key, root): sum(ops.values()) for key, ops in counter.get_flop_counts().items() if key != "Global"
@@ -159,10 +252,11 @@ def _flop_counter(
     autograd hooks fail on some models), it is run again on a copy with ``requires_grad_(False)``, and ``notes``
     says so: a peer tool's failure is a finding about that tool, not a failure of the audit."""
     try:
-        counts = _run_flop_counter(model, inputs)
+        counts = _run_flop_counter(model, inputs, seen.unsupported)
     except Exception as exc:  # noqa: BLE001 - any failure of the peer tool is a finding, retried on a copy
         first = one_line(exc)
-        counts = _run_flop_counter(copy.deepcopy(model).requires_grad_(False), inputs)
+        seen.unsupported.clear()
+        counts = _run_flop_counter(copy.deepcopy(model).requires_grad_(False), inputs, seen.unsupported)
         notes[tool] = f"failed on the model as given ({first}); counted on a copy with requires_grad_(False)"
     total = counts.get("", 0) // 2
     seen.own.update({path: flops // 2 for path, flops in _own_from_inclusive(counts, model).items()})
@@ -173,12 +267,35 @@ def _flop_counter(
     return per
 
 
-def _mechanism(tool: str, ours: MacCount, theirs: int, params: int, unsupported: tuple[str, ...]) -> str:
+def _factor(factor: int, output: tuple[int, ...]) -> str:
+    """What a per-parameter factor is, in terms of the module's output shape, where it is one of the two products
+    a tool takes of it: its dim 0 (the batch), or every dim but dim 1 (read as a convolution's channels)."""
+    if len(output) >= 2 and factor == output[0] and factor != _product(output):
+        return ", its output's dim 0 (the batch)"
+    if len(output) >= 3 and factor == output[0] * _product(output[2:]):
+        return ", its output's size without dim 1 (read as channels)"
+    return ""
+
+
+def _product(dims: Sequence[int]) -> int:
+    total = 1
+    for d in dims:
+        total *= d
+    return total
+
+
+def _mechanism(
+    tool: str, ours: MacCount, theirs: int, params: int, unsupported: tuple[str, ...], output: tuple[int, ...] = ()
+) -> str:
     """How ``theirs`` (one module's own MACs as the tool counts them) follows from this module's own audited
-    work, found by arithmetic on the audit's columns and the module's parameters, never from its type."""
+    work, found by arithmetic on the audit's columns, the module's parameters and its output shape, never from
+    its type."""
     label = TOOL_LABELS[tool]
     if theirs == 0:
-        return f"counts 0 ({label} has no formula for {', '.join(unsupported)})" if unsupported else "counts 0"
+        if unsupported:
+            return f"counts 0 ({label} has no formula for {', '.join(unsupported)})"
+        # torchinfo's figures are parameters x output dims (every other reason of its shows it): none, no figure
+        return "counts 0 (it owns no parameters)" if tool == "torchinfo" and params == 0 else "counts 0"
     gap = theirs - ours.macs
     if ours.bias and gap == ours.bias:
         return "counts the bias adds as MACs"
@@ -188,7 +305,7 @@ def _mechanism(tool: str, ours: MacCount, theirs: int, params: int, unsupported:
         if ours.norm and ours.bias and gap == ours.bias + per_element * ours.norm:
             return f"counts the bias adds and normalisation ({per_element} per element) as MACs"
     if params and theirs % params == 0:
-        return f"counts parameters x {theirs // params:,}"
+        return f"counts parameters x {theirs // params:,}{_factor(theirs // params, output)}"
     if unsupported and theirs < ours.macs:
         return f"misses the work of {', '.join(unsupported)}, which {label} says it cannot count"
     return "differs"
@@ -216,7 +333,8 @@ def _reasons(
         if theirs == record.macs:
             continue
         params = sum(p.numel() for p in module.parameters(recurse=False))
-        mechanism = _mechanism(tool, record.counts, theirs, params, seen.unsupported.get(record.name, ()))
+        output = record.output_shapes[0] if record.output_shapes else ()
+        mechanism = _mechanism(tool, record.counts, theirs, params, seen.unsupported.get(record.name, ()), output)
         groups.setdefault((record.type, mechanism), []).append(theirs - record.macs)
     parts = []
     explained = 0
@@ -273,7 +391,7 @@ def compare_tools(
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # noqa: BLE001 - a tool failing is a finding, reported beside the others
-            errors[tool] = one_line(exc)
+            errors[tool] = failure(tool, exc)
 
     attempt(
         "flop_counter_meta",

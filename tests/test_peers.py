@@ -7,6 +7,8 @@ FlopCounterMode's per-module counts), read here independently of archaudit.peers
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import nn
 
@@ -43,7 +45,28 @@ def test_torchinfo_parameters_times_batch_on_a_rank_3_linear():
     row, _ = _row(model, "2x5x8", "0")
     # ours 2*5*8*8 = 640; torchinfo counts parameters (64) x batch 2 = 128
     assert row.tools["torchinfo"] == 128 and row.archaudit == 640
-    assert row.reasons["torchinfo"] == "Linear counts parameters x 2 (-512)"
+    assert row.reasons["torchinfo"] == "Linear counts parameters x 2, its output's dim 0 (the batch) (-512)"
+
+
+class TokenConv1D(nn.Module):
+    """GPT-2's Conv1D in miniature: a token-wise product with a (nx, nf) weight, named like a convolution."""
+
+    def __init__(self, nx: int, nf: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(nx, nf))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.weight
+
+
+def test_torchinfo_reads_dim_1_of_a_conv_named_modules_output_as_channels():
+    model = nn.Sequential(TokenConv1D(4, 6))
+    row, _ = _row(model, "2x5x4", "0")
+    # ours 2*5*4*6 = 240; torchinfo (by the class name) counts parameters 4*6 x output 2x5x6 without dim 1 = 24*12
+    assert row.tools["torchinfo"] == 288 and row.archaudit == 240
+    assert row.reasons["torchinfo"] == (
+        "TokenConv1D counts parameters x 12, its output's size without dim 1 (read as channels) (+48)"
+    )
 
 
 def test_attention_products_missed_by_fvcore_are_put_on_the_ops_it_names():
@@ -81,3 +104,43 @@ def test_mechanisms_are_arithmetic_on_columns_and_parameters():
     assert _mechanism("fvcore", ours, 130, 0, ()) == "counts the bias adds and normalisation (1 per element) as MACs"
     assert _mechanism("torchinfo", ours, 35, 7, ()) == "counts parameters x 5"
     assert _mechanism("torchinfo", ours, 33, 7, ()) == "differs"
+
+
+class _RefusesJitTrace(nn.Module):
+    """Works eagerly and under FlopCounterMode; raises only while torch.jit.trace (fvcore's tracer) runs it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.jit.is_tracing():
+            raise RuntimeError("unordered_map::at")  # what transformers' vmap mask raises under torch.jit.trace
+        return self.fc(x)
+
+
+def test_a_tool_that_cannot_run_is_reported_with_where_and_under_what_it_failed():
+    model = nn.Sequential(_RefusesJitTrace())
+    _, comparison = _row(model, "2x4", "0")
+    line = next(i for i, text in enumerate(open(__file__), 1) if 'raise RuntimeError("unordered_map::at")' in text)
+    # derived from the traceback: the innermost frame outside torch, the tools and archaudit, and the tracer it ran in
+    assert comparison.errors == {
+        "fvcore": f"RuntimeError: unordered_map::at, raised under torch.jit.trace (fvcore's tracer) "
+        f"in {os.path.relpath(__file__)}:{line} (forward)"
+    }
+    assert comparison.totals["flop_counter_cpu"] == comparison.totals["archaudit"] == 2 * 4 * 4  # batch 2, 4x4
+
+
+class Gram(nn.Module):
+    """Work without parameters: x @ x^T."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ x.transpose(-2, -1)
+
+
+def test_torchinfo_counts_nothing_for_work_without_parameters():
+    row, _ = _row(nn.Sequential(Gram()), "2x3x4", "0")
+    # ours 2 x 3x4 @ 4x3 = 2*3*3*4 = 72; torchinfo's figures are parameters x output dims, and Gram owns none
+    assert row.tools["torchinfo"] == 0 and row.archaudit == 72
+    assert row.reasons["torchinfo"] == "Gram counts 0 (it owns no parameters) (-72)"
+    assert row.reasons["flop_counter_meta"] == "agrees"
