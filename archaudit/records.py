@@ -270,10 +270,6 @@ class FlopsRecord:
     input_shapes: tuple[tuple[int, ...], ...] = ()
     output_shapes: tuple[tuple[int, ...], ...] = ()
     note: str = ""
-    uncounted: tuple[str, ...] = ()
-    """Columns (of ``COLUMNS``) with work of this module's own that no rule counted."""
-    uncounted_ops: tuple[str, ...] = ()
-    """The aten ops behind ``uncounted``, sorted."""
     unsupported_ops: tuple[tuple[str, int], ...] = ()
     """Its own aten ops that nothing counts and that are not known to be free, with how often they ran, sorted."""
 
@@ -308,11 +304,6 @@ class FlopsAudit:
     @property
     def flops(self) -> int:
         return 2 * self.macs
-
-    @property
-    def uncounted_columns(self) -> dict[str, int]:
-        """Per extra column, how many modules have work in it that was not counted (0 for a complete column)."""
-        return {c: sum(c in r.uncounted for r in self.records) for c in COLUMNS if c != "macs"}
 
     @property
     def unsupported(self) -> tuple[FlopsRecord, ...]:

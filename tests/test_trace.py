@@ -139,17 +139,17 @@ class Uncounted(nn.Module):
 
 
 def test_columns_of_a_module_without_a_rule_are_counted_from_its_ops():
-    # Before: every column silently 0 for these modules; then "not counted"; now counted op by op from the trace.
+    # Before: every column silently 0 for these modules; then "not counted"; now counted op by op from the trace
+    # (the "not counted" fields went when nothing could be left uncounted any more).
     audit = audit_macs(Uncounted(8), [InputSpec((1, 4, 8))])
     by_name = {r.name: r for r in audit.records}
     for name in ("act", "norm", "proj", "attn"):
-        assert (by_name[name].status, by_name[name].source, by_name[name].uncounted) == (Status.OPS, "ops", ())
+        assert (by_name[name].status, by_name[name].source) == (Status.OPS, "ops")
     assert audit.record("act").counts.activation == 1 * 4 * 8  # one tanh over 4 tokens x 8
     assert audit.record("norm").counts.norm == 1 * 4 * 8  # x * rsqrt(...): the elements rsqrt scales
     assert audit.record("proj").counts.bias == 4 * 8  # addmm's bias, once per output element
     assert audit.record("attn").counts.softmax == 1 * 2 * 4 * 4  # 2 heads, 4 x 4 scores
-    assert audit.record("relu").uncounted == () and audit.record("relu").counts.activation == 1 * 4 * 8
-    assert audit.uncounted_columns == {"bias": 0, "norm": 0, "activation": 0, "softmax": 0}
+    assert audit.record("relu").counts.activation == 1 * 4 * 8
     # Conv1D's addmm is still counted as MACs: 4 tokens x 8 x 8
     assert audit.record("proj").macs == 4 * 8 * 8
 
@@ -166,7 +166,6 @@ def test_every_output_says_how_a_module_without_a_rule_was_counted(tmp_path, cap
     """ % str(__import__("pathlib").Path(__file__).parent)))
     assert main(["flops", f"{source}:build", "--input", "1x4x8", "--format", "json"]) == EXIT_OK
     data = json.loads(capsys.readouterr().out)
-    assert data["columns_uncounted"] == {"bias": 0, "norm": 0, "activation": 0, "softmax": 0}
     by_name = {m["name"]: m for m in data["modules"]}
     assert (by_name["act"]["status"], by_name["act"]["source"], by_name["act"]["activation"]) == ("ops", "ops", 32)
     assert data["ops"] == ["act", "norm", "proj", "attn"] and data["unsupported_ops"] == {}
@@ -178,7 +177,6 @@ def test_every_output_says_how_a_module_without_a_rule_was_counted(tmp_path, cap
     assert main(["report", f"{source}:build", "--input", "1x4x8", "--no-compare"]) == EXIT_OK
     text = capsys.readouterr().out
     rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in text.splitlines() if line.count("|") == 3}
-    assert rows["MAC columns not counted (bias, norm, activation, softmax)"] == "none"
     assert rows["direct parameters / MACs counted op by op (modules)"] == "2 / 4"  # RMSNorm and Conv1D hold their weights directly
     assert rows["unsupported ops (runs)"] == "none"
 

@@ -19,12 +19,6 @@ def _shape(shapes: tuple[tuple[int, ...], ...]) -> str:
     return ", ".join("x".join(str(d) for d in s) for s in shapes)
 
 
-def uncounted_text(audit: FlopsAudit) -> str:
-    """ "none", or each column with the number of modules whose work in it was not counted."""
-    missed = [(c, k) for c, k in audit.uncounted_columns.items() if k]
-    return ", ".join(f"{c} in {k} module{'s' if k != 1 else ''}" for c, k in missed) or "none"
-
-
 def unsupported_ops_text(audit: FlopsAudit) -> str:
     """ "none", or each aten op that nothing counted, with how often it ran over the model."""
     return ", ".join(f"{op} ({k})" for op, k in audit.unsupported_ops.items()) or "none"
@@ -37,8 +31,6 @@ def built_text(audit: FlopsAudit) -> str:
 
 def _column_cell(record: Any, column: str) -> str:
     value = getattr(record.counts, column)
-    if column in record.uncounted:
-        return f"{n(value)} + not counted" if value else "not counted"
     return n(value) if value else ""
 
 
@@ -52,7 +44,6 @@ def flops_json(audit: FlopsAudit, comparison: ToolComparison | None = None) -> d
         "macs": audit.macs,
         "flops": audit.flops,
         "columns": audit.counts.as_dict(),
-        "columns_uncounted": audit.uncounted_columns,
         "modules": [
             {
                 "name": r.name,
@@ -65,8 +56,6 @@ def flops_json(audit: FlopsAudit, comparison: ToolComparison | None = None) -> d
                 "input_shapes": [list(s) for s in r.input_shapes],
                 "output_shapes": [list(s) for s in r.output_shapes],
                 "note": r.note,
-                "uncounted": list(r.uncounted),
-                "uncounted_ops": list(r.uncounted_ops),
                 "unsupported_ops": dict(r.unsupported_ops),
             }
             for r in audit.records
@@ -131,7 +120,6 @@ def flops_markdown(audit: FlopsAudit, comparison: ToolComparison | None = None, 
         ("normalised elements", n(counts.norm)),
         ("activation elements", n(counts.activation)),
         ("softmax elements", n(counts.softmax)),
-        ("columns not counted", uncounted_text(audit)),
         ("modules counted op by op (no MAC rule)", n(len(audit.by_ops))),
         ("unsupported modules", n(len(audit.unsupported))),
         ("unsupported ops (runs)", unsupported_ops_text(audit)),
@@ -150,7 +138,7 @@ def flops_markdown(audit: FlopsAudit, comparison: ToolComparison | None = None, 
             r.note,
         )
         for r in audit.records
-        if r.calls or r.macs or r.uncounted
+        if r.calls or r.macs
     ]
     parts += ["## Modules (own work per module path, summed over calls)", ""]
     parts += [

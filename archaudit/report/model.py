@@ -10,7 +10,7 @@ from ..report_data import ModelReport, Share
 from ._fmt import cell, code, code_text, n, path, table
 from .charts import text_bars
 from .claims import claims_json, claims_markdown
-from .flops import CONVENTION, built_text, comparison_markdown, flops_json, uncounted_text, unsupported_ops_text
+from .flops import CONVENTION, built_text, comparison_markdown, flops_json, unsupported_ops_text
 from .params import params_json
 
 SCHEMA_VERSION = 1
@@ -63,7 +63,6 @@ def report_markdown(report: ModelReport, charts: Mapping[str, str] | None = None
     rows += [
         ("MACs", n(f.macs)),
         ("FLOPs (2 x MACs)", n(f.flops)),
-        ("MAC columns not counted (bias, norm, activation, softmax)", uncounted_text(f)),
     ]
     rows += [(f"claims: {verdict}", n(count)) for verdict, count in report.claim_counts().items() if count]
     out += [table(rows, ["quantity", "value"], ["left", "right"])]
@@ -117,11 +116,6 @@ def report_markdown(report: ModelReport, charts: Mapping[str, str] | None = None
                 formula,
                 macs,
                 f"{r.status.value} / {fr.status.value if fr is not None and called else 'not called'}"
-                + (
-                    f" ({', '.join(fr.uncounted)} not counted: {', '.join(fr.uncounted_ops)})"
-                    if fr is not None and fr.uncounted
-                    else ""
-                )
                 + (
                     f" ({', '.join(op for op, _ in fr.unsupported_ops)} not counted)"
                     if fr is not None and fr.unsupported_ops
@@ -226,7 +220,6 @@ def report_json(report: ModelReport) -> dict[str, Any]:
             "size_mb": {dtype: round(mb, 6) for dtype, mb in report.sizes_mb()},
             "macs": report.flops.macs,
             "flops": report.flops.flops,
-            "columns_uncounted": report.flops.uncounted_columns,
             "claims": report.claim_counts(),
         },
         "components": [
