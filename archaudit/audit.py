@@ -10,8 +10,8 @@ factory for a CPU copy, never the TARGET to resolve again.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -27,7 +27,90 @@ from .trace import model_device, on_meta
 from .walker import audit_params
 
 if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
     from .peers import ToolComparison
+
+
+@dataclass(frozen=True)
+class ModuleRow:
+    """One row of an audit's module table: a module path's own figures, or, for a path at the folding depth,
+    its own figures plus those of every path below it (``folded`` of them)."""
+
+    name: str
+    type: str
+    depth: int
+    params: int
+    """Parameters counted at this path (each tensor once, at the first path that holds it)."""
+    trainable: int
+    frozen: int
+    buffers: int
+    params_status: str
+    macs: int
+    bias: int
+    norm: int
+    activation: int
+    softmax: int
+    macs_status: str
+    """``formula``, ``ops``, ``zero``, ``unsupported``, or ``""`` when MACs were not counted."""
+    calls: int
+    input_shapes: str
+    output_shapes: str
+    folded: int = 0
+    """How many deeper module paths are summed into this row (0: its own figures only)."""
+
+
+def _shapes(shapes: tuple[tuple[int, ...], ...]) -> str:
+    return ", ".join("x".join(str(d) for d in shape) for shape in shapes)
+
+
+def module_rows(params: ModelAudit, flops: FlopsAudit | None, depth: int | None = None) -> tuple[ModuleRow, ...]:
+    """One row per module path in model order; with ``depth``, the paths deeper than ``depth`` are summed into their
+    ancestor at that depth (the root is depth 0), as torchinfo's ``depth`` and fvcore's ``max_depth``."""
+    if depth is not None and depth < 0:
+        raise ValueError(f"depth {depth}: expected 0 or more")
+    by_name = {r.name: r for r in flops.records} if flops is not None else {}
+    rows: dict[str, ModuleRow] = {}
+    for record in params.records:
+        fr = by_name.get(record.name)
+        row = ModuleRow(
+            name=record.name,
+            type=record.type,
+            depth=record.depth,
+            params=record.params,
+            trainable=record.trainable,
+            frozen=record.frozen,
+            buffers=record.buffers,
+            params_status=record.status.value,
+            macs=fr.macs if fr else 0,
+            bias=fr.counts.bias if fr else 0,
+            norm=fr.counts.norm if fr else 0,
+            activation=fr.counts.activation if fr else 0,
+            softmax=fr.counts.softmax if fr else 0,
+            macs_status=fr.status.value if fr else "",
+            calls=fr.calls if fr else 0,
+            input_shapes=_shapes(fr.input_shapes) if fr else "",
+            output_shapes=_shapes(fr.output_shapes) if fr else "",
+        )
+        if depth is None or record.depth <= depth:
+            rows[record.name] = row
+            continue
+        parent = rows[".".join(record.name.split(".")[:depth])]
+        rows[parent.name] = replace(
+            parent,
+            params=parent.params + row.params,
+            trainable=parent.trainable + row.trainable,
+            frozen=parent.frozen + row.frozen,
+            buffers=parent.buffers + row.buffers,
+            macs=parent.macs + row.macs,
+            bias=parent.bias + row.bias,
+            norm=parent.norm + row.norm,
+            activation=parent.activation + row.activation,
+            softmax=parent.softmax + row.softmax,
+            folded=parent.folded + 1,
+        )
+    return tuple(rows.values())
 
 
 @dataclass(frozen=True)
@@ -40,10 +123,98 @@ class Audit:
     params: ModelAudit
     flops: FlopsAudit | None
     """None when the audit was asked for parameters only."""
+    keyword_inputs: tuple[tuple[str, torch.Tensor], ...] = ()
+    """The meta tensors passed by name, in order."""
 
     @property
     def name(self) -> str:
         return self.target.name
+
+    def totals(self) -> dict[str, int]:
+        """The model's totals, by name: parameters (each tensor once), trainable, frozen, buffers, shared
+        parameters (counted once: the extra references), modules with direct parameters, unsupported modules, and
+        with MACs counted, MACs, FLOPs, every extra column and the unsupported MAC modules and op runs."""
+        p = self.params
+        totals = {
+            "parameters": p.total,
+            "trainable": p.trainable,
+            "frozen": p.frozen,
+            "buffers": p.buffers,
+            "shared tensors": len(p.shared),
+            "direct-parameter modules": len(p.direct),
+            "unsupported modules (parameters)": len(p.unsupported),
+        }
+        if self.flops is not None:
+            counts = self.flops.counts
+            totals |= {
+                "MACs": counts.macs,
+                "FLOPs": 2 * counts.macs,
+                "bias additions": counts.bias,
+                "normalised elements": counts.norm,
+                "activation elements": counts.activation,
+                "softmax elements": counts.softmax,
+                "modules counted op by op": len(self.flops.by_ops),
+                "unsupported modules (MACs)": len(self.flops.unsupported),
+                "unsupported op runs": sum(self.flops.unsupported_ops.values()),
+            }
+        return totals
+
+    def rows(self, depth: int | None = None) -> tuple[ModuleRow, ...]:
+        """One row per module path in model order; with ``depth``, the paths deeper than ``depth`` are summed into
+        their ancestor at that depth (the root is depth 0), as torchinfo's ``depth`` and fvcore's ``max_depth``."""
+        return module_rows(self.params, self.flops, depth)
+
+    def to_frame(self, depth: int | None = None) -> pd.DataFrame:
+        """The module table as a pandas DataFrame, one row per :class:`ModuleRow` (pandas is imported here)."""
+        from .report.notebook import audit_frame
+
+        return audit_frame(self, depth)
+
+    def to_markdown(self, depth: int | None = None) -> str:
+        """Totals first, then the module table (folded below ``depth``), shared tensors, direct parameters and
+        unsupported work, as Markdown."""
+        from .report.notebook import audit_markdown
+
+        return audit_markdown(self, depth)
+
+    def to_html(self, depth: int | None = None) -> str:
+        from .report.notebook import audit_html
+
+        return audit_html(self, depth)
+
+    def to_json(self) -> str:
+        """Parameters and MACs per module with every total, as JSON text (the CLI's ``params`` and ``flops``
+        JSON under ``"params"`` and ``"flops"``)."""
+        from .report.notebook import audit_json
+
+        return audit_json(self)
+
+    def chart(self) -> Figure:
+        """Parameters and MACs per top-level module, as a matplotlib figure."""
+        from .report.notebook import audit_chart
+
+        return audit_chart(self)
+
+    NOTEBOOK_DEPTH = 2
+    """How deep a notebook's display goes before it folds (``to_markdown()`` and ``to_html()`` show it all)."""
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown(depth=self.NOTEBOOK_DEPTH)
+
+    def _repr_html_(self) -> str:
+        return self.to_html(depth=self.NOTEBOOK_DEPTH)
+
+    def __repr__(self) -> str:
+        totals = self.totals()
+        parts = [f"{totals['parameters']:,} parameters ({totals['trainable']:,} trainable)"]
+        if totals["shared tensors"]:
+            parts.append(f"{totals['shared tensors']} shared tensor{'s' if totals['shared tensors'] > 1 else ''}")
+        if self.flops is not None:
+            inputs = ", ".join(self.flops.inputs)
+            parts.append(f"{totals['MACs']:,} MACs on {inputs}")
+            unsupported = totals["unsupported modules (MACs)"] + totals["unsupported modules (parameters)"]
+            parts.append(f"{unsupported} unsupported")
+        return f"<archaudit.Audit of {self.name}: {'; '.join(parts)}>"
 
     def compare(self) -> ToolComparison:
         """torchinfo, fvcore and FlopCounterMode on the same model and inputs, beside archaudit's MACs."""
@@ -52,7 +223,13 @@ class Audit:
         if self.flops is None:
             raise ArchauditError(f"{self.name}: no MACs were counted (audit with macs=True) to compare tools against")
         # the tools that run on meta get the model itself when it was built there, else a meta copy
-        return compare_tools(self.flops, on_meta(self.target.model), self.inputs, self.target.cpu_copy)
+        return compare_tools(
+            self.flops,
+            on_meta(self.target.model),
+            self.inputs,
+            self.target.cpu_copy,
+            meta_keywords=dict(self.keyword_inputs),
+        )
 
 
 def _cpu_copy_of(model: nn.Module) -> Callable[[], nn.Module]:
@@ -83,27 +260,78 @@ def built_model(model: nn.Module, name: str | None = None) -> BuiltTarget:
     return BuiltTarget(name or type(model).__name__, model, None, model_device(model), "", _cpu_copy_of(model))
 
 
-def resolve_inputs(built: BuiltTarget, inputs: Sequence[Any] | None) -> list[InputSpec | torch.Tensor]:
-    """The given inputs (shape strings such as ``"1x30x17"``, :class:`InputSpec` or tensors), or the reference
-    model's example input; a model that is not a reference model must be given its input."""
-    if inputs:
-        return [parse_input(i) if isinstance(i, str) else i for i in inputs]
+def _example_inputs(model: nn.Module) -> tuple[list[Any], dict[str, Any]] | None:
+    """The example a model carries, as (positional, by name): Lightning's ``example_input_array`` (a tensor, a
+    tuple of them or a dict), else Hugging Face's ``dummy_inputs`` (a dict of tensors); None without one."""
+    for attribute in ("example_input_array", "dummy_inputs"):
+        try:
+            example = getattr(model, attribute, None)
+        except Exception:  # noqa: BLE001 - a property that fails to build its example is no example
+            example = None
+        if isinstance(example, torch.Tensor):
+            return [example], {}
+        if isinstance(example, (tuple, list)) and example and all(isinstance(t, torch.Tensor) for t in example):
+            return list(example), {}
+        if isinstance(example, dict) and example and all(isinstance(t, torch.Tensor) for t in example.values()):
+            return [], {str(k): t for k, t in example.items()}
+    return None
+
+
+def _spec(value: Any, what: str) -> InputSpec | torch.Tensor:
+    if isinstance(value, str):
+        return parse_input(value)
+    if isinstance(value, (InputSpec, torch.Tensor)):
+        return value
+    raise TargetError(
+        f"{what}: expected a shape string such as '1x3x32x32', an InputSpec or a tensor, got {value!r:.60}"
+    )
+
+
+def resolve_inputs(
+    built: BuiltTarget, inputs: Sequence[Any] | None, keyword_inputs: Mapping[str, Any] | None = None
+) -> tuple[list[InputSpec | torch.Tensor], dict[str, InputSpec | torch.Tensor]]:
+    """The given inputs (shape strings such as ``"1x30x17"`` or ``"1x128:int64"``, :class:`InputSpec` or tensors;
+    positional and by name), else the reference model's example input, else the example the model carries
+    (``example_input_array``, ``dummy_inputs``); a model with none of these must be given its input."""
+    if inputs or keyword_inputs:
+        positional = [_spec(v, f"{built.name}: input {i}") for i, v in enumerate(inputs or ())]
+        named = {k: _spec(v, f"{built.name}: input {k}=") for k, v in (keyword_inputs or {}).items()}
+        return positional, named
     if built.reference is not None:
-        return list(built.reference.example_input(batch=1, device="meta"))
-    raise TargetError(f"{built.name}: give the input shape with --input (for instance --input 1x30x17)")
+        return list(built.reference.example_input(batch=1, device="meta")), {}
+    example = _example_inputs(built.model)
+    if example is not None:
+        return list(example[0]), dict(example[1])
+    raise TargetError(
+        f"{built.name}: no example input: give its input shapes (audit(model, '1x3x224x224'), "
+        "input_ids='1x128:int64' by name; --input on the command line)"
+    )
 
 
 def audit(
     target: str | nn.Module | BuiltTarget,
-    inputs: Sequence[Any] | None = None,
-    *,
+    *inputs: Any,
     device: str = "auto",
     registry: FormulaRegistry = REGISTRY,
     macs: bool = True,
+    keyword_inputs: Mapping[str, Any] | None = None,
+    **more_keyword_inputs: Any,
 ) -> Audit:
-    """Audit ``target``: a TARGET string (``package.module:callable``, ``file.py:callable`` or a reference-model
-    name, built where ``device`` says), an ``nn.Module`` or an already built target. ``macs=False`` walks the
-    parameters only (no input is needed)."""
+    """Audit ``target``: an ``nn.Module``, a TARGET string (``package.module:callable``, ``file.py:callable`` or
+    a reference-model name, built where ``device`` says) or an already built target.
+
+    ``inputs`` are its positional inputs and ``keyword_inputs`` those it takes by name, each a shape string
+    (``"1x3x32x32"``, ``"1x128:int64"``), an :class:`~archaudit.inputs.InputSpec` or a tensor (only its shape
+    and dtype are used); with none, the example the model carries is used (a reference model's,
+    ``example_input_array``, ``dummy_inputs``). ``device``, ``registry``, ``macs`` and ``keyword_inputs`` are
+    archaudit's own names: a model input called one of those goes in ``keyword_inputs={...}``, a mapping of inputs
+    by name that is merged with the others. ``macs=False`` walks the parameters only.
+    """
+    named_given = dict(keyword_inputs or {})
+    for name, value in more_keyword_inputs.items():
+        if name in named_given:
+            raise TargetError(f"input {name}= is given twice (by name and in keyword_inputs)")
+        named_given[name] = value
     if isinstance(target, BuiltTarget):
         built = target
     elif isinstance(target, nn.Module):
@@ -113,10 +341,11 @@ def audit(
     params = audit_params(built.model, registry=registry)
     if not macs:
         return Audit(built, (), params, None)
-    given = resolve_inputs(built, inputs)
-    tensors = tuple(meta_tensors(given))
-    flops = audit_macs(built.model, tensors, registry=registry, build_note=built.note)
-    return Audit(built, tensors, params, flops)
+    positional, named = resolve_inputs(built, inputs, named_given)
+    tensors = tuple(meta_tensors(positional))
+    keywords = tuple(zip(named, meta_tensors(list(named.values())), strict=True))
+    flops = audit_macs(built.model, tensors, registry=registry, build_note=built.note, keyword_inputs=dict(keywords))
+    return Audit(built, tensors, params, flops, keywords)
 
 
 __all__ = ["Audit", "audit", "built_model", "resolve_inputs"]

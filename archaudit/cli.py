@@ -62,9 +62,11 @@ def _cmd_params(args: argparse.Namespace) -> int:
 
 def _cmd_flops(args: argparse.Namespace) -> int:
     from . import audit
+    from .inputs import parse_inputs
     from .report import flops_json, flops_markdown
 
-    audited = audit(args.target, args.input, device=args.device)
+    positional, named = parse_inputs(args.input or [])
+    audited = audit(args.target, *positional, device=args.device, keyword_inputs=named)
     assert audited.flops is not None  # audit() counts MACs unless asked not to
     comparison = audited.compare() if args.compare else None
     if args.format == "json":
@@ -84,14 +86,14 @@ def _cmd_claims(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .inputs import parse_input
+    from .inputs import parse_inputs
     from .output import output_path
     from .report_data import build_report
 
     if args.output is not None:
         output_path(args.output)  # refused before any work: an empty path, a directory, a device node
 
-    inputs = [parse_input(text) for text in args.input] if args.input else None
+    inputs, keyword_inputs = parse_inputs(args.input or [])
     throughput = None
     if args.bench:
         from .bench import bench
@@ -106,6 +108,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     report = build_report(
         args.target,
         inputs=inputs,
+        keyword_inputs=keyword_inputs,
         claims_files=args.claims or None,
         compare=not args.no_compare,
         throughput=throughput,
@@ -114,7 +117,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.output is not None:
         from .regenerate import write_report
 
-        for path in write_report(report, args.output, fmt=args.format):
+        for path in write_report(report, args.output, fmt=args.format, depth=args.depth):
             print(f"wrote {path}", file=sys.stderr)
     elif args.format == "json":
         from .regenerate import dump_json
@@ -124,7 +127,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     else:
         from .report.model import report_markdown
 
-        _emit(report_markdown(report))
+        _emit(report_markdown(report, depth=args.depth))
     failed = sum(len(a.failed) for a in report.claims)
     return EXIT_OK if not failed or not args.strict else EXIT_CHECK_FAILED
 
@@ -138,7 +141,11 @@ def _cmd_reports(args: argparse.Namespace) -> int:
     if args.directory == "" or (Path(args.directory).exists() and not Path(args.directory).is_dir()):
         raise OutputError(f"{args.directory!r}: is not a directory; give the directory to write the reports to")
 
-    for path in regenerate(args.directory):
+    from .progress import progress
+
+    with progress(f"reports into {args.directory}") as step:
+        written = regenerate(args.directory, step=step)
+    for path in written:
         print(f"wrote {path}", file=sys.stderr)
     return EXIT_OK
 
@@ -155,26 +162,46 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
-    from .bench import bench
+    from .bench import Example, ShapedInputs, bench
+    from .inputs import parse_inputs
+    from .progress import progress
     from .targets import build_target
 
+    if not args.input and ":" in args.target:  # with a ':' it is never a reference-model name (archaudit.targets)
+        raise InputSpecError(
+            f"{args.target}: bench needs --input for a model that is not a reference model, such as "
+            "--input 1x3x32x32 or --input input_ids=1x128:int64 (each --batch replaces dim 0)"
+        )
+    shaped = None
+    if args.input:
+        positional, keywords = parse_inputs(args.input)
+        shaped = ShapedInputs(tuple(positional), keywords)
     built = build_target(args.target)
-    if built.reference is None:
-        raise InputSpecError(f"{args.target}: bench takes a reference-model name (archaudit list)")
     entry = built.reference
+
+    def own_example(batch: int, device: str) -> tuple[torch.Tensor, ...]:
+        assert entry is not None  # a TARGET without ':' is a reference-model name (or build_target refused it)
+        return entry.example_input(batch=batch, device=device)
+
+    example: Example = shaped if shaped is not None else own_example
     dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[args.dtype]
-    report = bench(
-        entry.name,
-        entry.build,
-        lambda batch, device: entry.example_input(batch=batch, device=device),
-        batches=args.batch or (1, 64, 1024),
-        device=args.device,
-        dtype=dtype,
-        repeats=args.repeats,
-    )
+    batches = args.batch or (1, 64, 1024)
+    with progress(f"bench {built.name}", total=len(batches) * (args.repeats + 1)) as step:
+        report = bench(
+            built.name,
+            lambda: built.model,
+            example,
+            batches=batches,
+            device=args.device,
+            dtype=dtype,
+            repeats=args.repeats,
+            step=step,
+        )
     from .report.bench import bench_json, bench_markdown
 
     _emit(json.dumps(bench_json(report), indent=2) if args.format == "json" else bench_markdown(report))
+    for warning in report.warnings:  # after the report: the last thing on a terminal
+        print(f"archaudit: warning: {warning}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -185,6 +212,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
     entries = references()
     _emit(json.dumps(references_json(entries), indent=2) if args.format == "json" else references_markdown(entries))
     return EXIT_OK
+
+
+def _depth(text: str) -> int:
+    if not text.isdigit() or len(text) > 3:
+        raise argparse.ArgumentTypeError(f"{text[:20]!r}: expected a depth from 0 to 999")
+    return int(text)
 
 
 def _positive_int(text: str) -> int:
@@ -223,12 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_params)
 
     input_help = (
-        "input shape, such as 1x30x17, or 1x128:int64 for token ids; repeat for several inputs "
-        "(default: the reference model's example input)"
+        "input shape, such as 1x30x17, or 1x128:int64 for token ids, or NAME=SHAPE for an input passed by name "
+        "(input_ids=1x128:int64); repeat for several inputs, positional ones first (default: the example the "
+        "model carries: a reference model's, example_input_array or dummy_inputs)"
     )
     p = sub.add_parser("flops", help="MACs and FLOPs per module from shapes captured in one pass on the meta device")
     p.add_argument("target", metavar="TARGET", help=target_help)
-    p.add_argument("--input", action="append", metavar="SHAPE", help=input_help)
+    p.add_argument("--input", action="append", metavar="[NAME=]SHAPE", help=input_help)
     p.add_argument("--format", choices=("md", "json"), default="md")
     p.add_argument(
         "--compare",
@@ -257,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="write here (atomically; charts land beside a Markdown file) instead of standard output",
     )
-    p.add_argument("--input", action="append", metavar="SHAPE", help=input_help)
+    p.add_argument("--input", action="append", metavar="[NAME=]SHAPE", help=input_help)
     p.add_argument(
         "--claims",
         action="append",
@@ -265,6 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="claims file to check (default: the reference model's own); repeatable",
     )
     p.add_argument("--no-compare", action="store_true", help="skip the cross-tool FLOPs table")
+    p.add_argument(
+        "--depth",
+        type=_depth,
+        metavar="N",
+        help="fold the layers table below depth N into its parents (the root is 0; as torchinfo's depth)",
+    )
     _add_device(p)
     p.add_argument("--strict", action="store_true", help="exit 1 when any documentation claim fails")
     p.add_argument(
@@ -285,14 +325,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE", help="budgets file (TOML)")
     p.set_defaults(run=_cmd_check)
 
-    p = sub.add_parser("bench", help="inference throughput of a reference model on this machine")
-    p.add_argument("target", metavar="NAME", help="a reference-model name")
+    p = sub.add_parser(
+        "bench",
+        help="inference throughput of a model on this machine (samples/s, median of timed runs, with their spread)",
+    )
+    p.add_argument("target", metavar="TARGET", help=target_help)
+    p.add_argument(
+        "--input",
+        action="append",
+        metavar="[NAME=]SHAPE",
+        help="input shape, batch dimension first: SHAPE (1x3x32x32, or 1x128:int64 for token ids) for a positional "
+        "argument of forward, NAME=SHAPE (input_ids=1x128:int64) for one passed by name; repeatable. Each batch "
+        "size replaces dim 0 of every input (1x3x32x32 at --batch 64 runs on 64x3x32x32); integer inputs are "
+        "zeros, floating ones seeded random values cast to --dtype. Needed unless TARGET is a reference model, "
+        "whose own example input is the default",
+    )
     p.add_argument(
         "--batch", type=_positive_int, action="append", metavar="N", help="batch size (repeatable; default 1, 64, 1024)"
     )
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), default="float32")
-    p.add_argument("--repeats", type=_positive_int, default=10, help="timed runs per batch size (median reported)")
+    p.add_argument(
+        "--repeats",
+        type=_positive_int,
+        default=10,
+        help="timed runs per batch size (median reported; a warning when the fastest outpaces the slowest by more "
+        "than 2x, archaudit.bench.SPREAD_LIMIT: the median is then unreliable)",
+    )
     p.add_argument("--format", choices=("md", "json"), default="md")
     p.set_defaults(run=_cmd_bench)
 

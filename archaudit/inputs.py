@@ -52,12 +52,13 @@ MAX_ELEMENTS = 2**48
 64-bit products of the MAC rules' arithmetic in PyTorch's own shape checks."""
 
 
-def parse_input(text: str) -> InputSpec:
+def parse_input(text: str, *, given: str | None = None) -> InputSpec:
     """``"1x30x17"`` or ``"1x128:int64"`` (token ids); dimensions are positive integers, each at most
     :data:`MAX_DIMENSION`, at most :data:`MAX_DIMENSIONS` of them and :data:`MAX_ELEMENTS` elements in all."""
     if not isinstance(text, str):
         raise InputSpecError(f"input {text!r}: expected a shape string such as 1x30x17")
-    shown = text if len(text) <= 40 else text[:40] + "..."
+    given = text if given is None else given  # the whole --input value, when text is the shape part of it
+    shown = given if len(given) <= 40 else given[:40] + "..."
     if len(text) > 200:
         raise InputSpecError(f"--input {shown!r}: {len(text):,} characters; a shape has at most 200")
     shape_text, _, dtype_text = text.strip().partition(":")
@@ -78,6 +79,32 @@ def parse_input(text: str) -> InputSpec:
             f"--input {shown!r}: unknown dtype {dtype_text[:20]!r}; one of {', '.join(sorted(_DTYPES))}"
         )
     return InputSpec(shape, _DTYPES[dtype_text] if dtype_text else torch.float32)
+
+
+_KEYWORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def parse_inputs(texts: Sequence[str]) -> tuple[list[InputSpec], dict[str, InputSpec]]:
+    """``--input`` values, in order: ``SHAPE`` for a positional input, ``NAME=SHAPE`` for one passed by name
+    (``input_ids=1x128:int64``). Positional inputs come first; a name is a Python identifier, given once."""
+    positional: list[InputSpec] = []
+    keywords: dict[str, InputSpec] = {}
+    for text in texts:
+        name, sep, shape = text.partition("=") if isinstance(text, str) else ("", "", text)
+        if not sep:
+            if keywords:
+                raise InputSpecError(
+                    f"--input {text[:40]!r}: a positional input after one passed by name ({next(iter(keywords))}=)"
+                )
+            positional.append(parse_input(text))
+            continue
+        name = name.strip()
+        if not _KEYWORD.match(name):
+            raise InputSpecError(f"--input {text[:40]!r}: {name[:40]!r} is not a keyword name (a Python identifier)")
+        if name in keywords:
+            raise InputSpecError(f"--input {text[:40]!r}: {name} is given twice")
+        keywords[name] = parse_input(shape, given=text)
+    return positional, keywords
 
 
 def meta_tensors(inputs: Sequence[Any]) -> list[torch.Tensor]:

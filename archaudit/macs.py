@@ -20,7 +20,7 @@ A module with a rule counts its columns itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -51,8 +51,10 @@ def audit_macs(
     registry: FormulaRegistry = REGISTRY,
     flop_counter: bool | None = None,
     build_note: str = "",
+    keyword_inputs: Mapping[str, torch.Tensor | InputSpec] | None = None,
 ) -> FlopsAudit:
-    """MACs of one forward pass of ``model`` on ``inputs`` (tensors or :class:`InputSpec` shapes).
+    """MACs of one forward pass of ``model`` on ``inputs`` (tensors or :class:`InputSpec` shapes) and
+    ``keyword_inputs`` (passed by name: ``input_ids=``).
 
     The pass runs on the meta device: a model not already there is copied to meta (the caller's model is not
     touched); tensors are replaced by meta tensors of the same shape and dtype. ``flop_counter=None`` runs
@@ -61,11 +63,21 @@ def audit_macs(
     built_on = model_device(model)
     meta_model = on_meta(model)
     meta_inputs = meta_tensors(inputs)
+    meta_keywords = dict(zip(keyword_inputs or {}, meta_tensors(list((keyword_inputs or {}).values())), strict=True))
     use_counter = _needs_flop_counter(meta_model, registry) if flop_counter is None else flop_counter
     with torch.no_grad():
-        captured = capture(meta_model, meta_inputs, record_ops=use_counter, columns=_OP_COLUMN, applied=APPLIED_OPS)
+        captured = capture(
+            meta_model,
+            meta_inputs,
+            record_ops=use_counter,
+            columns=_OP_COLUMN,
+            applied=APPLIED_OPS,
+            keyword_inputs=meta_keywords,
+        )
     records = _records(meta_model, captured, registry)
-    labels = tuple(str(InputSpec(tuple(t.shape), t.dtype)) for t in meta_inputs)
+    labels = tuple(str(InputSpec(tuple(t.shape), t.dtype)) for t in meta_inputs) + tuple(
+        f"{name}={InputSpec(tuple(t.shape), t.dtype)}" for name, t in meta_keywords.items()
+    )
     return FlopsAudit(type(model).__name__, labels, records, use_counter, built_on, build_note)
 
 

@@ -14,7 +14,7 @@ import sys
 import sysconfig
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,14 +84,18 @@ def _top_level(path: str) -> str:
     return path.split(".", 1)[0] if path else "(own)"
 
 
-def _torchinfo(model: nn.Module, inputs: Sequence[torch.Tensor], seen: _Attribution) -> dict[str, int]:
+def _torchinfo(
+    model: nn.Module, inputs: Sequence[torch.Tensor], seen: _Attribution, keywords: Mapping[str, torch.Tensor]
+) -> dict[str, int]:
     import torchinfo
 
     paths = {id(m): p for p, m in model.named_modules()}
-    device = inputs[0].device
+    device = next(iter([*inputs, *keywords.values()])).device
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        summary = torchinfo.summary(model, input_data=list(inputs), verbose=0, device=device)
+        # torchinfo passes the keyword arguments it does not know itself on to forward
+        forward_keywords: dict[str, Any] = dict(keywords)
+        summary = torchinfo.summary(model, input_data=list(inputs), verbose=0, device=device, **forward_keywords)
     per: dict[str, int] = {"__total__": int(summary.total_mult_adds)}
     for layer in summary.summary_list:
         if layer.is_leaf_layer:  # torchinfo counts leaves only: a module with children has no figure of its own
@@ -102,22 +106,44 @@ def _torchinfo(model: nn.Module, inputs: Sequence[torch.Tensor], seen: _Attribut
     return per
 
 
-def _fvcore(model: nn.Module, inputs: Sequence[torch.Tensor], seen: _Attribution) -> dict[str, int]:
+class _ByName(nn.Module):
+    """Calls ``model`` with its last inputs passed by name: fvcore's tracer passes inputs positionally only."""
+
+    def __init__(self, model: nn.Module, names: tuple[str, ...]) -> None:
+        super().__init__()
+        self.model = model
+        self.names = names
+
+    def forward(self, *inputs: torch.Tensor) -> Any:
+        split = len(inputs) - len(self.names)
+        return self.model(*inputs[:split], **dict(zip(self.names, inputs[split:], strict=True)))
+
+
+def _fvcore(
+    model: nn.Module, inputs: Sequence[torch.Tensor], seen: _Attribution, keywords: Mapping[str, torch.Tensor]
+) -> dict[str, int]:
+    names = tuple(keywords)
+    traced = _ByName(model, names) if names else model
+
+    def traced_path(path: str) -> str:  # the model's path as fvcore names it (under _ByName's ``model``)
+        return path if not names else f"model.{path}" if path else "model"
+
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         from fvcore.nn import FlopCountAnalysis  # its import warns about torch.jit.script
 
-        analysis = FlopCountAnalysis(model, tuple(inputs))
+        analysis = FlopCountAnalysis(traced, (*inputs, *keywords.values()))
         analysis.unsupported_ops_warnings(False)
         analysis.uncalled_modules_warnings(False)
         analysis.tracer_warnings("none")
-        by_module = analysis.by_module()
+        raw = analysis.by_module()
+        by_module = {path: int(raw.get(traced_path(path), 0)) for path, _ in model.named_modules()}
         total = int(analysis.total())
         for path, _ in model.named_modules():
-            ops = analysis.unsupported_ops(path)
+            ops = analysis.unsupported_ops(traced_path(path))
             if ops:
                 seen.unsupported[path] = tuple(sorted(ops))
-    seen.own.update(_own_from_inclusive({k: int(v) for k, v in by_module.items()}, model))
+    seen.own.update(_own_from_inclusive(by_module, model))
     per = {"__total__": total}
     children = [name for name, _ in model.named_children()]
     for name in children:
@@ -188,7 +214,10 @@ class _OpLog(TorchDispatchMode):  # type: ignore[no-untyped-call]
 
 
 def _run_flop_counter(
-    model: nn.Module, inputs: Sequence[torch.Tensor], uncounted: dict[str, tuple[str, ...]] | None = None
+    model: nn.Module,
+    inputs: Sequence[torch.Tensor],
+    uncounted: dict[str, tuple[str, ...]] | None = None,
+    keywords: Mapping[str, torch.Tensor] | None = None,
 ) -> dict[str, int]:
     """FlopCounterMode's inclusive FLOPs per module path, as the tool reports them (RNNs run their recurrence).
     ``uncounted`` gets, per module path, the ops of its own calls that carry matrix work FlopCounterMode has no
@@ -218,7 +247,7 @@ def _run_flop_counter(
     counter = FlopCounterMode(display=False)
     try:
         with torch.no_grad(), counter, _OpLog(stack, ops):
-            model(*inputs)
+            model(*inputs, **(keywords or {}))
     finally:
         for handle in handles:
             handle.remove()
@@ -246,17 +275,22 @@ def _subtree_flops(fc: dict[str, int], name: str, module: nn.Module) -> int:
 
 
 def _flop_counter(
-    model: nn.Module, inputs: Sequence[torch.Tensor], notes: dict[str, str], tool: str, seen: _Attribution
+    model: nn.Module,
+    inputs: Sequence[torch.Tensor],
+    notes: dict[str, str],
+    tool: str,
+    seen: _Attribution,
+    keywords: Mapping[str, torch.Tensor],
 ) -> dict[str, int]:
     """FlopCounterMode's MACs per top-level module. When it fails on the model as given (its module tracker's
     autograd hooks fail on some models), it is run again on a copy with ``requires_grad_(False)``, and ``notes``
     says so: a peer tool's failure is a finding about that tool, not a failure of the audit."""
     try:
-        counts = _run_flop_counter(model, inputs, seen.unsupported)
+        counts = _run_flop_counter(model, inputs, seen.unsupported, keywords)
     except Exception as exc:  # noqa: BLE001 - any failure of the peer tool is a finding, retried on a copy
         first = one_line(exc)
         seen.unsupported.clear()
-        counts = _run_flop_counter(copy.deepcopy(model).requires_grad_(False), inputs, seen.unsupported)
+        counts = _run_flop_counter(copy.deepcopy(model).requires_grad_(False), inputs, seen.unsupported, keywords)
         notes[tool] = f"failed on the model as given ({first}); counted on a copy with requires_grad_(False)"
     total = counts.get("", 0) // 2
     seen.own.update({path: flops // 2 for path, flops in _own_from_inclusive(counts, model).items()})
@@ -368,6 +402,7 @@ def compare_tools(
     meta_inputs: Sequence[torch.Tensor],
     cpu_copy: Callable[[], nn.Module] | None = None,
     *,
+    meta_keywords: Mapping[str, torch.Tensor] | None = None,
     cpu_limit_params: int = 200_000_000,
     cpu_limit_input_bytes: int = 256 * 2**20,
 ) -> ToolComparison:
@@ -377,6 +412,7 @@ def compare_tools(
     FlopCounterMode on CPU run on ``cpu_copy()``, a fresh CPU copy from the same builder, when it is given and the
     model has at most ``cpu_limit_params`` parameters. No tool is handed a TARGET to resolve again.
     """
+    keywords = dict(meta_keywords or {})
     results: dict[str, dict[str, int]] = {}
     errors: dict[str, str] = {}
     notes: dict[str, str] = {}
@@ -395,10 +431,10 @@ def compare_tools(
 
     attempt(
         "flop_counter_meta",
-        lambda: _flop_counter(meta_model, meta_inputs, notes, "flop_counter_meta", seen["flop_counter_meta"]),
+        lambda: _flop_counter(meta_model, meta_inputs, notes, "flop_counter_meta", seen["flop_counter_meta"], keywords),
     )
     n_params = sum(p.numel() for p in meta_model.parameters())
-    input_bytes = sum(t.numel() * t.element_size() for t in meta_inputs)
+    input_bytes = sum(t.numel() * t.element_size() for t in [*meta_inputs, *keywords.values()])
     if cpu_copy is None or n_params > cpu_limit_params or input_bytes > cpu_limit_input_bytes:
         if cpu_copy is None:
             why = "needs real tensors; no CPU build was given"
@@ -409,15 +445,22 @@ def compare_tools(
         for tool in ("fvcore", "flop_counter_cpu"):
             errors[tool] = why
         # torchinfo's figures do not depend on the device; on meta it pays for the meta decompositions
-        attempt("torchinfo", lambda: _torchinfo(meta_model, meta_inputs, seen["torchinfo"]))
+        attempt("torchinfo", lambda: _torchinfo(meta_model, meta_inputs, seen["torchinfo"], keywords))
     else:
-        cpu_model, real_inputs = cpu_copy(), cpu_inputs(meta_inputs)
+        cpu_model = cpu_copy()
+        real = cpu_inputs([*meta_inputs, *keywords.values()])
+        real_inputs, real_keywords = (
+            real[: len(meta_inputs)],
+            dict(zip(keywords, real[len(meta_inputs) :], strict=True)),
+        )
         cpu_model.eval()
-        attempt("torchinfo", lambda: _torchinfo(cpu_model, real_inputs, seen["torchinfo"]))
-        attempt("fvcore", lambda: _fvcore(cpu_model, real_inputs, seen["fvcore"]))
+        attempt("torchinfo", lambda: _torchinfo(cpu_model, real_inputs, seen["torchinfo"], real_keywords))
+        attempt("fvcore", lambda: _fvcore(cpu_model, real_inputs, seen["fvcore"], real_keywords))
         attempt(
             "flop_counter_cpu",
-            lambda: _flop_counter(cpu_model, real_inputs, notes, "flop_counter_cpu", seen["flop_counter_cpu"]),
+            lambda: _flop_counter(
+                cpu_model, real_inputs, notes, "flop_counter_cpu", seen["flop_counter_cpu"], real_keywords
+            ),
         )
 
     modules = dict(meta_model.named_modules())

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from .output import atomic_write
+from .progress import Step, no_step
 from .report.baselines import baselines_json, baselines_markdown
 from .report.charts import distribution_svg, efficiency_svg
 from .report.model import report_json, report_markdown
@@ -20,8 +21,9 @@ def dump_json(data: object) -> str:
     return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
 
 
-def write_report(report: ModelReport, output: str | Path, *, fmt: str = "md") -> list[Path]:
-    """Write ``report`` to ``output`` (Markdown or JSON), with its charts beside a Markdown file."""
+def write_report(report: ModelReport, output: str | Path, *, fmt: str = "md", depth: int | None = None) -> list[Path]:
+    """Write ``report`` to ``output`` (Markdown or JSON), with its charts beside a Markdown file; ``depth`` folds
+    the Markdown layers table below it."""
     output = Path(output)
     if fmt == "json":
         return [atomic_write(output, dump_json(report_json(report)))]
@@ -37,17 +39,22 @@ def write_report(report: ModelReport, output: str | Path, *, fmt: str = "md") ->
         if svg is not None:
             written.append(atomic_write(output.with_name(f"{stem}.efficiency.svg"), svg))
             charts["efficiency"] = f"{stem}.efficiency.svg"
-    written.append(atomic_write(output, report_markdown(report, charts)))
+    written.append(atomic_write(output, report_markdown(report, charts, depth=depth)))
     return written
 
 
-def regenerate(directory: str | Path = "reports") -> list[Path]:
-    """Every reference model's report (Markdown + JSON + charts) and the baselines comparison."""
+def regenerate(directory: str | Path = "reports", *, step: Step = no_step) -> list[Path]:
+    """Every reference model's report (Markdown + JSON + charts) and the baselines comparison; ``step`` is told
+    which report is being built (progress)."""
     from .references import references
 
     directory = Path(directory)
     written: list[Path] = []
-    reports = [build_report(entry.name) for entry in references() if entry.published_architecture]
+    reports = []
+    for entry in references():
+        if entry.published_architecture:
+            step(f"building {entry.name}")
+            reports.append(build_report(entry.name))
     for report in reports:
         written += write_report(report, directory / f"{report.name}.md")
         written += write_report(report, directory / f"{report.name}.json", fmt="json")

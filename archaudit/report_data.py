@@ -5,14 +5,13 @@ Renderers (``archaudit.report``) only format this; nothing here formats text for
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
-from .inputs import InputSpec
 from .records import FlopsAudit, ModelAudit
 from .registry import REGISTRY, FormulaRegistry
 
@@ -68,6 +67,24 @@ class ModelReport:
     efficiency: Efficiency | None
     related: tuple[tuple[str, str], ...] = field(default=())
     """(reference name, why): other reports this one cites."""
+    reference: bool = True
+    """Whether the model is a reference model (its provenance is reported) or the user's own."""
+    command: str = ""
+    """The command that regenerates this report (``archaudit report NAME --input ...``)."""
+
+    def to_markdown(self, depth: int | None = None) -> str:
+        from .report.model import report_markdown
+
+        return report_markdown(self, depth=depth)
+
+    def to_json(self) -> str:
+        from .regenerate import dump_json
+        from .report.model import report_json
+
+        return dump_json(report_json(self))
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown(depth=2)
 
     def sizes_mb(self) -> tuple[tuple[str, float], ...]:
         from .claims.check import DTYPE_BYTES
@@ -155,21 +172,22 @@ def efficiency_from(claims: Sequence[Any]) -> Efficiency | None:
 
 
 def build_report(
-    name: str,
+    name: str | nn.Module,
     *,
-    inputs: Sequence[InputSpec] | None = None,
+    inputs: Sequence[Any] | None = None,
+    keyword_inputs: Mapping[str, Any] | None = None,
     claims_files: Sequence[str | Path] | None = None,
     compare: bool = True,
     throughput: dict[str, Any] | None = None,
     device: str = "auto",
     registry: FormulaRegistry = REGISTRY,
 ) -> ModelReport:
-    """Audit a reference model (or a ``module:callable`` TARGET) completely; ``device`` says where to build it
-    (see :func:`archaudit.targets.build_target`). The model is built once and traced once (:func:`archaudit.audit`);
-    the peer tools get that model and a factory for a CPU copy."""
+    """Audit a reference model, a ``module:callable`` TARGET or an ``nn.Module`` completely; ``device`` says where
+    to build a TARGET (see :func:`archaudit.targets.build_target`). The model is built once and traced once
+    (:func:`archaudit.audit`); the peer tools get that model and a factory for a CPU copy."""
     from .audit import audit
 
-    audited = audit(name, inputs, device=device, registry=registry)
+    audited = audit(name, *(inputs or ()), device=device, registry=registry, keyword_inputs=keyword_inputs)
     built, params, flops = audited.target, audited.params, audited.flops
     assert flops is not None  # audit() counts MACs unless asked not to
     entry = built.reference
@@ -180,10 +198,13 @@ def build_report(
     from .claims import check_document
 
     claims = tuple(check_document(path, throughput=throughput, registry=registry) for path in claims_files)
+    given = f"the TARGET {name}" if isinstance(name, str) else "a model given in memory"
+    shown = [str(i) for i in flops.inputs]
+    command = f"archaudit report {built.name}" + "".join(f" --input {i}" for i in shown if entry is None)
     return ModelReport(
         name=built.name,
-        description=entry.description if entry else f"{type(model).__name__} from {name}",
-        citation=entry.citation if entry else name,
+        description=entry.description if entry else f"{type(model).__name__}, from {given}",
+        citation=entry.citation if entry else "",
         provenance=tuple((a.hyperparameter, repr(a.value), a.fixed_by) for a in entry.provenance) if entry else (),
         notes=entry.notes if entry else "",
         inputs=flops.inputs,
@@ -195,6 +216,40 @@ def build_report(
         layer_types=layer_type_shares(params),
         efficiency=efficiency_from(claims),
         related=entry.related if entry else (),
+        reference=entry is not None,
+        command=command if isinstance(name, str) else "",
+    )
+
+
+def report(
+    target: str | nn.Module,
+    *inputs: Any,
+    claims: Sequence[str | Path] | None = None,
+    compare: bool = True,
+    device: str = "auto",
+    registry: FormulaRegistry = REGISTRY,
+    keyword_inputs: Mapping[str, Any] | None = None,
+    **more_keyword_inputs: Any,
+) -> ModelReport:
+    """The whole report on a model, as ``archaudit report`` renders it: ``target`` and its inputs as for
+    :func:`archaudit.audit`, ``claims`` the claims files to check against it (a reference model's own by default),
+    ``compare`` whether to run torchinfo, fvcore and FlopCounterMode beside it. ``.to_markdown(depth=...)`` and
+    ``.to_json()`` render it; a notebook shows it folded to depth 2."""
+    named = dict(keyword_inputs or {})
+    for name, value in more_keyword_inputs.items():
+        if name in named:
+            from .errors import TargetError
+
+            raise TargetError(f"input {name}= is given twice (by name and in keyword_inputs)")
+        named[name] = value
+    return build_report(
+        target,
+        inputs=inputs,
+        keyword_inputs=named,
+        claims_files=claims,
+        compare=compare,
+        device=device,
+        registry=registry,
     )
 
 

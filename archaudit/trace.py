@@ -255,11 +255,12 @@ def capture(
     record_ops: bool = False,
     columns: Mapping[str, str] | None = None,
     applied: Mapping[str, str] | None = None,
+    keyword_inputs: Mapping[str, torch.Tensor] | None = None,
 ) -> Capture:
-    """Run ``model(*inputs)`` (meta tensors) once, recording every module call as shapes, and with ``record_ops``
-    every aten op charged to the call that ran it, and the elements of each op named in ``columns`` (op name ->
-    column) counted into its column; an op named in ``applied`` counts its column at the element-wise
-    ``aten.mul`` that applies its result (the output's elements), not at itself.
+    """Run ``model(*inputs, **keyword_inputs)`` (meta tensors) once, recording every module call as shapes, and
+    with ``record_ops`` every aten op charged to the call that ran it, and the elements of each op named in
+    ``columns`` (op name -> column) counted into its column; an op named in ``applied`` counts its column at the
+    element-wise ``aten.mul`` that applies its result (the output's elements), not at itself.
 
     Stock RNN/LSTM/GRU layers return tensors of their output shapes without running their recurrence (their
     MACs come from their analytic rule, not from this pass); a subclass that overrides ``forward`` runs as is.
@@ -303,16 +304,19 @@ def capture(
                 with _OpRecorder(
                     stack, result.own_flops, result.own_ops, result.own_elements, columns or {}, applied or {}
                 ):
-                    model(*inputs)
+                    model(*inputs, **(keyword_inputs or {}))
             else:
-                model(*inputs)
+                model(*inputs, **(keyword_inputs or {}))
     except (KeyboardInterrupt, ArchauditError):
         raise
     except BaseException as exc:  # noqa: BLE001 - the user's forward: SystemExit included
         where = stack[-1] if stack else ""
         module = dict(model.named_modules()).get(where)
         kind = type(module).__name__ if module is not None else "?"
-        shapes = ", ".join("x".join(map(str, t.shape)) for t in inputs)
+        shapes = ", ".join(
+            ["x".join(map(str, t.shape)) for t in inputs]
+            + [f"{k}={'x'.join(map(str, t.shape))}" for k, t in (keyword_inputs or {}).items()]
+        )
         raise ForwardError(
             f"forward on meta inputs [{shapes}] failed in module {where or '(root)'!r} ({kind}): {one_line(exc)}"
         ) from None

@@ -295,7 +295,7 @@ def measure(name: str, runs: int = 3) -> Row:
     with torch.device("meta"):
         model, inputs = MODELS[name]()
     fc_s, fc_macs = _best_of(runs, lambda: _flop_counter_macs(model, inputs))
-    ours_s, audited = _best_of(runs, lambda: archaudit.audit(model, list(inputs)))
+    ours_s, audited = _best_of(runs, lambda: archaudit.audit(model, *inputs))
     flops = audited.flops
     assert flops is not None
     params = audited.params

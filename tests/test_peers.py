@@ -18,7 +18,7 @@ from archaudit.records import MacCount
 
 
 def _row(model: nn.Module, shape: str, name: str):
-    comparison = archaudit.audit(model, [shape]).compare()
+    comparison = archaudit.audit(model, shape).compare()
     return next(r for r in comparison.rows if r.name == name), comparison
 
 
@@ -87,7 +87,7 @@ def test_attention_products_missed_by_fvcore_are_put_on_the_ops_it_names():
 
 def test_a_gap_no_arithmetic_accounts_for_stays_unexplained():
     seen = _Attribution(own={"": 7})
-    record = archaudit.audit(nn.Linear(3, 4), ["2x3"]).flops.records[0]  # 24 MACs, bias column 8
+    record = archaudit.audit(nn.Linear(3, 4), "2x3").flops.records[0]  # 24 MACs, bias column 8
     reason = _reasons("fvcore", [(nn.Linear(3, 4), record)], 7, 24, seen)
     assert reason == "Linear differs (-17); unexplained per module"
     # a row total no module accounts for is said so, with the remainder
