@@ -4,6 +4,8 @@ The public API is what this module exports; everything else is private and may c
 
 >>> from torch import nn
 >>> import archaudit
+>>> archaudit.audit(nn.Linear(768, 3072), "1x128x768").totals()["MACs"]  # 128 tokens x 768 x 3072
+301989888
 >>> audit = archaudit.audit_params(nn.MultiheadAttention(768, 12))
 >>> audit.total          # 4*768*768 + 4*768
 2362368
@@ -11,7 +13,7 @@ The public API is what this module exports; everything else is private and may c
 590592
 """
 
-from .audit import Audit, audit
+from .audit import Audit, ModuleRow, audit
 from .budgets.check import BudgetExceeded, BudgetResult, assert_budget, check_budget
 from .errors import (
     ArchauditError,
@@ -22,7 +24,8 @@ from .errors import (
 )
 from .records import ModelAudit, ModuleRecord, SharedTensor, Status, UnregisteredModule
 from .registry import KNOWN_ZERO, REGISTRY, FormulaRegistry, LayerFormula, LayerRule
-from .report.dataframe import params_frame
+from .render.dataframe import params_frame
+from .report_data import ModelReport, report
 from .walker import audit_params
 
 __version__ = "0.1.0"
@@ -40,7 +43,9 @@ __all__ = [
     "LayerRule",
     "LazyModuleError",
     "ModelAudit",
+    "ModelReport",
     "ModuleRecord",
+    "ModuleRow",
     "RegistryError",
     "SharedTensor",
     "Status",
@@ -51,4 +56,5 @@ __all__ = [
     "audit_params",
     "check_budget",
     "params_frame",
+    "report",
 ]

@@ -166,32 +166,32 @@ class Audit:
 
     def to_frame(self, depth: int | None = None) -> pd.DataFrame:
         """The module table as a pandas DataFrame, one row per :class:`ModuleRow` (pandas is imported here)."""
-        from .report.notebook import audit_frame
+        from .render.notebook import audit_frame
 
         return audit_frame(self, depth)
 
     def to_markdown(self, depth: int | None = None) -> str:
         """Totals first, then the module table (folded below ``depth``), shared tensors, direct parameters and
         unsupported work, as Markdown."""
-        from .report.notebook import audit_markdown
+        from .render.notebook import audit_markdown
 
         return audit_markdown(self, depth)
 
     def to_html(self, depth: int | None = None) -> str:
-        from .report.notebook import audit_html
+        from .render.notebook import audit_html
 
         return audit_html(self, depth)
 
     def to_json(self) -> str:
         """Parameters and MACs per module with every total, as JSON text (the CLI's ``params`` and ``flops``
         JSON under ``"params"`` and ``"flops"``)."""
-        from .report.notebook import audit_json
+        from .render.notebook import audit_json
 
         return audit_json(self)
 
     def chart(self) -> Figure:
         """Parameters and MACs per top-level module, as a matplotlib figure."""
-        from .report.notebook import audit_chart
+        from .render.notebook import audit_chart
 
         return audit_chart(self)
 

@@ -45,7 +45,7 @@ def _emit(text: str) -> None:
 
 def _cmd_params(args: argparse.Namespace) -> int:
     from . import audit as audit_target
-    from .report import params_json, params_markdown
+    from .render import params_json, params_markdown
 
     audited = audit_target(args.target, device="meta" if args.meta else "cpu", macs=False)
     audit = audited.params
@@ -63,7 +63,7 @@ def _cmd_params(args: argparse.Namespace) -> int:
 def _cmd_flops(args: argparse.Namespace) -> int:
     from . import audit
     from .inputs import parse_inputs
-    from .report import flops_json, flops_markdown
+    from .render import flops_json, flops_markdown
 
     positional, named = parse_inputs(args.input or [])
     audited = audit(args.target, *positional, device=args.device, keyword_inputs=named)
@@ -78,7 +78,7 @@ def _cmd_flops(args: argparse.Namespace) -> int:
 
 def _cmd_claims(args: argparse.Namespace) -> int:
     from .claims import check_document
-    from .report import claims_json, claims_markdown
+    from .render import claims_json, claims_markdown
 
     audit = check_document(args.file)
     _emit(json.dumps(claims_json(audit), indent=2) if args.format == "json" else claims_markdown(audit))
@@ -121,11 +121,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
             print(f"wrote {path}", file=sys.stderr)
     elif args.format == "json":
         from .regenerate import dump_json
-        from .report.model import report_json
+        from .render.model import report_json
 
         _emit(dump_json(report_json(report)))
     else:
-        from .report.model import report_markdown
+        from .render.model import report_markdown
 
         _emit(report_markdown(report, depth=args.depth))
     failed = sum(len(a.failed) for a in report.claims)
@@ -152,7 +152,7 @@ def _cmd_reports(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from .budgets.file import run_budgets
-    from .report.budget import budgets_text
+    from .render.budget import budgets_text
 
     report = run_budgets(args.file)
     _emit(budgets_text(report))
@@ -197,7 +197,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             repeats=args.repeats,
             step=step,
         )
-    from .report.bench import bench_json, bench_markdown
+    from .render.bench import bench_json, bench_markdown
 
     _emit(json.dumps(bench_json(report), indent=2) if args.format == "json" else bench_markdown(report))
     for warning in report.warnings:  # after the report: the last thing on a terminal
@@ -207,7 +207,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     from .references import references
-    from .report.references import references_json, references_markdown
+    from .render.references import references_json, references_markdown
 
     entries = references()
     _emit(json.dumps(references_json(entries), indent=2) if args.format == "json" else references_markdown(entries))

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from .output import atomic_write
 from .progress import Step, no_step
-from .report.baselines import baselines_json, baselines_markdown
-from .report.charts import distribution_svg, efficiency_svg
-from .report.model import report_json, report_markdown
+from .render.baselines import baselines_json, baselines_markdown
+from .render.charts import distribution_svg, efficiency_svg
+from .render.model import report_json, report_markdown
 from .report_data import ModelReport, baselines, build_report
 
 

@@ -1,6 +1,6 @@
 """Everything ``archaudit report`` shows, computed once into a :class:`ModelReport` of plain values.
 
-Renderers (``archaudit.report``) only format this; nothing here formats text for display.
+Renderers (``archaudit.render``) only format this; nothing here formats text for display.
 """
 
 from __future__ import annotations
@@ -73,13 +73,13 @@ class ModelReport:
     """The command that regenerates this report (``archaudit report NAME --input ...``)."""
 
     def to_markdown(self, depth: int | None = None) -> str:
-        from .report.model import report_markdown
+        from .render.model import report_markdown
 
         return report_markdown(self, depth=depth)
 
     def to_json(self) -> str:
         from .regenerate import dump_json
-        from .report.model import report_json
+        from .render.model import report_json
 
         return dump_json(report_json(self))
 

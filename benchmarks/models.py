@@ -324,7 +324,7 @@ def _outcomes(counts: Counter[str]) -> str:
 
 def markdown(rows: list[Row]) -> str:
     from archaudit.bench import cpu_name
-    from archaudit.report._fmt import table
+    from archaudit.render._fmt import table
 
     head = (
         "# archaudit on the models people use\n\n"

@@ -25,7 +25,7 @@ from archaudit.bench import SPREAD_LIMIT, BenchError, BenchResult, bench, spread
 from archaudit.claims import check_document
 from archaudit.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from archaudit.progress import progress
-from archaudit.report.bench import bench_json, bench_markdown
+from archaudit.render.bench import bench_json, bench_markdown
 from reference_models import get_reference
 
 ROOT = Path(__file__).resolve().parent.parent

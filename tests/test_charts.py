@@ -12,7 +12,7 @@ import pytest
 # Found, not imported: importing matplotlib at collection would cost every pytest-xdist worker its import time.
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="matplotlib is not installed (the charts extra)")
 
-from archaudit.report.charts import distribution_svg, text_bars  # noqa: E402
+from archaudit.render.charts import distribution_svg, text_bars  # noqa: E402
 from archaudit.report_data import shares  # noqa: E402
 
 

@@ -189,8 +189,8 @@ def test_a_plugins_text_is_escaped_wherever_it_is_rendered(monkeypatch):
     text from outside archaudit: a pipe must not add a table cell, nor a newline a heading, nor HTML reach a page."""
     import archaudit.references as refs
     from archaudit.references import Assumption
-    from archaudit.report.model import report_markdown
-    from archaudit.report.references import references_markdown
+    from archaudit.render.model import report_markdown
+    from archaudit.render.references import references_markdown
     from archaudit.report_data import build_report
 
     markup = "a | b\n# heading <b>x</b> `tick` *stars*"

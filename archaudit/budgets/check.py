@@ -68,7 +68,7 @@ class BudgetExceeded(AssertionError):
     """A model is over (or under) one of its limits; ``str()`` is the table."""
 
     def __init__(self, result: BudgetResult) -> None:
-        from ..report.budget import budget_message
+        from ..render.budget import budget_message
 
         super().__init__(budget_message(result))
         self.result = result
