@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import sys
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
@@ -40,12 +41,19 @@ def _describe(value: Any) -> Any:
 
 
 def _outputs(value: Any) -> tuple[tuple[int, ...], ...]:
+    """The shapes of an output's tensors: a tensor, or the tensors directly in a tuple, list, dict or dataclass
+    (Hugging Face's ModelOutput is both); nested containers (an LSTM's ``(h, c)``, a key/value cache) are not
+    outputs of this call's own work and are left out."""
     if isinstance(value, PackedSequence):
         return (tuple(value.data.shape),)
     if isinstance(value, torch.Tensor):
         return (tuple(value.shape),)
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = [getattr(value, f.name) for f in dataclasses.fields(value)]
     if isinstance(value, (tuple, list)):
-        return tuple(s for item in value for s in _outputs(item) if not isinstance(item, (tuple, list)))
+        return tuple(s for item in value if isinstance(item, (torch.Tensor, PackedSequence)) for s in _outputs(item))
     return ()
 
 

@@ -274,3 +274,41 @@ def test_a_model_that_pins_float32_with_autocast_is_traced_on_meta():
 
     audit = audit_macs(Pinned(), [torch.empty(2, 4, device="meta")])
     assert audit.macs == 2 * 4 * 3  # batch 2 x in 4 x out 3
+
+
+def test_dict_tuple_and_dataclass_outputs_are_described_by_their_tensors():
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Out:
+        logits: torch.Tensor
+        cache: tuple | None = None
+
+    class Many(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(3, 4)
+
+        def forward(self, x: torch.Tensor):
+            y = self.fc(x)
+            return {"y": y, "pair": (y, y)}, Out(y, (y,)), [y.sum(-1)]
+
+    class Wrap(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.many = Many()
+
+        def forward(self, x: torch.Tensor):
+            mapping, out, listed = self.many(x)
+            return mapping, out, listed[0]
+
+    audit = audit_macs(Wrap(), [InputSpec((2, 3))])
+    # the tensors directly in the outputs: a dict's values and a dataclass's fields, nested tuples left out
+    assert audit.record("many").output_shapes == ()  # a tuple of containers: none of its items is a tensor
+    assert audit.record("").output_shapes == ((2,),)
+    assert audit.record("many.fc").output_shapes == ((2, 4),)
+    from archaudit.trace import _outputs
+
+    y = torch.empty(2, 4, device="meta")
+    assert _outputs({"y": y, "pair": (y, y)}) == ((2, 4),)
+    assert _outputs(Out(y, (y,))) == ((2, 4),)
