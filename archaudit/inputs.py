@@ -81,7 +81,7 @@ def parse_input(text: str, *, given: str | None = None) -> InputSpec:
     return InputSpec(shape, _DTYPES[dtype_text] if dtype_text else torch.float32)
 
 
-_KEYWORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+KEYWORD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
 def parse_inputs(texts: Sequence[str]) -> tuple[list[InputSpec], dict[str, InputSpec]]:
@@ -99,7 +99,7 @@ def parse_inputs(texts: Sequence[str]) -> tuple[list[InputSpec], dict[str, Input
             positional.append(parse_input(text))
             continue
         name = name.strip()
-        if not _KEYWORD.match(name):
+        if not KEYWORD_NAME.match(name):
             raise InputSpecError(f"--input {text[:40]!r}: {name[:40]!r} is not a keyword name (a Python identifier)")
         if name in keywords:
             raise InputSpecError(f"--input {text[:40]!r}: {name} is given twice")

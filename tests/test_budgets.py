@@ -119,6 +119,31 @@ def test_check_exit_0_within_and_1_over(tmp_path, capsys):
     assert "OVER BUDGET" in out and "171" in out  # 17*8 + 8 + 8*3 + 3
 
 
+class _Masked(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 4)
+
+    def forward(self, x: torch.Tensor, *, mask: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) * mask
+
+
+def masked() -> nn.Module:
+    return _Masked()
+
+
+def test_inputs_by_name_in_assert_budget_and_in_a_budgets_file(tmp_path, capsys):
+    # 2 rows x 3 in x 4 out = 24 MACs, whichever way the mask is named
+    for given in (["2x3", "mask=2x4"], {"x": "2x3", "mask": "2x4"}):
+        assert archaudit.assert_budget(masked(), macs=(24, 24), input=given).inputs[-1] == "mask=2x4"
+    with pytest.raises(BudgetError, match="after an input passed by name"):
+        check_budget(masked(), macs=24, input=["mask=2x4", "2x3"])
+    with pytest.raises(BudgetError, match="not an input name"):
+        check_budget(masked(), macs=24, input={"2x": "2x3"})
+    within = write(tmp_path, f'[[model]]\ntarget = "{__file__}:masked"\ninput = {{x = "2x3", mask = "2x4"}}\nmacs = 24\n')
+    assert main(["check", str(within)]) == EXIT_OK, capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("text", "message"), [
     ("[[model]\n", "not valid TOML"),
     ("[[model]]\ninput = '1x17'\n", "needs target"),

@@ -9,7 +9,7 @@ parameters it holds itself (``direct``) or op by op from its trace (``ops``) nev
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import ArchauditError, InputSpecError
-from ..inputs import MAX_DIMENSION, InputSpec, parse_input
+from ..inputs import KEYWORD_NAME, MAX_DIMENSION, InputSpec, parse_input
 from ..tomlfile import finite, is_int, shown
 
 if TYPE_CHECKING:
@@ -79,7 +79,10 @@ def _fmt(value: float) -> str:
 
 
 LIMIT = "a number or a (min, max) pair, each finite and non-negative"
-INPUT = "a shape such as '1x30x17', a tuple of positive integers or a tensor, or a non-empty list of them"
+INPUT = (
+    "a shape such as '1x30x17', a tuple of positive integers or a tensor, or a non-empty list of them, "
+    "with inputs passed by name as 'NAME=SHAPE' ('input_ids=1x128:int64') or as a table of them by name"
+)
 
 
 def _limit(limit: Any) -> tuple[float | None, float] | str:
@@ -146,7 +149,25 @@ def _input(item: Any) -> InputSpec | torch.Tensor | str:
     return f"must be {INPUT}"
 
 
-def _inputs_or_problem(value: Any) -> list[Any] | str:
+def _named_or_problem(value: Mapping[Any, Any]) -> dict[str, Any] | str:
+    if not value:
+        return f"must be {INPUT}"
+    named: dict[str, Any] = {}
+    for name, item in value.items():
+        if not isinstance(name, str) or not KEYWORD_NAME.match(name):
+            return f"names {shown(name)}, which is not an input name (a Python identifier)"
+        found = _input(item)
+        if isinstance(found, str):
+            return f"{name} {found}"
+        named[name] = found
+    return named
+
+
+def _inputs_or_problem(value: Any) -> tuple[list[Any], dict[str, Any]] | str:
+    """``(positional, by name)``, or what is wrong with the value."""
+    if isinstance(value, Mapping):
+        found_named = _named_or_problem(value)
+        return found_named if isinstance(found_named, str) else ([], found_named)
     if (
         isinstance(value, (tuple, list))
         and value
@@ -160,12 +181,24 @@ def _inputs_or_problem(value: Any) -> list[Any] | str:
     else:
         items = [value]
     out = []
+    by_name: dict[str, Any] = {}
     for item in items:
+        if isinstance(item, str) and "=" in item:
+            name, _, shape = item.partition("=")
+            found_named = _named_or_problem({name.strip(): shape})
+            if isinstance(found_named, str):
+                return found_named
+            if set(found_named) & set(by_name):
+                return f"gives {name.strip()} twice"
+            by_name |= found_named
+            continue
+        if by_name:
+            return f"has the positional {shown(item)} after an input passed by name"
         found = _input(item)
         if isinstance(found, str):
             return found
         out.append(found)
-    return out
+    return out, by_name
 
 
 def input_problem(value: Any) -> str | None:
@@ -174,13 +207,13 @@ def input_problem(value: Any) -> str | None:
     return found if isinstance(found, str) else None
 
 
-def _inputs(value: Any) -> list[Any]:
+def _inputs(value: Any) -> tuple[list[Any], dict[str, Any]]:
     """The inputs ``input=`` gives: a shape string (through :func:`~archaudit.inputs.parse_input` and its
     bounds), a tuple of positive integers, an :class:`InputSpec`, a tensor, or a non-empty list of these. A
     dimension of 0 (no MACs at all) or a bool is refused, never read as a size."""
 
     if value is None:
-        return []
+        return [], {}
     found = _inputs_or_problem(value)
     if isinstance(found, str):
         raise BudgetError(f"input = {shown(value)} {found}")
@@ -213,7 +246,7 @@ def check_budget(
     if not limits:
         raise BudgetError("no limit given: pass params=, trainable=, macs=, flops= or size_mb=")
     bounds = {kind: _bounds(kind, limit) for kind, limit in limits.items()}
-    inputs = _inputs(input)  # refused before any work
+    inputs, named = _inputs(input)  # refused before any work
     audit = audit_params(model, registry=registry)
     measured: dict[str, float] = {
         "params": audit.total,
@@ -222,12 +255,12 @@ def check_budget(
     }
     unsupported = [r.name or "(root)" for r in audit.unsupported]
     labels: tuple[str, ...] = ()
-    if "macs" in limits or "flops" in limits or inputs:
-        if not inputs:
+    if "macs" in limits or "flops" in limits or inputs or named:
+        if not inputs and not named:
             raise BudgetError("macs/flops limits need input= (a shape such as '1x30x17')")
         from ..macs import audit_macs
 
-        flops = audit_macs(model, inputs, registry=registry)
+        flops = audit_macs(model, inputs, registry=registry, keyword_inputs=named)
         measured["macs"], measured["flops"] = flops.macs, flops.flops
         unsupported += [
             f"{r.name or '(root)'} (MACs: {', '.join(op for op, _ in r.unsupported_ops) or 'not counted'})"

@@ -4,7 +4,7 @@
 
     [[model]]
     target = "amnl"                     # a reference name, package.module:callable or path/file.py:callable
-    input = "1x30x17"                   # or a list of shapes; needed for macs/flops
+    input = "1x30x17"                   # or a list of shapes, "NAME=SHAPE" or {input_ids = "1x128:int64"}
     params = 12_400_000                 # a maximum ...
     macs = [360_000_000, 370_000_000]   # ... or a [min, max] range
     allow_unsupported = false
