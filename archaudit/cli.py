@@ -7,6 +7,7 @@ Exit codes (also in the README):
 1     a check failed (a claim that does not hold, a budget exceeded)
 2     bad input: usage, TARGET, file, lazy module; one line on stderr names what was wrong
 3     internal error: an archaudit bug (for instance a formula that disagrees with numel()); please report
+130   interrupted (Ctrl-C)
 ====  ==========================================================================================
 """
 
