@@ -81,7 +81,7 @@ def _cmd_claims(args: argparse.Namespace) -> int:
     from .claims import check_document
     from .render import claims_json, claims_markdown
 
-    audit = check_document(args.file)
+    audit = check_document(args.file, target=args.target, inputs=args.input)
     _emit(json.dumps(claims_json(audit), indent=2) if args.format == "json" else claims_markdown(audit))
     return EXIT_CHECK_FAILED if audit.failed else EXIT_OK
 
@@ -95,6 +95,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         output_path(args.output)  # refused before any work: an empty path, a directory, a device node
 
     inputs, keyword_inputs = parse_inputs(args.input or [])
+    claims_target = _claims_target(args)
     throughput = None
     if args.bench:
         from .bench import bench
@@ -111,6 +112,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         inputs=inputs,
         keyword_inputs=keyword_inputs,
         claims_files=args.claims or None,
+        claims_target=claims_target,
         compare=not args.no_compare,
         throughput=throughput,
         device=args.device,
@@ -131,6 +133,24 @@ def _cmd_report(args: argparse.Namespace) -> int:
         _emit(report_markdown(report, depth=args.depth))
     failed = sum(len(a.failed) for a in report.claims)
     return EXIT_OK if not failed or not args.strict else EXIT_CHECK_FAILED
+
+
+def _claims_target(args: argparse.Namespace) -> str | None:
+    """What ``report TARGET --claims FILE`` checks each file against: TARGET with ``--against-target``; else the
+    file's own model, which must be TARGET (a file about another model is refused, never checked silently)."""
+    if not args.claims or args.against_target:
+        return args.target if args.claims else None
+    from .claims import load_claims, resolve_model
+    from .targets import same_target
+
+    for path in args.claims:
+        named = resolve_model(load_claims(path), None)
+        if not same_target(named, args.target):
+            raise InputSpecError(
+                f"{path}: its claims are about {named}, and this report is on {args.target}: "
+                "pass --against-target to check them against it, or report on the model the file names"
+            )
+    return None
 
 
 def _cmd_reports(args: argparse.Namespace) -> int:
@@ -277,6 +297,17 @@ def build_parser() -> argparse.ArgumentParser:
         "claims", help="check a claims file: every claim's verdict with its evidence (exit 1 when any claim fails)"
     )
     p.add_argument("file", metavar="FILE", help="claims file (TOML), e.g. reference_models/claims/amnl_000.toml")
+    p.add_argument(
+        "--target",
+        metavar="TARGET",
+        help="check the claims against this model instead of the file's [document] model: " + target_help,
+    )
+    p.add_argument(
+        "--input",
+        action="append",
+        metavar="[NAME=]SHAPE",
+        help="the input MAC and FLOP claims are for, instead of the file's [document] input; repeatable",
+    )
     p.add_argument("--format", choices=("md", "json"), default="md")
     p.set_defaults(run=_cmd_claims)
 
@@ -297,9 +328,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--claims",
         action="append",
         metavar="FILE",
-        help="claims file to check (default: the reference model's own); repeatable",
+        help="claims file to check (default: the reference model's own); repeatable; a file about another model "
+        "is refused unless --against-target",
     )
     p.add_argument("--no-compare", action="store_true", help="skip the cross-tool FLOPs table")
+    p.add_argument(
+        "--against-target",
+        action="store_true",
+        help="check every --claims file against TARGET, whatever model the file names",
+    )
     p.add_argument(
         "--depth",
         type=_depth,

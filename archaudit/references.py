@@ -68,6 +68,9 @@ class ReferenceModel:
     """Example-input factory ``example(batch=1, device="cpu")``; defaults to ``randn(batch, *input_shape[1:])``."""
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     """The documented configuration the builder's defaults stand for (what a scaling claim scales from)."""
+    fitted_to: tuple[str, ...] = ()
+    """Ids of the claims whose figures fixed an unstated hyperparameter: their verdict says "holds by
+    construction", never plain holds (a figure the model was made to match checks nothing)."""
     families: Mapping[str, Callable[[], Family]] = field(default_factory=dict, repr=False)
     """Solver families (by the name a claims file gives them) for the documents about this model."""
     variants: tuple[tuple[str, Mapping[str, Any]], ...] = ()

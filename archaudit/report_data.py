@@ -181,6 +181,7 @@ def build_report(
     throughput: dict[str, Any] | None = None,
     device: str = "auto",
     registry: FormulaRegistry = REGISTRY,
+    claims_target: str | nn.Module | None = None,
 ) -> ModelReport:
     """Audit a reference model, a ``module:callable`` TARGET or an ``nn.Module`` completely; ``device`` says where
     to build a TARGET (see :func:`archaudit.targets.build_target`). The model is built once and traced once
@@ -197,7 +198,16 @@ def build_report(
         claims_files = list(entry.claims) if entry is not None else []
     from .claims import check_document
 
-    claims = tuple(check_document(path, throughput=throughput, registry=registry) for path in claims_files)
+    # claims files are checked against the model they name, or against claims_target (the CLI's --against-target;
+    # a model given in memory, which no file can name)
+    if claims_target is None and not isinstance(name, str):
+        claims_target = name
+    claims = tuple(
+        check_document(
+            path, target=claims_target, default_inputs=flops.inputs, throughput=throughput, registry=registry
+        )
+        for path in claims_files
+    )
     given = f"the TARGET {name}" if isinstance(name, str) else "a model given in memory"
     shown = [str(i) for i in flops.inputs]
     command = f"archaudit report {built.name}" + "".join(f" --input {i}" for i in shown if entry is None)

@@ -136,6 +136,22 @@ def _build(
         return built(_call(target, builder, False), "cpu", f"built on the CPU: {why}")
 
 
+def same_target(a: str, b: str) -> bool:
+    """Whether two TARGET strings name the same model: the same reference name, module path, or file (compared
+    as resolved paths) and callable."""
+    if ":" not in a or ":" not in b:
+        return a == b
+    (file_a, _, attr_a), (file_b, _, attr_b) = a.rpartition(":"), b.rpartition(":")
+    if file_a.endswith(".py") and file_b.endswith(".py"):
+        return attr_a == attr_b and Path(file_a).resolve() == Path(file_b).resolve()
+    return a == b
+
+
+def resolve_callable(target: str) -> Callable[[], object]:
+    """The callable a ``module:callable`` or ``file.py:callable`` TARGET names (imported, not called)."""
+    return _resolve_callable(target)
+
+
 def build_target(target: str, *, meta: bool = False, device: str = "cpu") -> BuiltTarget:
     """Resolve and build TARGET (see the module docstring); ``meta=True`` is ``device="meta"``."""
     if ":" not in target:

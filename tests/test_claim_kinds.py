@@ -36,16 +36,16 @@ def test_registering_an_unknown_kind_or_a_second_checker_is_refused(monkeypatch)
     def second(ctx, claim):  # pragma: no cover - never called
         raise AssertionError
 
-    with pytest.raises(ValueError, match="claim kind 'flops', which is not one of total, trainable"):
-        _checks("flops")(second)
+    with pytest.raises(ValueError, match="claim kind 'energy', which is not one of total, trainable"):
+        _checks("energy")(second)
     with pytest.raises(ValueError, match=r"claim kind 'total' has a checker already \(_check_total\)"):
         _checks("total")(second)
     assert check.CHECKERS == CHECKERS  # neither refusal registered anything
 
 
 def test_a_claim_of_an_unknown_kind_is_not_checked():
-    claim = Claim(id="x", kind="flops", where="here", printed="1", figure=None, line=1)
-    with pytest.raises(ValueError, match="unhandled claim kind 'flops'"):
+    claim = Claim(id="x", kind="energy", where="here", printed="1", figure=None, line=1)
+    with pytest.raises(ValueError, match="unhandled claim kind 'energy'"):
         _check(None, claim)  # the lookup fails before the context is read
 
 

@@ -285,6 +285,19 @@ COMPACT_TABLE = [
     ("attribute_mismatch", M, 2, ["lstm.num_layers = 2"]),
     ("attribute_no_module", X, None, ["'transformer'"]),
     ("attribute_no_attribute", X, None, ["'depth'"]),
+    # amnl-compact at 1x30x17: 27,641,792 MACs (FlopCounterMode on meta / 2), bias adds 161,476
+    ("flops_holds", H, 55_283_584, ["FLOPs (2 x MACs) at input 1x30x17: 55,283,584"]),  # 2 x 27,641,792
+    ("flops_printed_as_macs", M, 55_283_584, ["the printed figure is MACs at input 1x30x17, not FLOPs"]),
+    ("macs_holds", H, 27_641_792, ["MACs at input 1x30x17: 27,641,792"]),
+    ("macs_with_bias_adds", M, 27_641_792, ["the printed figure is MACs with bias adds"]),  # 27,641,792 + 161,476
+    # batch 2 doubles the MACs (2 x 27,641,792): the 27.6M printed for batch 1 is no convention's figure at batch 2
+    ("macs_at_another_input", M, 55_283_584, ["no convention gives it at input 2x30x17", "MACs 55,283,584"]),
+    ("frozen_holds", H, 0, ["requires_grad=False"]),
+    ("shared_holds", H, 0, ["no tensor is held at two places"]),
+    ("count_holds", H, 3, ["modules of type Conv1d: 3 (cnn.0, cnn.3, cnn.6)"]),
+    ("count_mismatch", M, 1, ["modules of type LSTM: 1 (lstm)"]),
+    # 960,964 less what non-leaf modules hold: MultiheadAttention's in_proj (3*256*256 + 3*256 = 197,376)
+    ("leaf_only_holds", H, 763_588, ["missing 197,376 held by modules with children"]),
 ]
 
 

@@ -75,6 +75,12 @@ REQUIRED = {
     "reported": {"printed": '"12.5"'},
     "throughput": {"printed": '"1,000"'},
     "attribute": {"printed": '"128"', "module": '"lstm"', "attribute": '"hidden_size"'},
+    "macs": {"printed": '"27.6M"'},
+    "flops": {"printed": '"55.3M"'},
+    "frozen": {"printed": '"0"'},
+    "shared": {"printed": '"0"'},
+    "count": {"printed": '"3"', "count_type": '"Conv1d"'},
+    "leaf_only": {"printed": '"763,588"'},
 }
 
 
@@ -177,6 +183,8 @@ CLAIM_CASES = [
     ("attribute", "module = 5", "module = 5 must be a string"),
     ("attribute", "attribute = 5", "attribute = 5 must be a string"),
     ("attribute", "count_type = 5", "count_type = 5 must be a string"),
+    ("macs", "input = 5", "input = 5 must be an input shape such as '1x3x224x224'"),
+    ("flops", "input = []", "input = [] must be an input shape such as '1x3x224x224'"),
     # a value longer than the message shows is cut after 60 characters of its repr: "[" and 20 ones with the
     # ", " between them are 1 + 20 + 19 * 2 = 59, and the 20th comma makes 60
     ("total", "note = [" + ", ".join(["1"] * 40) + "]", "note = [" + ", ".join(["1"] * 20) + ",... must be a string"),

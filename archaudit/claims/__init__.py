@@ -3,16 +3,20 @@ against the document itself, each verdict with its evidence."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import TargetError
 from .figures import Figure, FigureError, parse_figure
 from .loader import ClaimsFileError, load_claims
 from .records import VERDICT_ORDER, Claim, ClaimResult, Document, Verdict
 from .safe_eval import UnsafeExpression, evaluate
 
 if TYPE_CHECKING:
+    import torch
+
     from ..registry import FormulaRegistry
 
 
@@ -20,6 +24,8 @@ if TYPE_CHECKING:
 class ClaimsAudit:
     document: Document
     results: tuple[ClaimResult, ...]
+    checked_against: str = ""
+    """The model the claims were checked against (the document's ``model``, or the TARGET given instead)."""
 
     @property
     def failed(self) -> tuple[ClaimResult, ...]:
@@ -35,44 +41,91 @@ class ClaimsAudit:
         raise KeyError(f"no claim {claim_id!r} in {self.document.path}")
 
 
+def resolve_model(document: Document, target: str | None = None) -> str:
+    """The TARGET a document's claims are checked against: ``target`` when given, else its ``[document] model``,
+    whose ``file.py:callable`` form is read relative to the claims file (as a budgets file's targets are)."""
+    name = target or document.model
+    if target is None and ":" in name:
+        file_part, _, attribute = name.partition(":")
+        if file_part.endswith(".py") and not Path(file_part).is_absolute():
+            name = f"{Path(document.path).parent / file_part}:{attribute}"
+    return name
+
+
 def check_document(
-    path: str | Path, *, throughput: dict[str, Any] | None = None, registry: FormulaRegistry | None = None
+    path: str | Path,
+    *,
+    target: str | torch.nn.Module | None = None,
+    inputs: Sequence[str] | None = None,
+    default_inputs: Sequence[str] = (),
+    throughput: dict[str, Any] | None = None,
+    registry: FormulaRegistry | None = None,
 ) -> ClaimsAudit:
-    """Load a claims file, build the reference model it names (an installed plugin's entry, see
-    :mod:`archaudit.references`) on the meta device, and check every claim; ``registry`` counts with other layer
-    rules than :data:`archaudit.REGISTRY`."""
+    """Load a claims file and check every claim against the model it names, or against ``target`` (any TARGET:
+    a reference-model name, ``package.module:callable`` or ``file.py:callable``), built on the meta device where
+    it can be. ``inputs`` (``--input`` syntax) replace the document's ``input`` for its MAC and FLOP claims, and
+    ``default_inputs`` stand in where the document gives none (a report's own input); ``registry`` counts with
+    other layer rules than :data:`archaudit.REGISTRY`."""
     import torch
 
-    from ..errors import TargetError
     from ..references import baseline_total, get_reference
+    from ..targets import build_target, resolve_callable
     from ..walker import audit_params
     from .check import Context, check_claims
 
     document = load_claims(path)
-    try:
-        entry = get_reference(document.model)
-    except LookupError as exc:
-        raise TargetError(f"{document.path}: [document] model: {exc}") from None
-    if entry.builder is None or not entry.published_architecture:
-        # listed so that documents comparing against it can say so (baseline claims), but nothing is built
-        raise TargetError(
-            f"{document.path}: [document] model = {document.model!r} has no public architecture, "
-            "so no claim can be checked against it; name a reference model that has one "
-            "(archaudit list)"
-        )
-    with torch.device("meta"):
-        model = entry.build()
+    if isinstance(target, torch.nn.Module):
+        from ..trace import on_meta
+
+        model, entry, name = on_meta(target), None, type(target).__name__
+
+        def build(**hyperparameters: Any) -> torch.nn.Module:
+            raise TargetError(f"{name} was given as a model, not a builder: it cannot be rebuilt at other values")
+
+    elif ":" in (name := resolve_model(document, target)):
+        try:
+            built = build_target(name, device="auto")
+        except TargetError as exc:
+            raise TargetError(f"{document.path}: model {name}: {exc}") from None
+        model, entry = built.model, None
+        builder = resolve_callable(name)
+
+        def build(**hyperparameters: Any) -> torch.nn.Module:  # a scaling claim builds it at other values
+            made = builder(**hyperparameters)
+            if not isinstance(made, torch.nn.Module):
+                raise TargetError(f"{name} returned a {type(made).__name__}, not an nn.Module")
+            return made
+
+    else:
+        try:
+            entry = get_reference(name)
+        except LookupError as exc:
+            raise TargetError(f"{document.path}: [document] model: {exc}") from None
+        if entry.builder is None or not entry.published_architecture:
+            # listed so that documents comparing against it can say so (baseline claims), but nothing is built
+            raise TargetError(
+                f"{document.path}: [document] model = {name!r} has no public architecture, "
+                "so no claim can be checked against it; name a reference model that has one "
+                "(archaudit list), or check it against your model with --target"
+            )
+        with torch.device("meta"):
+            model = entry.build()
+        build = entry.build
     ctx = Context(
         document=document,
         audit=audit_params(model) if registry is None else audit_params(model, registry=registry),
-        build=entry.build,
+        build=build,
         model=model,
-        families=dict(entry.families),
+        families=dict(entry.families) if entry is not None else {},
         baseline_totals=baseline_total,
         throughput=throughput,
-        hyperparameters=dict(entry.hyperparameters),
+        hyperparameters=dict(entry.hyperparameters) if entry is not None else {},
+        inputs=tuple(inputs) if inputs else document.input or tuple(default_inputs),
+        registry=registry,
+        fitted=frozenset(entry.fitted_to) if entry is not None else frozenset(),
+        target=name if target is not None else "",
     )
-    return ClaimsAudit(document, check_claims(ctx))
+    return ClaimsAudit(document, check_claims(ctx), name)
 
 
 __all__ = [
@@ -89,4 +142,5 @@ __all__ = [
     "evaluate",
     "load_claims",
     "parse_figure",
+    "resolve_model",
 ]

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from ..errors import InputSpecError
 from ..records import ModelAudit
 from ..usercode import folded, one_line
 from ..walker import audit_params
@@ -50,6 +51,20 @@ class Context:
     score_formula: ScoreFormula | None = None
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     """The reference model's documented configuration (what a scaling claim's values are bounded by)."""
+    inputs: tuple[str, ...] = ()
+    """The input MAC and FLOP claims are checked at, unless a claim names its own (``--input`` syntax)."""
+    registry: Any = None
+    """The layer rules to count MACs with (:data:`archaudit.REGISTRY` when None)."""
+    fitted: frozenset[str] = frozenset()
+    """Claim ids the reference model was fitted to: a verdict of holds for one says so (holds by construction)."""
+    target: str = ""
+    """The TARGET the claims are checked against when not the document's own ``model``."""
+    _macs: dict[tuple[str, ...], Any] = field(default_factory=dict)
+
+    @property
+    def model_name(self) -> str:
+        return self.target or self.document.model
+
     _figures: dict[str, Figure] = field(default_factory=dict)
     _solved: dict[tuple[str, str], tuple[Family, SolverResult]] = field(default_factory=dict)
 
@@ -63,6 +78,27 @@ class Context:
 
     def names(self) -> dict[str, float]:
         return {c.id: c.figure.value for c in self.document.claims if c.figure is not None}
+
+    def macs(self, claim: Claim) -> Any:
+        """The MAC audit of the model at the claim's input (else the document's), traced once per input."""
+        from ..inputs import parse_inputs
+        from ..macs import audit_macs
+        from ..registry import REGISTRY
+
+        given = claim.get("input")
+        texts = tuple([given] if isinstance(given, str) else given or self.inputs)
+        if not texts:
+            raise ClaimsFileError(
+                f"{self.document.path}:{claim.line}: claim {claim.id!r} ({claim.kind}): a MAC or FLOP figure is "
+                "for an input: give input = '1x3x224x224' in [document] or in the claim (or --input)"
+            )
+        if texts not in self._macs:
+            assert self.model is not None
+            positional, named = parse_inputs(list(texts))
+            self._macs[texts] = audit_macs(
+                self.model, positional, keyword_inputs=named, registry=self.registry or REGISTRY
+            )
+        return self._macs[texts]
 
 
 def _shown(ctx: Context, expression: str) -> str:
@@ -115,7 +151,7 @@ def _components(ctx: Context, claim: Claim) -> tuple[int | None, str]:
         try:
             parts.append((path, ctx.audit.component(path)))
         except KeyError:
-            return None, f"module path {path!r} is not in {ctx.document.model}"
+            return None, f"module path {path!r} is not in {ctx.model_name}"
     total = sum(v for _, v in parts)
     return total, " + ".join(f"{p} ({v:,})" for p, v in parts) + f" = {total:,}"
 
@@ -140,7 +176,7 @@ def _scaling_value(ctx: Context, claim: Claim, where: str, name: str, key: str) 
     documented = ctx.hyperparameters.get(name)
     if isinstance(documented, bool) or not isinstance(documented, int) or documented < 1:
         raise ClaimsFileError(
-            f"{where}: {ctx.document.model} documents no integer value for hyperparameter {name!r} to scale"
+            f"{where}: {ctx.model_name} documents no integer value for hyperparameter {name!r} to scale"
         )
     if value > MAX_SCALING_FACTOR * documented:
         raise ClaimsFileError(
@@ -249,7 +285,7 @@ def _checks(*kinds: str, self_check: bool = True) -> Callable[[Check], Check]:
 
 
 def _parameter_count(ctx: Context, claim: Claim, actual: int) -> ClaimResult:
-    evidence = f"sum of numel() over every parameter of {ctx.document.model}, each tensor once: {actual:,}"
+    evidence = f"sum of numel() over every parameter of {ctx.model_name}, each tensor once: {actual:,}"
     return _count(ctx, claim, actual, evidence)
 
 
@@ -359,11 +395,11 @@ def _built_at(ctx: Context, where: str, name: str, start: int, end: int) -> tupl
             return audit_params(ctx.build(**{name: start})), audit_params(ctx.build(**{name: end}))
     except TypeError as exc:  # the builder refused the keyword: a mistake in the claims file
         raise ClaimsFileError(
-            f"{where}: {ctx.document.model} does not take hyperparameter {name!r} ({folded(exc, 200)})"
+            f"{where}: {ctx.model_name} does not take hyperparameter {name!r} ({folded(exc, 200)})"
         ) from None
     except Exception as exc:  # noqa: BLE001 - the builder refused the value: any error it raises is reported
         raise ClaimsFileError(
-            f"{where}: {ctx.document.model} cannot be built with {name} = {start} or {end}: {one_line(exc, 200)}"
+            f"{where}: {ctx.model_name} cannot be built with {name} = {start} or {end}: {one_line(exc, 200)}"
         ) from None
 
 
@@ -372,7 +408,7 @@ def _check_scaling(ctx: Context, claim: Claim) -> ClaimResult:
     paths = ctx.document.components[claim.get("component")]
     missing = [p for p in paths if p not in dict(ctx.model.named_modules())] if ctx.model is not None else []
     if missing:
-        return ClaimResult(claim, Verdict.MISSING, None, f"module path {missing[0]!r} is not in {ctx.document.model}")
+        return ClaimResult(claim, Verdict.MISSING, None, f"module path {missing[0]!r} is not in {ctx.model_name}")
     name = claim.get("hyperparameter")
     where = f"{ctx.document.path}:{claim.line}: claim {claim.id!r}"
     start, end = (_scaling_value(ctx, claim, where, name, key) for key in ("from", "to"))
@@ -504,7 +540,7 @@ def _check_attribute(ctx: Context, claim: Claim) -> ClaimResult:
     modules = dict(ctx.model.named_modules()) if ctx.model is not None else {}
     path = claim.get("module")
     if path not in modules:
-        return ClaimResult(claim, Verdict.MISSING, None, f"module path {path!r} is not in {ctx.document.model}")
+        return ClaimResult(claim, Verdict.MISSING, None, f"module path {path!r} is not in {ctx.model_name}")
     module = modules[path]
     if claim.get("count_type"):
         wanted = claim.get("count_type")
@@ -534,6 +570,95 @@ def _check_throughput(ctx: Context, claim: Claim) -> ClaimResult:
     )
 
 
+def _conventions(flops: Any) -> list[tuple[str, int]]:
+    """What a printed MAC or FLOP figure may be, by the conventions papers use: MACs, 2 x MACs (FLOPs), and
+    each with the bias additions counted as MACs (what torchinfo and ptflops count)."""
+    macs, bias = flops.macs, flops.counts.bias
+    return [
+        ("MACs", macs),
+        ("FLOPs (2 x MACs)", 2 * macs),
+        ("MACs with bias adds", macs + bias),
+        ("FLOPs with bias adds (2 x (MACs + bias adds))", 2 * (macs + bias)),
+    ]
+
+
+def _check_work(ctx: Context, claim: Claim, own: str) -> ClaimResult:
+    """A MAC or FLOP figure: holds when it is the kind's own convention (``own``) at the input; otherwise the
+    evidence says which convention, if any, the printed figure matches, so that a factor of 2 or the bias adds
+    are named rather than reported as a bare mismatch."""
+    flops = ctx.macs(claim)
+    figure = _figure(claim)
+    conventions = _conventions(flops)
+    actual = dict(conventions)[own]
+    at = f"at input {', '.join(flops.inputs)}"
+    listed = "; ".join(f"{name} {value:,}" for name, value in conventions)
+    matches = [name for name, value in conventions if figure.admits(value)]
+    if own in matches:
+        return ClaimResult(claim, Verdict.HOLDS, actual, f"{own} {at}: {actual:,} ({listed})")
+    if matches:
+        return ClaimResult(
+            claim,
+            Verdict.MISMATCH,
+            actual,
+            f"the printed figure is {matches[0]} {at}, not {own}: {listed}",
+            difference=actual - figure.value,
+        )
+    return ClaimResult(
+        claim,
+        Verdict.MISMATCH,
+        actual,
+        f"no convention gives it {at}: {listed}",
+        difference=actual - figure.value,
+    )
+
+
+@_checks("macs")
+def _check_macs(ctx: Context, claim: Claim) -> ClaimResult:
+    return _check_work(ctx, claim, "MACs")
+
+
+@_checks("flops")
+def _check_flops(ctx: Context, claim: Claim) -> ClaimResult:
+    return _check_work(ctx, claim, "FLOPs (2 x MACs)")
+
+
+@_checks("frozen")
+def _check_frozen(ctx: Context, claim: Claim) -> ClaimResult:
+    frozen = ctx.audit.frozen
+    return _compare(claim, frozen, f"parameters with requires_grad=False, each tensor once: {frozen:,}")
+
+
+@_checks("shared")
+def _check_shared(ctx: Context, claim: Claim) -> ClaimResult:
+    shared = ctx.audit.shared
+    elements = sum(s.params for s in shared)
+    where = "; ".join(" = ".join(s.names) for s in shared) or "no tensor is held at two places"
+    return _compare(
+        claim, elements, f"elements of the tensors held at more than one place, each once: {elements:,} ({where})"
+    )
+
+
+@_checks("count")
+def _check_module_count(ctx: Context, claim: Claim) -> ClaimResult:
+    assert ctx.model is not None
+    kind = claim.get("count_type")
+    found = [name for name, module in ctx.model.named_modules() if type(module).__name__ == kind]
+    shown = ", ".join(found[:3]) + (", ..." if len(found) > 3 else "")
+    return _compare(claim, len(found), f"modules of type {kind}: {len(found)}" + (f" ({shown})" if found else ""))
+
+
+@_checks("leaf_only")
+def _check_leaf_only(ctx: Context, claim: Claim) -> ClaimResult:
+    leaf = ctx.audit.leaf_only_total
+    missed = ctx.audit.total - leaf
+    return _compare(
+        claim,
+        leaf,
+        f"what a counter that sums leaf modules only reports: {leaf:,}, missing {missed:,} held by modules "
+        f"with children (the total is {ctx.audit.total:,})",
+    )
+
+
 def _check(ctx: Context, claim: Claim) -> ClaimResult:
     """The claim's kind's checker, then what every kind shares: the claim's ``implied`` expression (where the
     checker does not apply it itself) and its note."""
@@ -543,6 +668,10 @@ def _check(ctx: Context, claim: Claim) -> ClaimResult:
     result = checker.check(ctx, claim)
     if checker.self_check:
         result = _self_check(ctx, claim, result)
+    if claim.id in ctx.fitted and result.verdict is Verdict.HOLDS:
+        result = dataclasses.replace(
+            result, evidence=f"holds by construction (the reference model was fitted to this figure): {result.evidence}"
+        )
     if claim.get("note"):
         result = dataclasses.replace(result, evidence=f"{result.evidence}. {claim.get('note')}")
     return result
@@ -557,7 +686,7 @@ def check_claims(ctx: Context) -> tuple[ClaimResult, ...]:
             results[claim.id] = _check(ctx, claim)
         except ClaimsFileError:
             raise
-        except (UnsafeExpression, FigureError, _UnknownFigure) as exc:  # the claim's own text: name it
+        except (UnsafeExpression, FigureError, _UnknownFigure, InputSpecError) as exc:  # the claim's text: name it
             raise ClaimsFileError(
                 f"{ctx.document.path}:{claim.line}: claim {claim.id!r} ({claim.kind}): {exc}"
             ) from None

@@ -25,6 +25,8 @@ SCALES = {
     "B": 10**9,
     "billion": 10**9,
     "G": 10**9,
+    "T": 10**12,
+    "trillion": 10**12,
 }
 UNITS = {"%": "percent", "MB": "megabytes", "GB": "gigabytes", "KB": "kilobytes", "x": "ratio", "×": "ratio"}
 
@@ -34,9 +36,13 @@ _FIGURE = re.compile(
     r"^(?P<approx>~|≈|about |approximately |over |> ?|< ?|less than )?"
     r"(?:~?(?P<low>\d+(?:\.\d+)?) ?[-–] ?)?"
     r"(?P<number>\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)"
-    r"(?: ?(?P<scale>thousand|million|billion|[kKMBG](?![a-zA-Z])))?"
-    r"(?: ?(?P<unit>%|MB|GB|KB|x|×))?(?: ?(?P<plus>\+))?$"
+    r"(?: ?(?P<scale>thousand|million|billion|trillion|[kKMBGT](?![a-zA-Z])))?"
+    r"(?: ?(?P<work_scale>[KMGT])?(?P<work>FLOPs|FLOPS|flops|MACs|MACS|macs|MAdds|Mult-Adds|mult-adds)(?![a-zA-Z]))?"
+    r"(?: ?(?P<unit>%|MB|GB|KB|x|×))?(?: ?(?P<plus>\+))?"
+    r"(?: (?P<noun>[A-Za-z][A-Za-z-]{0,23}(?: [A-Za-z][A-Za-z-]{0,23})?))?$"
 )
+"""A figure may end in what it counts: ``FLOPs``/``MACs`` with their own scale glued on (``0.73 GFLOPs``), or a
+word or two (``12 layers``, ``8 heads``, ``2.3M parameters``); neither changes its value."""
 MAX_FIGURE_CHARS = 64
 """The longest printed figure read ("approximately 3,502,849,000 MB+" is 31): a longer one is refused unread."""
 
@@ -89,7 +95,9 @@ def parse_figure(text: str) -> Figure:
     if not match:
         raise FigureError(f"cannot read the figure {text!r} (expected e.g. 3,502,849, ~2.36M, 402K, 67.4%, 14 MB)")
     number = match["number"]
-    scale = SCALES[match["scale"] or ""]
+    if match["scale"] and match["work_scale"]:
+        raise FigureError(f"cannot read the figure {text!r}: two scales ({match['scale']} and {match['work_scale']})")
+    scale = SCALES[match["scale"] or match["work_scale"] or ""]
     digits = Decimal(number.replace(",", ""))
     exponent = digits.as_tuple().exponent
     decimals = -exponent if isinstance(exponent, int) and exponent < 0 else 0
@@ -98,7 +106,7 @@ def parse_figure(text: str) -> Figure:
         tolerance = 0.0
     else:
         tolerance = 0.5 * 10 ** (-decimals) * scale
-        if decimals == 0 and scale == 1 and match["unit"] is None:
+        if decimals == 0 and scale == 1 and match["unit"] is None:  # "12", "12 layers", "12 FLOPs"
             tolerance = 0.0 if not match["approx"] else 0.5  # a bare integer is exact unless marked approximate
     unit = UNITS.get(match["unit"] or "", "")
     marker = (match["approx"] or "").strip()

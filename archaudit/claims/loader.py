@@ -88,6 +88,12 @@ CLAIM_KEYS: dict[str, KindKeys] = {
     "reported": KindKeys(_PRINTED, (*_FIGURE, "published", "published_source", "reason", "implied")),
     "throughput": KindKeys(_PRINTED, (*_FIGURE, "implied")),
     "attribute": KindKeys((*_PRINTED, "module"), (*_FIGURE, "count_type", "attribute", "implied")),
+    "macs": KindKeys(_PRINTED, (*_FIGURE, "input", "implied")),
+    "flops": KindKeys(_PRINTED, (*_FIGURE, "input", "implied")),
+    "frozen": KindKeys(_PRINTED, (*_FIGURE, "implied")),
+    "shared": KindKeys(_PRINTED, (*_FIGURE, "implied")),
+    "count": KindKeys((*_PRINTED, "count_type"), (*_FIGURE, "implied")),
+    "leaf_only": KindKeys(_PRINTED, (*_FIGURE, "implied")),
 }
 """The keys of each claim kind, declared once: the loader refuses any other key, and names these in the message."""
 
@@ -136,6 +142,10 @@ KEY_TYPES: dict[str, FieldType] = {
     "module": STRING,
     "count_type": STRING,
     "attribute": STRING,
+    "input": FieldType(
+        "an input shape such as '1x3x224x224' ('NAME=SHAPE' for one passed by name), or a non-empty list of them",
+        lambda v: nonempty_strings([v] if isinstance(v, str) else v),
+    ),
 }
 """The type of every key a claim may carry, declared once beside :data:`CLAIM_KEYS`; checked, never coerced."""
 
@@ -145,6 +155,10 @@ DOCUMENT_TYPES: dict[str, FieldType] = {
     **dict.fromkeys(DOCUMENT_REQUIRED, STRING),
     "families": FieldType(
         'a table of claim kinds and model families, e.g. { total = "amnl" }', lambda v: isinstance(v, dict)
+    ),
+    "input": FieldType(
+        "an input shape such as '1x3x224x224' ('NAME=SHAPE' for one passed by name), or a non-empty list of them",
+        lambda v: nonempty_strings([v] if isinstance(v, str) else v),
     ),
 }
 DOCUMENT_KEYS = tuple(DOCUMENT_TYPES)
@@ -239,7 +253,21 @@ def load_claims(path: str | Path) -> Document:
         claims=tuple(claims),
         path=str(path),
         families=dict(families),
+        input=_input_texts(path, lines, ("document", "input"), document.get("input")),
     )
+
+
+def _input_texts(path: Path, lines: KeyLines, where: KeyPath, value: Any) -> tuple[str, ...]:
+    """An ``input`` key's shapes, each parsed now (its bounds), so that a bad one is named at its line."""
+    from ..errors import InputSpecError
+    from ..inputs import parse_inputs
+
+    texts = tuple([value] if isinstance(value, str) else value or ())
+    try:
+        parse_inputs(list(texts))
+    except InputSpecError as exc:
+        raise _fail(path, lines.line(*where), f"{where[0]}: input: {exc}") from None
+    return texts
 
 
 def _names(expression: str) -> set[str]:

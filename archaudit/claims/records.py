@@ -50,6 +50,12 @@ KINDS = (
     "reported",
     "throughput",
     "attribute",
+    "macs",
+    "flops",
+    "frozen",
+    "shared",
+    "count",
+    "leaf_only",
 )
 """Every claim kind: each has its keys (:data:`~.loader.CLAIM_KEYS`) and its checker (:data:`~.check.CHECKERS`)."""
 
@@ -86,6 +92,8 @@ class Document:
     path: str
     families: dict[str, str] = field(default_factory=dict)
     """Claim kinds' solver families, e.g. ``{"total": "amnl"}``."""
+    input: tuple[str, ...] = ()
+    """The input the document's MAC and FLOP figures are for (``--input`` syntax, ``NAME=SHAPE`` by name)."""
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ def claims_json(audit: ClaimsAudit) -> dict[str, Any]:
             "model": doc.model,
             "path": _portable(doc.path),
         },
+        "checked_against": _model(audit),
         "counts": audit.counts(),
         "claims": [
             {
@@ -78,13 +79,25 @@ def claims_json(audit: ClaimsAudit) -> dict[str, Any]:
     }
 
 
+def _model(audit: ClaimsAudit) -> str:
+    """The model checked: a reference name as is; a file TARGET's file project-relative, as claims files are."""
+    model = audit.checked_against or audit.document.model
+    file_part, colon, attribute = model.rpartition(":")
+    return f"{_portable(file_part)}:{attribute}" if colon and file_part.endswith(".py") else model
+
+
+def _against(audit: ClaimsAudit) -> str:
+    model = _model(audit)
+    return f"{'the model' if ':' in model else 'the reference model'} {code_text(model)}"
+
+
 def claims_markdown(audit: ClaimsAudit, *, heading: str = "#") -> str:
     doc = audit.document
     parts = [
         f"{heading} Claims: {cell(doc.title)}",
         "",
-        f"Document {code_text(doc.source)}, checked against the reference model {code_text(doc.model)} and against "
-        "its own figures. Mismatches first.",
+        f"Document {code_text(doc.source)}, checked against {_against(audit)} and against its own figures. "
+        "Mismatches first.",
         "",
     ]
     counts = [(verdict, str(n)) for verdict, n in audit.counts().items() if n]
