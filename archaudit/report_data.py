@@ -69,6 +69,8 @@ class ModelReport:
     """(reference name, why): other reports this one cites."""
     reference: bool = True
     """Whether the model is a reference model (its provenance is reported) or the user's own."""
+    findings: tuple[Finding, ...] = ()
+    """What the audit found, root causes first (:func:`findings`)."""
     command: str = ""
     """The command that regenerates this report (``archaudit report NAME --input ...``)."""
 
@@ -228,7 +230,121 @@ def build_report(
         related=entry.related if entry else (),
         reference=entry is not None,
         command=command if isinstance(name, str) else "",
+        findings=findings(params, flops, claims),
     )
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing the audit found, in a plain sentence with its figures, and the claims that follow from it (they
+    read its figure, or print the same wrong figure again): one root cause, however often it is repeated."""
+
+    headline: str
+    root: str
+    """The claim id (``document:claim``) at the root, or ``""`` for a finding about the model itself."""
+    consequences: tuple[str, ...] = ()
+
+
+def _figure_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.4g}"
+    return str(value)
+
+
+def _headline(result: Any) -> str:
+    claim, verdict = result.claim, result.verdict.value
+    said = f"{claim.where}: the document says {claim.printed!r} ({claim.kind})"
+    if verdict == "contradicts the document":
+        return f"{said}, which its own figures contradict: {result.evidence}."
+    if verdict == "no such module":
+        return f"{said}, about a module the model does not have: {result.evidence}."
+    gives = {"reported": "its published source gives", "baseline": "that model as published has"}
+    actual = (
+        f"; {gives.get(claim.kind, 'the model gives')} {_figure_text(result.actual)}"
+        if result.actual is not None
+        else ""
+    )
+    why = " No configuration of the documented family gives it." if verdict == "not reproducible" else ""
+    return f"{said}{actual}.{why}"
+
+
+def _root(parents: Mapping[str, str], cid: str) -> str:
+    """The claim a failing claim follows from, following parents to the first that follows from none (a cycle
+    stops where it closes)."""
+    seen = {cid}
+    while cid in parents and parents[cid] not in seen:
+        cid = parents[cid]
+        seen.add(cid)
+    return cid
+
+
+def findings(params: ModelAudit, flops: FlopsAudit | None, claims: Sequence[Any]) -> tuple[Finding, ...]:
+    """What the audit found, root causes first: every failing claim that does not follow from another failing
+    claim, with the failing claims that do (they read its figure, directly or through others, or print the same
+    figure of the same kind again); then what the model itself hides (parameters in plain containers, work
+    nothing counts)."""
+    from .claims.loader import claim_references
+
+    out: list[Finding] = []
+    for audit in claims:
+        failed = {r.claim.id: r for r in audit.results if r.verdict.fails}
+        parents: dict[str, str] = {}
+        for cid, result in failed.items():
+            refs = [ref for ref in sorted(claim_references(result.claim)) if ref in failed]
+            if refs:
+                parents[cid] = refs[0]
+                continue
+            figure = result.claim.figure
+            twin = next(
+                (
+                    other
+                    for other, r in failed.items()
+                    if other != cid
+                    and r.claim.kind == result.claim.kind
+                    and r.claim.figure is not None
+                    and figure is not None
+                    and r.claim.figure.value == figure.value
+                    and list(failed).index(other) < list(failed).index(cid)
+                ),
+                None,
+            )
+            if twin is not None:
+                parents[cid] = twin
+
+        groups: dict[str, list[str]] = {}
+        for cid in failed:
+            groups.setdefault(_root(parents, cid), []).append(cid)
+        for top, members in groups.items():
+            out.append(
+                Finding(
+                    headline=_headline(failed[top]),
+                    root=f"{audit.document.id}:{top}",
+                    consequences=tuple(f"{m} ({failed[m].verdict.value})" for m in members if m != top),
+                )
+            )
+    if params.unregistered:
+        hidden = sum(u.params for u in params.unregistered)
+        out.append(
+            Finding(
+                f"{len(params.unregistered)} module(s) sit in plain Python containers ("
+                + ", ".join(u.name for u in params.unregistered[:3])
+                + (", ..." if len(params.unregistered) > 3 else "")
+                + f"): {hidden:,} parameters that .parameters(), optimisers and state_dict() never see.",
+                "",
+            )
+        )
+    unsupported = [r.name or "(root)" for r in flops.unsupported] if flops is not None else []
+    if unsupported:
+        out.append(
+            Finding(
+                f"The work of {len(unsupported)} module(s) is counted by nothing: {', '.join(unsupported[:5])}.", ""
+            )
+        )
+    return tuple(out)
 
 
 def report(

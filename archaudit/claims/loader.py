@@ -289,6 +289,21 @@ _DERIVED_FROM = {"derived": ("expression", "candidates"), "sum": ("terms", "cand
 """The kinds whose figure is checked against others of the same document, and the keys naming those."""
 
 
+def claim_references(claim: Claim) -> set[str]:
+    """The ids of the claims whose figures this claim's check reads: its ``implied`` expression, a derived
+    claim's expression and candidates, a sum's terms, a ranking's or score's claims."""
+    names: set[str] = set()
+    for key in ("implied", "expression"):
+        if key in claim.fields and (key == "implied" or claim.kind == "derived"):
+            names |= _names(claim.get(key))
+    for expression in claim.get("candidates") or []:
+        names |= _names(expression)
+    for key in _FIGURE_REFERENCES.get(claim.kind, ()):
+        value = claim.get(key)
+        names |= set(value) if isinstance(value, list) else {value} if isinstance(value, str) else set()
+    return names - {claim.id}
+
+
 def _validate_references(path: Path, claims: list[Claim]) -> None:
     """What can be checked without a model: every id an expression, term, ranking or score names exists and has
     a figure, no figure is derived from itself, and every dtype and formula layer is known. (Hyperparameters

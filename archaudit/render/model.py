@@ -123,6 +123,21 @@ def report_markdown(report: ModelReport, charts: Mapping[str, str] | None = None
         links = (f"[{cell(name)}]({quote(name)}.md) ({cell(why)})" for name, why in report.related)
         out += ["", "See also: " + "; ".join(links) + "."]
 
+    out += ["", "## Findings", ""]
+    if not report.findings:
+        out += ["Nothing found: every documentation claim checked holds, and every module's work is counted."]
+    for finding in report.findings:
+        follows = ""
+        if finding.consequences:
+            count = len(finding.consequences)
+            follows = (
+                f" {count} other failing claim{'s' if count > 1 else ''} follow{'' if count > 1 else 's'} from it: "
+                + ", ".join(cell(c) for c in finding.consequences)
+                + "."
+            )
+        where = f" (`{finding.root}`)" if finding.root else ""
+        out += [f"- {cell(finding.headline)}{where}{follows}"]
+
     out += ["", "## 1. Summary", ""]
     rows: list[tuple[str, ...]] = [
         ("parameters", n(p.total)),
@@ -251,6 +266,9 @@ def report_json(report: ModelReport) -> dict[str, Any]:
         "citation": report.citation,
         "inputs": list(report.inputs),
         "related": [{"name": n_, "why": why} for n_, why in report.related],
+        "findings": [
+            {"finding": f.headline, "claim": f.root, "follows": list(f.consequences)} for f in report.findings
+        ],
         "summary": {
             "total": p.total,
             "trainable": p.trainable,
