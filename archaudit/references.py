@@ -69,8 +69,9 @@ class ReferenceModel:
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     """The documented configuration the builder's defaults stand for (what a scaling claim scales from)."""
     fitted_to: tuple[str, ...] = ()
-    """Ids of the claims whose figures fixed an unstated hyperparameter: their verdict says "holds by
-    construction", never plain holds (a figure the model was made to match checks nothing)."""
+    """The claims whose figures fixed one of this model's unstated hyperparameters, as ``document-id:claim-id``:
+    their verdict says "holds by construction", never plain holds (a figure a model was made to match checks
+    nothing)."""
     families: Mapping[str, Callable[[], Family]] = field(default_factory=dict, repr=False)
     """Solver families (by the name a claims file gives them) for the documents about this model."""
     variants: tuple[tuple[str, Mapping[str, Any]], ...] = ()

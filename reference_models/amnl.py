@@ -273,8 +273,8 @@ register(
         name="amnl-v2",
         description="AMNL, 3.5M edition: CNN 64-128-64 (no bias, BN), 2-layer BiLSTM 256, 8-head attention at 512, "
         "funnel 512-256-64-32",
-        citation='"Gradient-Aware Multi-Task Learning for Predictive Maintenance: AMNL, GABA, and GRACE" (online book), '
-        "121-section edition, which states every layer size of this configuration",
+        citation='"Gradient-Aware Multi-Task Learning for Predictive Maintenance: AMNL, GABA, and GRACE" '
+        "(online book), 121-section edition, which states every layer size of this configuration",
         input_shape=(1, WINDOW, FEATURES),
         builder=build_amnl_v2,
         hyperparameters=V2,

@@ -63,5 +63,6 @@ register(
         ),
         notes="A stand-in, not a published model: its count is in range by construction and proves nothing about "
         "the row.",
+        fitted_to=("amnl-000:cmp_transformer_params",),
     )
 )

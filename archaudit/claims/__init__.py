@@ -52,6 +52,19 @@ def resolve_model(document: Document, target: str | None = None) -> str:
     return name
 
 
+def _fitted(document_id: str) -> frozenset[str]:
+    """The claims of this document that some installed reference model was fitted to (its ``fitted_to``)."""
+    from ..references import references
+
+    return frozenset(
+        claim
+        for entry in references()
+        for qualified in entry.fitted_to
+        for document, _, claim in [qualified.partition(":")]
+        if document == document_id
+    )
+
+
 def check_document(
     path: str | Path,
     *,
@@ -122,7 +135,7 @@ def check_document(
         hyperparameters=dict(entry.hyperparameters) if entry is not None else {},
         inputs=tuple(inputs) if inputs else document.input or tuple(default_inputs),
         registry=registry,
-        fitted=frozenset(entry.fitted_to) if entry is not None else frozenset(),
+        fitted=_fitted(document.id),
         target=name if target is not None else "",
     )
     return ClaimsAudit(document, check_claims(ctx), name)

@@ -649,13 +649,25 @@ def _check_module_count(ctx: Context, claim: Claim) -> ClaimResult:
 
 @_checks("leaf_only")
 def _check_leaf_only(ctx: Context, claim: Claim) -> ClaimResult:
-    leaf = ctx.audit.leaf_only_total
-    missed = ctx.audit.total - leaf
+    """What a counter that sums leaf modules only reports, for the model or for one [components] entry."""
+    component = claim.get("component")
+    if component is None:
+        records, total, of = list(ctx.audit.records), ctx.audit.total, "the total"
+    else:
+        paths = ctx.document.components[component]
+        missing = [p for p in paths if p not in {r.name for r in ctx.audit.records}]
+        if missing:
+            return ClaimResult(claim, Verdict.MISSING, None, f"module path {missing[0]!r} is not in {ctx.model_name}")
+        under = [r for r in ctx.audit.records if any(r.name == p or r.name.startswith(p + ".") for p in paths)]
+        records, total, of = under, sum(r.params for r in under), f"{component} ({', '.join(paths)})"
+    leaf = sum(r.params for r in records if r.leaf)
+    held = [r.name for r in records if not r.leaf and r.params]
     return _compare(
         claim,
         leaf,
-        f"what a counter that sums leaf modules only reports: {leaf:,}, missing {missed:,} held by modules "
-        f"with children (the total is {ctx.audit.total:,})",
+        f"what a counter that sums leaf modules only reports for {of}: {leaf:,}, missing {total - leaf:,} "
+        f"held by modules with children{' (' + ', '.join(held[:3]) + ')' if held else ''}; counted properly, "
+        f"{total:,}",
     )
 
 

@@ -93,7 +93,7 @@ CLAIM_KEYS: dict[str, KindKeys] = {
     "frozen": KindKeys(_PRINTED, (*_FIGURE, "implied")),
     "shared": KindKeys(_PRINTED, (*_FIGURE, "implied")),
     "count": KindKeys((*_PRINTED, "count_type"), (*_FIGURE, "implied")),
-    "leaf_only": KindKeys(_PRINTED, (*_FIGURE, "implied")),
+    "leaf_only": KindKeys(_PRINTED, (*_FIGURE, "component", "implied")),
 }
 """The keys of each claim kind, declared once: the loader refuses any other key, and names these in the message."""
 
