@@ -163,6 +163,8 @@ register(
             ),
         ),
         notes="The documented total (3.5M, 3,502,849) is not what this configuration holds; see the claims report.",
+        # the rows whose figures fixed the unstated kernel size, bias, BatchNorm and attention LayerNorm above
+        fitted_to=("amnl-000:dist_cnn", "amnl-000:dist_layernorm"),
         claims=claims_files("amnl_000.toml"),
         families={"amnl": family("amnl"), "amnl-wide": family("amnl-wide")},
         params_claims=("cmp_amnl_params",),
@@ -240,6 +242,8 @@ register(
         ),
         notes="960,964 parameters: the document's own subtotal; "
         "it attributes the rest of its 3.5M to parts it does not describe.",
+        # the rows whose figures fixed the widths, LSTM norm and attention LayerNorm above
+        fitted_to=("amnl-001:breakdown_cnn", "amnl-001:breakdown_bilstm", "amnl-001:breakdown_attention"),
         claims=claims_files("amnl_001.toml"),
         related=(("amnl", "the large configuration of seed document 000"),),
     )
