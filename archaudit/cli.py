@@ -78,10 +78,12 @@ def _cmd_flops(args: argparse.Namespace) -> int:
 
 
 def _cmd_claims(args: argparse.Namespace) -> int:
-    from .claims import check_document
+    from .claims import check_document, load_claims
+    from .progress import progress
     from .render import claims_json, claims_markdown
 
-    audit = check_document(args.file, target=args.target, inputs=args.input)
+    with progress(f"claims {args.file}", total=len(load_claims(args.file).claims)) as step:
+        audit = check_document(args.file, target=args.target, inputs=args.input, step=step)
     _emit(json.dumps(claims_json(audit), indent=2) if args.format == "json" else claims_markdown(audit))
     return EXIT_CHECK_FAILED if audit.failed else EXIT_OK
 

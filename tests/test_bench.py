@@ -307,3 +307,14 @@ def test_cli_prints_the_spread_warning_on_stderr(tiny, monkeypatch, capsys):
                "rerun on an idle machine or with more --repeats")
     assert code == EXIT_OK and json.loads(out)["warnings"] == [warning]
     assert err == f"archaudit: warning: {warning}\n"  # one line, after the report
+
+
+def test_claims_shows_progress_per_claim_on_a_terminal(terminal, capsys):
+    terminal()
+    path = Path(__file__).parent / "fixtures" / "claims" / "all_hold.toml"
+    code, out, err = run(capsys, "claims", str(path))
+    assert code == EXIT_OK and "\r" not in out  # the verdicts on stdout, untouched
+    count = len(archaudit.claims.load_claims(path).claims)
+    # one step per claim, the last shown as [count/count], and the line erased at the end
+    assert err.count("\r") >= count and f"[{count}/{count}]" in err
+    assert err.endswith("\r")

@@ -3,7 +3,7 @@ against the document itself, each verdict with its evidence."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,6 +73,7 @@ def check_document(
     default_inputs: Sequence[str] = (),
     throughput: dict[str, Any] | None = None,
     registry: FormulaRegistry | None = None,
+    step: Callable[[str], None] | None = None,
 ) -> ClaimsAudit:
     """Load a claims file and check every claim against the model it names, or against ``target`` (any TARGET:
     a reference-model name, ``package.module:callable`` or ``file.py:callable``), built on the meta device where
@@ -138,7 +139,7 @@ def check_document(
         fitted=_fitted(document.id),
         target=name if target is not None else "",
     )
-    return ClaimsAudit(document, check_claims(ctx), name)
+    return ClaimsAudit(document, check_claims(ctx, step), name)
 
 
 __all__ = [

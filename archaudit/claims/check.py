@@ -689,11 +689,14 @@ def _check(ctx: Context, claim: Claim) -> ClaimResult:
     return result
 
 
-def check_claims(ctx: Context) -> tuple[ClaimResult, ...]:
-    """Verdicts in the document's order (score formulas are found first: score claims use them)."""
+def check_claims(ctx: Context, step: Callable[[str], None] | None = None) -> tuple[ClaimResult, ...]:
+    """Verdicts in the document's order (score formulas are found first: score claims use them); ``step`` is told
+    each claim as its check begins (progress)."""
     ordered = sorted(ctx.document.claims, key=lambda c: c.kind != "score_formula")
     results: dict[str, ClaimResult] = {}
     for claim in ordered:
+        if step is not None:
+            step(f"{claim.id} ({claim.kind})")
         try:
             results[claim.id] = _check(ctx, claim)
         except ClaimsFileError:
