@@ -100,15 +100,24 @@ def _cmd_report(args: argparse.Namespace) -> int:
     claims_target = _claims_target(args)
     throughput = None
     if args.bench:
-        from .bench import bench
+        from .bench import Example, ShapedInputs, bench
+        from .progress import progress
         from .targets import build_target
 
-        entry = build_target(args.target).reference
-        if entry is None:
-            raise InputSpecError(f"{args.target}: --bench takes a reference-model name")
-        throughput = bench(
-            entry.name, entry.build, lambda b, d: entry.example_input(batch=b, device=d), batches=(1, 64, 1024)
-        ).measurement()
+        built = build_target(args.target)
+        entry = built.reference
+        if entry is None and not args.input:
+            raise InputSpecError(f"{args.target}: --bench needs --input for a model that is not a reference model")
+        example: Example = (
+            ShapedInputs(tuple(inputs), keyword_inputs)
+            if args.input
+            else lambda b, d: built.reference.example_input(batch=b, device=d)  # type: ignore[union-attr]
+        )
+        with progress(f"bench {built.name}", total=3 * 11) as step:  # 3 batch sizes x (warm-up + 10 runs)
+            measured = bench(built.name, lambda: built.model, example, batches=(1, 64, 1024), step=step)
+        for warning in measured.warnings:
+            print(f"archaudit: warning: {warning}", file=sys.stderr)
+        throughput = measured.measurement()
     report = build_report(
         args.target,
         inputs=inputs,

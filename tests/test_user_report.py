@@ -112,3 +112,8 @@ def test_the_report_api_on_a_model_in_memory():
     assert report.params.total == archaudit.audit(TinyViT(), "2x3x8x8").totals()["parameters"]
     assert not report.reference and report.command == ""
     assert "## 7. Provenance" not in report.to_markdown() and "below)" in report._repr_markdown_()
+
+
+def test_report_bench_of_a_users_model_needs_its_input(target, capsys):
+    code, _, err = run(capsys, "report", target, "--bench", "--no-compare")
+    assert code == EXIT_BAD_INPUT and "--bench needs --input" in err and err.count("\n") == 1
