@@ -255,6 +255,8 @@ COMPACT_TABLE = [
     ("scaling_holds", H, 166_144 / 594_432, ["594,432 -> 166,144", "0.280"]),  # 0.2795, inside 0.28 +- 0.005
     ("scaling_mismatch", M, 166_144 / 594_432, ["594,432 -> 166,144"]),  # "halve": 0.50 +- 0.005
     ("size_holds", H, 3.843856, ["960,964 parameters x 4 B (float32) = 3.84 MB"]),  # 960,964 * 4 / 1e6
+    # compared in the figure's own unit: 960,964 * 4 / 1e9 = 0.00384 GB, within 0.004 GB +- 0.0005
+    ("size_in_gb", H, 0.003843856, ["= 0.00384 GB"]),
     ("size_mismatch", M, 1.921928, ["= 1.92 MB"]),  # 960,964 * 2 / 1e6, printed 7 MB
     ("size_contradicts", C, 3.843856, ["= 14", "not ~7 MB"]),  # its own figures: 3.5M * 4 / 1e6 = 14 MB
     ("params_a", N, None, ["training and testing"]),

@@ -434,10 +434,14 @@ def _check_size(ctx: Context, claim: Claim) -> ClaimResult:
     total = ctx.audit.total
     per = DTYPE_BYTES[claim.get("dtype")]
     size_mb = total * per / 1e6
+    # the figure in its own unit ("1.5 GB", "800 KB"; MB otherwise): compared in that unit, its rounding kept
+    unit, scale = {"gigabytes": ("GB", 1e3), "kilobytes": ("KB", 1e-3)}.get(_figure(claim).unit, ("MB", 1.0))
     return _compare(
         claim,
-        size_mb,
-        f"{total:,} parameters x {per} B ({claim.get('dtype')}) = {size_mb:.2f} MB ({total * per / 2**20:.2f} MiB)",
+        size_mb / scale,
+        f"{total:,} parameters x {per} B ({claim.get('dtype')}) = "
+        f"{f'{size_mb:.2f}' if unit == 'MB' else f'{size_mb / scale:.3g}'} {unit} "
+        f"({total * per / 2**20:.2f} MiB)",
     )
 
 
@@ -666,7 +670,8 @@ def _check_leaf_only(ctx: Context, claim: Claim) -> ClaimResult:
         claim,
         leaf,
         f"what a counter that sums leaf modules only reports for {of}: {leaf:,}, missing {total - leaf:,} "
-        f"held by modules with children{' (' + ', '.join(held[:3]) + ')' if held else ''}; counted properly, "
+        f"held by modules with children{' (' + ', '.join(n or '(root)' for n in held[:3]) + ')' if held else ''}; "
+        "counted properly, "
         f"{total:,}",
     )
 
