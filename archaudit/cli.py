@@ -88,6 +88,23 @@ def _cmd_claims(args: argparse.Namespace) -> int:
     return EXIT_CHECK_FAILED if audit.failed else EXIT_OK
 
 
+def _cmd_draft(args: argparse.Namespace) -> int:
+    from .draft import draft
+    from .output import atomic_write, output_path
+
+    if args.output is not None:
+        output_path(args.output)  # refused before any work: an empty path, a directory, a device node
+    drafted = draft(args.document, target=args.target, inputs=args.input, output=args.output)
+    if args.output is None:
+        _emit(drafted.text)
+    else:
+        atomic_write(args.output, drafted.text)
+        print(f"wrote {args.output}: {len(drafted.claims)} claims to review", file=sys.stderr)
+    if drafted.stopped_at:
+        print(f"archaudit: warning: the draft is full: it stops at line {drafted.stopped_at:,}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from .inputs import parse_inputs
     from .output import output_path
@@ -321,6 +338,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", choices=("md", "json"), default="md")
     p.set_defaults(run=_cmd_claims)
+
+    p = sub.add_parser(
+        "draft",
+        help="draft a claims file from a Markdown or plain-text document: every figure it prints, where it "
+        "stands and a guessed kind, each guess marked REVIEW",
+    )
+    p.add_argument("document", metavar="DOCUMENT", help="the document (.md/.markdown as Markdown, else plain text)")
+    p.add_argument(
+        "--target",
+        metavar="TARGET",
+        help="the model the document describes: its module paths and types are matched to the document's row "
+        "labels by name, and it becomes the draft's [document] model; " + target_help,
+    )
+    p.add_argument(
+        "--input",
+        action="append",
+        metavar="[NAME=]SHAPE",
+        help="the input the document's MAC and FLOP figures are for (default: a reference model's own); repeatable",
+    )
+    p.add_argument("--output", metavar="PATH", help="write the draft here (atomically) instead of standard output")
+    p.set_defaults(run=_cmd_draft)
 
     p = sub.add_parser(
         "report",
