@@ -232,7 +232,7 @@ SAMPLES = [
     [{"params": "a", "rmse": "b", "score": "c"}], [{"params": "a", "rmse": "b"}],
     [{"params": "a", "rmse": "b", "score": "c", "extra": "d"}], [{"params": 1, "rmse": "b", "score": "c"}],
     {}, {"total": "amnl"}, {"totl": "amnl"}, {"total": ["amnl", "amnl-wide"]}, {"total": ""}, {"trainable": []},
-    {"cnn": ["cnn"]},
+    {"cnn": ["cnn"]}, "other.toml:total", "a/b.toml:x_1", ".toml:x", "a.toml:1x", "a.toml:",
 ]
 """Values of every TOML type, at the edges of each declared type. Not here: NaN, and floats that are whole
 numbers (1.0), which JSON cannot tell apart (see test_the_schemas_documented_gaps_are_real)."""
@@ -348,6 +348,8 @@ def test_every_example_claim_gets_the_verdict_its_comment_names(page, tmp_path):
         script = re.fullmatch(r"(\w+\.py):\w+", model)
         if script:
             shutil.copy(ROOT / "examples" / script.group(1), folder)
+        # the other document a cross example names: a claims file beside it (960,964 on amnl-compact)
+        shutil.copy(ROOT / "tests" / "fixtures" / "claims" / "all_hold.toml", folder / "other.toml")
         expected = verdicts(text)
         assert not seen & set(expected), "an id used in two examples"
         seen |= set(expected)

@@ -81,6 +81,7 @@ REQUIRED = {
     "shared": {"printed": '"0"'},
     "count": {"printed": '"3"', "count_type": '"Conv1d"'},
     "leaf_only": {"printed": '"763,588"'},
+    "cross": {"printed": '"960,964"', "other": '"all_hold.toml:total"'},
 }
 
 
@@ -185,6 +186,8 @@ CLAIM_CASES = [
     ("attribute", "count_type = 5", "count_type = 5 must be a string"),
     ("macs", "input = 5", "input = 5 must be an input shape such as '1x3x224x224'"),
     ("flops", "input = []", "input = [] must be an input shape such as '1x3x224x224'"),
+    ("cross", "other = 5", "other = 5 must be another claims file and one of its claim ids"),
+    ("cross", 'other = "x.toml"', "other = 'x.toml' must be another claims file and one of its claim ids"),
     # a value longer than the message shows is cut after 60 characters of its repr: "[" and 20 ones with the
     # ", " between them are 1 + 20 + 19 * 2 = 59, and the 20th comma makes 60
     ("total", "note = [" + ", ".join(["1"] * 40) + "]", "note = [" + ", ".join(["1"] * 20) + ",... must be a string"),

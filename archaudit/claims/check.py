@@ -676,6 +676,56 @@ def _check_leaf_only(ctx: Context, claim: Claim) -> ClaimResult:
     )
 
 
+@_checks("cross", self_check=False)
+def _check_cross(ctx: Context, claim: Claim) -> ClaimResult:
+    """A figure held to the same quantity in another document: the two contradict each other when the figures
+    disagree beyond their rounding, or when they agree while the models the two documents describe differ beyond
+    it (one figure printed for two architectures); for parameter counts, each document's model is counted."""
+    from pathlib import Path
+
+    from .loader import load_claims
+
+    file, _, other_id = claim.get("other").rpartition(":")
+    path = Path(ctx.document.path).parent / file
+    where = f"{ctx.document.path}:{claim.line}: claim {claim.id!r} (cross)"
+    try:
+        other_document = load_claims(path)
+    except ClaimsFileError as exc:
+        raise ClaimsFileError(f"{where}: other = {claim.get('other')!r}: {exc}") from None
+    other = next((c for c in other_document.claims if c.id == other_id), None)
+    if other is None or other.figure is None:
+        raise ClaimsFileError(f"{where}: {path} has no claim {other_id!r} with a figure")
+    mine, theirs = _figure(claim), other.figure
+    agree = mine.admits(theirs.value) or theirs.admits(mine.value)
+    said = f"{other_document.id} prints {other.printed!r} ({other.where})"
+    if not agree:
+        return ClaimResult(
+            claim, Verdict.CONTRADICTS, theirs.value, f"{said}; this document prints {claim.printed!r}", None
+        )
+    if other.kind in ("total", "trainable") and other_document.model != ctx.model_name:
+        from ..references import get_reference
+
+        try:
+            entry = get_reference(other_document.model)
+        except LookupError:
+            entry = None
+        if entry is not None and entry.builder is not None:
+            with torch.device("meta"):
+                other_total = audit_params(entry.build()).total
+            mine_total = ctx.audit.total
+            if abs(other_total - mine_total) > 2 * mine.tolerance:  # no one figure rounds to both
+                return ClaimResult(
+                    claim,
+                    Verdict.CONTRADICTS,
+                    theirs.value,
+                    f"{said} for {other_document.model} ({other_total:,} parameters), and this document prints "
+                    f"{claim.printed!r} for {ctx.model_name} ({mine_total:,}): one figure for two models that "
+                    "differ",
+                    None,
+                )
+    return ClaimResult(claim, Verdict.HOLDS, theirs.value, f"{said}, which agrees with {claim.printed!r}")
+
+
 def _check(ctx: Context, claim: Claim) -> ClaimResult:
     """The claim's kind's checker, then what every kind shares: the claim's ``implied`` expression (where the
     checker does not apply it itself) and its note."""

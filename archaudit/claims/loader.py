@@ -94,6 +94,7 @@ CLAIM_KEYS: dict[str, KindKeys] = {
     "shared": KindKeys(_PRINTED, (*_FIGURE, "implied")),
     "count": KindKeys((*_PRINTED, "count_type"), (*_FIGURE, "implied")),
     "leaf_only": KindKeys(_PRINTED, (*_FIGURE, "component", "implied")),
+    "cross": KindKeys((*_PRINTED, "other"), _FIGURE),
 }
 """The keys of each claim kind, declared once: the loader refuses any other key, and names these in the message."""
 
@@ -145,6 +146,10 @@ KEY_TYPES: dict[str, FieldType] = {
     "input": FieldType(
         "an input shape such as '1x3x224x224' ('NAME=SHAPE' for one passed by name), or a non-empty list of them",
         lambda v: nonempty_strings([v] if isinstance(v, str) else v),
+    ),
+    "other": FieldType(
+        "another claims file and one of its claim ids, as 'FILE.toml:claim_id' (FILE relative to this file)",
+        lambda v: isinstance(v, str) and re.fullmatch(r"[^:]{1,400}\.toml:[A-Za-z][A-Za-z0-9_]*", v) is not None,
     ),
 }
 """The type of every key a claim may carry, declared once beside :data:`CLAIM_KEYS`; checked, never coerced."""

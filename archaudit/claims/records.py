@@ -56,6 +56,7 @@ KINDS = (
     "shared",
     "count",
     "leaf_only",
+    "cross",
 )
 """Every claim kind: each has its keys (:data:`~.loader.CLAIM_KEYS`) and its checker (:data:`~.check.CHECKERS`)."""
 
