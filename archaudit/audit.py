@@ -308,6 +308,17 @@ def resolve_inputs(
     )
 
 
+def merge_keyword_inputs(keyword_inputs: Mapping[str, Any] | None, more: Mapping[str, Any]) -> dict[str, Any]:
+    """The inputs by name given as ``keyword_inputs={...}`` and as keyword arguments, together; a name given both
+    ways is refused."""
+    merged = dict(keyword_inputs or {})
+    for name, value in more.items():
+        if name in merged:
+            raise TargetError(f"input {name}= is given twice (by name and in keyword_inputs)")
+        merged[name] = value
+    return merged
+
+
 def audit(
     target: str | nn.Module | BuiltTarget,
     *inputs: Any,
@@ -327,11 +338,7 @@ def audit(
     archaudit's own names: a model input called one of those goes in ``keyword_inputs={...}``, a mapping of inputs
     by name that is merged with the others. ``macs=False`` walks the parameters only.
     """
-    named_given = dict(keyword_inputs or {})
-    for name, value in more_keyword_inputs.items():
-        if name in named_given:
-            raise TargetError(f"input {name}= is given twice (by name and in keyword_inputs)")
-        named_given[name] = value
+    named_given = merge_keyword_inputs(keyword_inputs, more_keyword_inputs)
     if isinstance(target, BuiltTarget):
         built = target
     elif isinstance(target, nn.Module):

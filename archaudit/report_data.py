@@ -361,17 +361,12 @@ def report(
     :func:`archaudit.audit`, ``claims`` the claims files to check against it (a reference model's own by default),
     ``compare`` whether to run torchinfo, fvcore and FlopCounterMode beside it. ``.to_markdown(depth=...)`` and
     ``.to_json()`` render it; a notebook shows it folded to depth 2."""
-    named = dict(keyword_inputs or {})
-    for name, value in more_keyword_inputs.items():
-        if name in named:
-            from .errors import TargetError
+    from .audit import merge_keyword_inputs
 
-            raise TargetError(f"input {name}= is given twice (by name and in keyword_inputs)")
-        named[name] = value
     return build_report(
         target,
         inputs=inputs,
-        keyword_inputs=named,
+        keyword_inputs=merge_keyword_inputs(keyword_inputs, more_keyword_inputs),
         claims_files=claims,
         compare=compare,
         device=device,
