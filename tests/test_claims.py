@@ -257,6 +257,7 @@ COMPACT_TABLE = [
     ("size_holds", H, 3.843856, ["960,964 parameters x 4 B (float32) = 3.84 MB"]),  # 960,964 * 4 / 1e6
     # compared in the figure's own unit: 960,964 * 4 / 1e9 = 0.00384 GB, within 0.004 GB +- 0.0005
     ("size_in_gb", H, 0.003843856, ["= 0.00384 GB"]),
+    ("size_int4", H, 0.480482, ["x 0.5 B (int4) = 0.48 MB"]),  # 960,964 * 0.5 / 1e6: two weights a byte
     ("size_mismatch", M, 1.921928, ["= 1.92 MB"]),  # 960,964 * 2 / 1e6, printed 7 MB
     ("size_contradicts", C, 3.843856, ["= 14", "not ~7 MB"]),  # its own figures: 3.5M * 4 / 1e6 = 14 MB
     ("params_a", N, None, ["training and testing"]),

@@ -461,7 +461,7 @@ kind = "total"
      "order = 'best' must be 'max' or 'min'"),
     ('id = "a"\nwhere = "w"\nprinted = "1"\nkind = "component"\n', "needs 'component'"),
     ('id = "a"\nprinted = "1"\nkind = "total"\n', "needs a string 'where'"),
-    ('id = "a"\nwhere = "w"\nprinted = "1"\nkind = "size"\ndtype = "float8"\n', "unknown dtype 'float8'"),
+    ('id = "a"\nwhere = "w"\nprinted = "1"\nkind = "size"\ndtype = "float7"\n', "unknown dtype 'float7'"),
     ('id = "a"\nwhere = "w"\nkind = "formula"\nlayer = "GRU"\nexpression = "3h"\n', "no layer family 'GRU'"),
     ('id = "a"\nwhere = "w"\nprinted = "1"\nkind = "attribute"\nmodule = "lstm"\n', "needs count_type or attribute"),
     ('id = "a"\nwhere = "w"\nprinted = "1"\nkind = "attribute"\nmodule = "lstm"\ncount_type = "LSTM"\n'

@@ -60,8 +60,18 @@ KINDS = (
 )
 """Every claim kind: each has its keys (:data:`~.loader.CLAIM_KEYS`) and its checker (:data:`~.check.CHECKERS`)."""
 
-DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "float64": 8}
-"""The dtypes a size claim may name, and each one's bytes per parameter (the loader refuses any other)."""
+DTYPE_BYTES: dict[str, float] = {
+    "float32": 4,
+    "float16": 2,
+    "bfloat16": 2,
+    "int8": 1,
+    "float64": 8,
+    # quantised widths, as model cards quote them: 8-bit floats, and 4-bit weights packed two to a byte
+    "float8": 1,
+    "int4": 0.5,
+}
+"""The dtypes a size claim may name, and each one's bytes per parameter (the loader refuses any other). A
+quantised size is the weights alone: scales and zero points, which each scheme stores its own way, are not in it."""
 
 
 @dataclass(frozen=True)
