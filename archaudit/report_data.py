@@ -293,27 +293,17 @@ def findings(params: ModelAudit, flops: FlopsAudit | None, claims: Sequence[Any]
     for audit in claims:
         failed = {r.claim.id: r for r in audit.results if r.verdict.fails}
         parents: dict[str, str] = {}
+        first: dict[tuple[str, float], str] = {}  # (kind, figure) -> the first failing claim that prints it
         for cid, result in failed.items():
             refs = [ref for ref in sorted(claim_references(result.claim)) if ref in failed]
+            figure = result.claim.figure
+            key = (result.claim.kind, figure.value) if figure is not None else None
             if refs:
                 parents[cid] = refs[0]
-                continue
-            figure = result.claim.figure
-            twin = next(
-                (
-                    other
-                    for other, r in failed.items()
-                    if other != cid
-                    and r.claim.kind == result.claim.kind
-                    and r.claim.figure is not None
-                    and figure is not None
-                    and r.claim.figure.value == figure.value
-                    and list(failed).index(other) < list(failed).index(cid)
-                ),
-                None,
-            )
-            if twin is not None:
-                parents[cid] = twin
+            elif key is not None and key in first:
+                parents[cid] = first[key]
+            if key is not None:
+                first.setdefault(key, cid)
 
         groups: dict[str, list[str]] = {}
         for cid in failed:
