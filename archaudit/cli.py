@@ -82,8 +82,9 @@ def _cmd_claims(args: argparse.Namespace) -> int:
     from .progress import progress
     from .render import claims_json, claims_markdown
 
-    with progress(f"claims {args.file}", total=len(load_claims(args.file).claims)) as step:
-        audit = check_document(args.file, target=args.target, inputs=args.input, step=step)
+    document = load_claims(args.file)  # read once: its claim count sizes the progress line
+    with progress(f"claims {args.file}", total=len(document.claims)) as step:
+        audit = check_document(document, target=args.target, inputs=args.input, step=step)
     _emit(json.dumps(claims_json(audit), indent=2) if args.format == "json" else claims_markdown(audit))
     return EXIT_CHECK_FAILED if audit.failed else EXIT_OK
 

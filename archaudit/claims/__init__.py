@@ -66,7 +66,7 @@ def _fitted(document_id: str) -> frozenset[str]:
 
 
 def check_document(
-    path: str | Path,
+    path: str | Path | Document,
     *,
     target: str | torch.nn.Module | None = None,
     inputs: Sequence[str] | None = None,
@@ -75,9 +75,9 @@ def check_document(
     registry: FormulaRegistry | None = None,
     step: Callable[[str], None] | None = None,
 ) -> ClaimsAudit:
-    """Load a claims file and check every claim against the model it names, or against ``target`` (any TARGET:
-    a reference-model name, ``package.module:callable`` or ``file.py:callable``), built on the meta device where
-    it can be. ``inputs`` (``--input`` syntax) replace the document's ``input`` for its MAC and FLOP claims, and
+    """Load a claims file (or take one already loaded) and check every claim against the model it names, or
+    against ``target`` (any TARGET: a reference-model name, ``package.module:callable`` or ``file.py:callable``),
+    built on the meta device where it can be. ``inputs`` (``--input`` syntax) replace the document's ``input`` for its MAC and FLOP claims, and
     ``default_inputs`` stand in where the document gives none (a report's own input); ``registry`` counts with
     other layer rules than :data:`archaudit.REGISTRY`."""
     import torch
@@ -87,7 +87,7 @@ def check_document(
     from ..walker import audit_params
     from .check import Context, check_claims
 
-    document = load_claims(path)
+    document = path if isinstance(path, Document) else load_claims(path)
     if isinstance(target, torch.nn.Module):
         from ..trace import on_meta
 
