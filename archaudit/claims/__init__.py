@@ -77,9 +77,9 @@ def check_document(
 ) -> ClaimsAudit:
     """Load a claims file (or take one already loaded) and check every claim against the model it names, or
     against ``target`` (any TARGET: a reference-model name, ``package.module:callable`` or ``file.py:callable``),
-    built on the meta device where it can be. ``inputs`` (``--input`` syntax) replace the document's ``input`` for its MAC and FLOP claims, and
-    ``default_inputs`` stand in where the document gives none (a report's own input); ``registry`` counts with
-    other layer rules than :data:`archaudit.REGISTRY`."""
+    built on the meta device where it can be. ``inputs`` (``--input`` syntax) replace the document's ``input`` for
+    its MAC and FLOP claims, and ``default_inputs`` stand in where the document gives none (a report's own input);
+    ``registry`` counts with other layer rules than :data:`archaudit.REGISTRY`."""
     import torch
 
     from ..references import baseline_total, get_reference
