@@ -60,6 +60,10 @@ class Context:
     target: str = ""
     """The TARGET the claims are checked against when not the document's own ``model``."""
     _macs: dict[tuple[str, ...], Any] = field(default_factory=dict)
+    _others: dict[Any, Document] = field(default_factory=dict)
+    """Other claims files that cross claims name, each loaded once (by resolved path)."""
+    _totals: dict[str, int] = field(default_factory=dict)
+    """Parameter totals of the other documents' reference models, each built once."""
 
     @property
     def model_name(self) -> str:
@@ -688,10 +692,12 @@ def _check_cross(ctx: Context, claim: Claim) -> ClaimResult:
     file, _, other_id = claim.get("other").rpartition(":")
     path = Path(ctx.document.path).parent / file
     where = f"{ctx.document.path}:{claim.line}: claim {claim.id!r} (cross)"
-    try:
-        other_document = load_claims(path)
-    except ClaimsFileError as exc:
-        raise ClaimsFileError(f"{where}: other = {claim.get('other')!r}: {exc}") from None
+    if path.resolve() not in ctx._others:
+        try:
+            ctx._others[path.resolve()] = load_claims(path)
+        except ClaimsFileError as exc:
+            raise ClaimsFileError(f"{where}: other = {claim.get('other')!r}: {exc}") from None
+    other_document = ctx._others[path.resolve()]
     other = next((c for c in other_document.claims if c.id == other_id), None)
     if other is None or other.figure is None:
         raise ClaimsFileError(f"{where}: {path} has no claim {other_id!r} with a figure")
@@ -710,8 +716,10 @@ def _check_cross(ctx: Context, claim: Claim) -> ClaimResult:
         except LookupError:
             entry = None
         if entry is not None and entry.builder is not None:
-            with torch.device("meta"):
-                other_total = audit_params(entry.build()).total
+            if entry.name not in ctx._totals:
+                with torch.device("meta"):
+                    ctx._totals[entry.name] = audit_params(entry.build()).total
+            other_total = ctx._totals[entry.name]
             mine_total = ctx.audit.total
             if abs(other_total - mine_total) > 2 * mine.tolerance:  # no one figure rounds to both
                 return ClaimResult(
