@@ -18,10 +18,13 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from .errors import ArchauditError, FormulaMismatchError, InputSpecError
 from .usercode import folded
+
+if TYPE_CHECKING:
+    from .claims.records import Document
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -115,7 +118,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         output_path(args.output)  # refused before any work: an empty path, a directory, a device node
 
     inputs, keyword_inputs = parse_inputs(args.input or [])
-    claims_target = _claims_target(args)
+    claims_documents, claims_target = _claims_documents(args)
     throughput = None
     if args.bench:
         from .bench import Example, ShapedInputs, bench
@@ -140,7 +143,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         args.target,
         inputs=inputs,
         keyword_inputs=keyword_inputs,
-        claims_files=args.claims or None,
+        claims_files=claims_documents or None,
         claims_target=claims_target,
         compare=not args.no_compare,
         throughput=throughput,
@@ -164,22 +167,26 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK if not failed or not args.strict else EXIT_CHECK_FAILED
 
 
-def _claims_target(args: argparse.Namespace) -> str | None:
-    """What ``report TARGET --claims FILE`` checks each file against: TARGET with ``--against-target``; else the
-    file's own model, which must be TARGET (a file about another model is refused, never checked silently)."""
-    if not args.claims or args.against_target:
-        return args.target if args.claims else None
+def _claims_documents(args: argparse.Namespace) -> tuple[list[Document], str | None]:
+    """The ``--claims`` files of ``report TARGET``, each read once, and what they are checked against: TARGET with
+    ``--against-target``; else each file's own model, which must be TARGET (a file about another model is
+    refused, never checked silently)."""
+    if not args.claims:
+        return [], None
     from .claims import load_claims, resolve_model
     from .targets import same_target
 
-    for path in args.claims:
-        named = resolve_model(load_claims(path), None)
+    documents = [load_claims(path) for path in args.claims]
+    if args.against_target:
+        return documents, args.target
+    for path, document in zip(args.claims, documents, strict=True):
+        named = resolve_model(document, None)
         if not same_target(named, args.target):
             raise InputSpecError(
                 f"{path}: its claims are about {named}, and this report is on {args.target}: "
                 "pass --against-target to check them against it, or report on the model the file names"
             )
-    return None
+    return documents, None
 
 
 def _cmd_reports(args: argparse.Namespace) -> int:

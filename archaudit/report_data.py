@@ -16,7 +16,7 @@ from .records import FlopsAudit, ModelAudit
 from .registry import REGISTRY, FormulaRegistry
 
 if TYPE_CHECKING:
-    from .claims.records import ClaimResult
+    from .claims.records import ClaimResult, Document
 
 SIZE_DTYPES = ("float32", "float16", "bfloat16", "int8")
 
@@ -178,7 +178,7 @@ def build_report(
     *,
     inputs: Sequence[Any] | None = None,
     keyword_inputs: Mapping[str, Any] | None = None,
-    claims_files: Sequence[str | Path] | None = None,
+    claims_files: Sequence[str | Path | Document] | None = None,
     compare: bool = True,
     throughput: dict[str, Any] | None = None,
     device: str = "auto",
