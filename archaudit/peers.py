@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import math
 import sys
 import sysconfig
 import traceback
@@ -304,18 +305,11 @@ def _flop_counter(
 def _factor(factor: int, output: tuple[int, ...]) -> str:
     """What a per-parameter factor is, in terms of the module's output shape, where it is one of the two products
     a tool takes of it: its dim 0 (the batch), or every dim but dim 1 (read as a convolution's channels)."""
-    if len(output) >= 2 and factor == output[0] and factor != _product(output):
+    if len(output) >= 2 and factor == output[0] and factor != math.prod(output):
         return ", its output's dim 0 (the batch)"
-    if len(output) >= 3 and factor == output[0] * _product(output[2:]):
+    if len(output) >= 3 and factor == output[0] * math.prod(output[2:]):
         return ", its output's size without dim 1 (read as channels)"
     return ""
-
-
-def _product(dims: Sequence[int]) -> int:
-    total = 1
-    for d in dims:
-        total *= d
-    return total
 
 
 def _mechanism(
