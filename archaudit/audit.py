@@ -22,6 +22,7 @@ from .inputs import InputSpec, meta_tensors, parse_input
 from .macs import audit_macs
 from .records import FlopsAudit, ModelAudit
 from .registry import REGISTRY, FormulaRegistry
+from .render._fmt import shapes
 from .targets import BuiltTarget, build_target
 from .trace import model_device, on_meta
 from .walker import audit_params
@@ -61,10 +62,6 @@ class ModuleRow:
     """How many deeper module paths are summed into this row (0: its own figures only)."""
 
 
-def _shapes(shapes: tuple[tuple[int, ...], ...]) -> str:
-    return ", ".join("x".join(str(d) for d in shape) for shape in shapes)
-
-
 def module_rows(params: ModelAudit, flops: FlopsAudit | None, depth: int | None = None) -> tuple[ModuleRow, ...]:
     """One row per module path in model order; with ``depth``, the paths deeper than ``depth`` are summed into their
     ancestor at that depth (the root is depth 0), as torchinfo's ``depth`` and fvcore's ``max_depth``."""
@@ -90,8 +87,8 @@ def module_rows(params: ModelAudit, flops: FlopsAudit | None, depth: int | None 
             softmax=fr.counts.softmax if fr else 0,
             macs_status=fr.status.value if fr else "",
             calls=fr.calls if fr else 0,
-            input_shapes=_shapes(fr.input_shapes) if fr else "",
-            output_shapes=_shapes(fr.output_shapes) if fr else "",
+            input_shapes=shapes(fr.input_shapes) if fr else "",
+            output_shapes=shapes(fr.output_shapes) if fr else "",
         )
         if depth is None or record.depth <= depth:
             rows[record.name] = row

@@ -27,6 +27,11 @@ def table(rows: Iterable[Sequence[object]], headers: Sequence[str], align: Seque
     return markdown
 
 
+def shapes(found: Iterable[Sequence[int]]) -> str:
+    """Tensor shapes as the reports print them: ``1x30x17, 1x30x768``."""
+    return ", ".join("x".join(str(d) for d in shape) for shape in found)
+
+
 def path(name: str) -> str:
     return name or "(root)"
 

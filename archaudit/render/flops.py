@@ -6,17 +6,13 @@ from typing import Any
 
 from ..peers import TOOL_LABELS, TOOLS, ToolComparison
 from ..records import COLUMNS, FlopsAudit
-from ._fmt import n, path, table
+from ._fmt import n, path, shapes, table
 
 CONVENTION = (
     "MACs (multiply-accumulates of weight and attention products) are the unit; FLOPs = 2 x MACs. "
     "Bias additions, normalised elements, activations and softmax elements are separate columns, "
     "never part of MACs."
 )
-
-
-def _shape(shapes: tuple[tuple[int, ...], ...]) -> str:
-    return ", ".join("x".join(str(d) for d in s) for s in shapes)
 
 
 def unsupported_ops_text(audit: FlopsAudit) -> str:
@@ -130,8 +126,8 @@ def flops_markdown(audit: FlopsAudit, comparison: ToolComparison | None = None, 
             path(r.name),
             r.type,
             r.calls,
-            _shape(r.input_shapes),
-            _shape(r.output_shapes),
+            shapes(r.input_shapes),
+            shapes(r.output_shapes),
             n(r.macs),
             *(_column_cell(r, c) for c in ("bias", "norm", "activation", "softmax")),
             r.status.value,

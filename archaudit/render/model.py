@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 from ..records import ModuleRecord
 from ..report_data import ModelReport, Share
-from ._fmt import cell, code, code_text, n, path, table
+from ._fmt import cell, code, code_text, n, path, shapes, table
 from .charts import text_bars
 from .claims import claims_json, claims_markdown
 from .flops import CONVENTION, built_text, comparison_markdown, flops_json, unsupported_ops_text
@@ -23,10 +23,6 @@ def _shares_table(shares: tuple[Share, ...], first: str) -> str:
         ("**total**", "", f"**{n(sum(s.params for s in shares))}**", f"**{sum(s.percent for s in shares):.1f}%**")
     )
     return table(rows, [first, "what", "parameters", "share"], ["left", "left", "right", "right"])
-
-
-def _shape(shapes: Iterable[Sequence[int]]) -> str:
-    return ", ".join("x".join(str(d) for d in s) for s in shapes)
 
 
 def _formula_cell(r: ModuleRecord, counted_at: Mapping[str, str]) -> str:
@@ -86,8 +82,8 @@ def _layers(report: ModelReport, depth: int | None) -> list[str]:
             (
                 cell(path(r.name)),
                 cell(r.type),
-                _shape(fr.input_shapes) if fr else "",
-                _shape(fr.output_shapes) if fr else "",
+                shapes(fr.input_shapes) if fr else "",
+                shapes(fr.output_shapes) if fr else "",
                 n(r.params),
                 _formula_cell(r, counted_at),
                 macs,
