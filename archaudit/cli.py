@@ -24,7 +24,10 @@ from .errors import ArchauditError, FormulaMismatchError, InputSpecError
 from .usercode import folded
 
 if TYPE_CHECKING:
+    from .bench import Example
     from .claims.records import Document
+    from .inputs import InputSpec
+    from .targets import BuiltTarget
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -121,19 +124,14 @@ def _cmd_report(args: argparse.Namespace) -> int:
     claims_documents, claims_target = _claims_documents(args)
     throughput = None
     if args.bench:
-        from .bench import Example, ShapedInputs, bench
+        from .bench import bench
         from .progress import progress
         from .targets import build_target
 
         built = build_target(args.target)
-        entry = built.reference
-        if entry is None and not args.input:
+        if built.reference is None and not args.input:
             raise InputSpecError(f"{args.target}: --bench needs --input for a model that is not a reference model")
-        example: Example = (
-            ShapedInputs(tuple(inputs), keyword_inputs)
-            if args.input
-            else lambda b, d: built.reference.example_input(batch=b, device=d)  # type: ignore[union-attr]
-        )
+        example = _bench_example(built, inputs, keyword_inputs)
         with progress(f"bench {built.name}", total=3 * 11) as step:  # 3 batch sizes x (warm-up + 10 runs)
             measured = bench(built.name, lambda: built.model, example, batches=(1, 64, 1024), step=step)
         for warning in measured.warnings:
@@ -216,10 +214,22 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_CHECK_FAILED
 
 
+def _bench_example(built: BuiltTarget, positional: list[InputSpec], keywords: dict[str, InputSpec]) -> Example:
+    """What bench feeds the model at each batch size: the given inputs with dim 0 replaced by the batch size, else
+    a reference model's own example input."""
+    from .bench import ShapedInputs
+
+    if positional or keywords:
+        return ShapedInputs(tuple(positional), keywords)
+    entry = built.reference
+    assert entry is not None  # both callers refuse a TARGET that is not a reference model without --input first
+    return lambda batch, device: entry.example_input(batch=batch, device=device)
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
-    from .bench import Example, ShapedInputs, bench
+    from .bench import bench
     from .inputs import parse_inputs
     from .progress import progress
     from .targets import build_target
@@ -229,18 +239,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             f"{args.target}: bench needs --input for a model that is not a reference model, such as "
             "--input 1x3x32x32 or --input input_ids=1x128:int64 (each --batch replaces dim 0)"
         )
-    shaped = None
-    if args.input:
-        positional, keywords = parse_inputs(args.input)
-        shaped = ShapedInputs(tuple(positional), keywords)
+    positional, keywords = parse_inputs(args.input or [])
     built = build_target(args.target)
-    entry = built.reference
-
-    def own_example(batch: int, device: str) -> tuple[torch.Tensor, ...]:
-        assert entry is not None  # a TARGET without ':' is a reference-model name (or build_target refused it)
-        return entry.example_input(batch=batch, device=device)
-
-    example: Example = shaped if shaped is not None else own_example
+    example = _bench_example(built, positional, keywords)
     dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[args.dtype]
     batches = args.batch or (1, 64, 1024)
     with progress(f"bench {built.name}", total=len(batches) * (args.repeats + 1)) as step:
