@@ -266,7 +266,7 @@ COMPACT_TABLE = [
     ("rmse_b", N, None, []),
     ("params_c", N, None, []),
     ("rmse_c", N, None, []),
-    ("score_formula_holds", H, "(20 - RMSE) / Params(M)", ["3.226 for 3.23", "1.1 for 1.10", "3.75 for 3.75"]),
+    ("score_formula_holds", H, "(20 - rmse) / params", ["3.226 for 3.23", "1.1 for 1.10", "3.75 for 3.75"]),
     # with the audited 960,964: (20 - 8.71) / 0.960964 = 11.749; printed 3.23 = (20 - 8.71) / 3.5
     ("score_mismatch", M, (20 - 8.71) / 0.960964, ["960,964", "= 11.75", "3.226"]),
     ("score_holds", H, 1.1, ["gives 1.1"]),  # (20 - 11.2) / 8
@@ -274,6 +274,13 @@ COMPACT_TABLE = [
     ("score_contradicts", C, 3.75, ["gives 3.75"]),  # printed 3.95
     ("ranking_holds", H, "model C", ["model A: 3.23", "model B: 1.1", "model C: 3.75"]),
     ("ranking_contradicts", C, "model C", ["model A: 3.23", "model C: 3.75"]),  # labelled A, but 3.75 > 3.23
+    ("ranking_second_holds", H, "model A", ["model A is number 2 by largest"]),  # 3.75, then 3.23, then 1.1
+    # printed, 3.5M leads ~2M; audited, 960,964 trails it
+    ("ranking_audited_mismatch", M, "smaller model", ["audited: ours: 960,964; smaller model: 2,000,000 (1 as printed"]),
+    ("smaller_model", N, None, []),
+    ("between_holds", H, 1.1, ["in order"]),  # 1.10 < 3.75 - 0.005
+    ("between_contradicts", C, 3.75, ["3.75 is not below 1.10"]),
+    ("between_audited_mismatch", M, COMPACT_TOTAL, ["the audited 960,964 (for 3.5M) is not above ~2M"]),  # < 1.5M
     ("baseline_holds", H, 12_619_265, ["12,619,265"]),  # 4*3,152,384 + 9,216 + 513 (test_reference_models)
     ("baseline_mismatch", M, 45_372, ["45,372"]),  # dcnn's largest window (FD001/FD003), printed ~2M
     ("baseline_not_checkable", N, None, ["dkamformer"]),
@@ -381,7 +388,9 @@ def test_solver_verdicts():
 def test_score_formula_not_reproducible_leaves_scores_unchecked():
     audit = check_document(FIXTURES / "scores_unfit.toml")
     assert audit.result("score_formula_unfit").verdict is R
-    assert audit.result("score_formula_unfit").evidence == "no candidate formula reproduces every printed score"
+    assert audit.result("score_formula_unfit").evidence == (
+        "none of the 2 candidate formulas reproduces every printed score"
+    )
     for claim_id in ("score_a", "score_b"):
         assert audit.result(claim_id).verdict is N
         assert "no score formula" in audit.result(claim_id).evidence
@@ -560,10 +569,15 @@ DOC000 = [
     ("cmp_dcnn_fd002", M, 22.36, ["published: 22.36"]),  # printed 12.47
     ("cmp_dkamformer_params", N, None, ["dkamformer"]),
     ("eff_amnl_rmse", C, 7.45, ["(6.74 + 8.16) / 2 = 7.45"]),  # printed 8.71
-    ("eff_formula", H, "(20 - RMSE) / Params(M)", ["3.226 for 3.23", "0.4167 for 0.42"]),
+    ("eff_formula", H, "(20 - rmse) / params", ["3.226 for 3.23", "0.4167 for 0.42"]),
     # (20 - 8.71) / 12.354276 = 0.9139 with the audited count; printed 3.23 = (20 - 8.71) / 3.5
     ("eff_amnl_score", M, 11.29 / 12.354276, ["12,354,276", "= 0.9139"]),
     ("eff_amnl_best", C, "DCNN", ["AMNL: 3.23", "DCNN: 3.75"]),  # labelled best, but 3.75 > 3.23
+    # printed, 3.5M sits between ~2M/~1.5M and ~8M/~12-15M; the audited 12,354,276 is past ~8M's 7.5M and
+    # ~12-15M's 11.5M (DCNN's audited 45,372 stays below): the sweet spot moves with the total
+    ("cmp_sweet_spot", M, 12_354_276, ["in order as printed", "not below ~8M, not below ~12-15M", "45,372"]),
+    ("insight_smaller_than_transformers", M, 12_354_276, ["not below ~12-15M"]),  # 12,354,276 > 11,500,000
+    ("cmp_amnl_best_fd002", H, "AMNL", ["AMNL: 6.74"]),  # 6.74 < 10.70, 15, 12.47, 15.02
     ("summary_efficiency_ratio", C, 3.23 / 1.10, ["no reading", "3.23 / 1.10 = 2.936"]),  # printed 3.3x
     ("output_trainable", R, 12_354_276, ["more than 3,502,849 allows", "3,502,849 is odd", "amnl (whole family)"]),
 ]
@@ -585,6 +599,8 @@ DOC001 = [
     ("additional_total", N, None, ["EMA weights are a running average"]),
     # BiLSTM 594,432 is the largest of the table's rows (53,184, 594,432, 263,680, 33,025, 16,643)
     ("bilstm_heaviest", H, "BiLSTM", ["BiLSTM: 594,432"]),
+    # 263,680 after 594,432: attention second, in the table and in the model (3 rows were fitted: as printed)
+    ("attention_second", H, "Attention", ["number 2 by largest", "Attention: 263,680", "3 as printed"]),
     # against document 000: its count_parameters prints 3,502,849 where this one's "Result" prints 3,500,000
     ("quick_total_vs_000", C, 3_502_849, ["amnl-000 prints '3,502,849'", "this document prints '3,500,000'"]),
     # the same 3.5M for amnl (12,354,276) and for amnl-compact (960,964)
@@ -615,12 +631,12 @@ def test_amnl_001_pinned_verdicts(doc001, claim_id, verdict, actual, fragments):
 
 
 def test_amnl_000_verdict_counts(doc000):
-    assert len(doc000.results) == 67
+    assert len(doc000.results) == 70
     assert doc000.counts() == {"no such module": 0, "contradicts the document": 7, "not reproducible": 6,
-                               "mismatch": 19, "not checkable here": 8, "holds": 27}
+                               "mismatch": 21, "not checkable here": 8, "holds": 28}
 
 
 def test_amnl_001_verdict_counts(doc001):
-    assert len(doc001.results) == 49
+    assert len(doc001.results) == 50
     assert doc001.counts() == {"no such module": 0, "contradicts the document": 9, "not reproducible": 0,
-                               "mismatch": 15, "not checkable here": 2, "holds": 23}
+                               "mismatch": 15, "not checkable here": 2, "holds": 24}

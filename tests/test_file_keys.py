@@ -117,6 +117,7 @@ kind = "reported"
 id = "eff"
 where = "fixture"
 kind = "score_formula"
+formulas = ["c / params"]
 rows = [
     { params = "p", rmse = "p", score = "p" },
     { params = "p", rmse = "p", scor = "p" },

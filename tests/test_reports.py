@@ -200,7 +200,7 @@ def test_markdown_report_has_every_section(regenerated):
                     "## 5. Efficiency", "## 6. Documentation claims", "## 7. Provenance"):
         assert heading in text
     assert "![parameters by component](amnl.components.svg)" in text
-    assert "(20 - RMSE) / Params(M)" in text
+    assert "(20 - rmse) / params" in text
     assert "[amnl-compact](amnl-compact.md)" in text  # the large report cites the compact one's
     svg = (regenerated / "amnl.components.svg").read_text()
     assert svg.startswith("<?xml") and "<dc:date>" not in svg  # deterministic: no timestamp

@@ -208,23 +208,46 @@ DOCUMENT_ROWS = [  # document 000's efficiency table: Params (M), Avg RMSE, prin
 ]
 
 
+CANDIDATES = [  # the four readings amnl_000.toml tries, in its order
+    "(c - rmse) / params",
+    "c / (rmse * params)",
+    "c / (rmse * rmse * params)",
+    "(c - rmse) / (c * params)",
+]
+
+
 def test_finds_the_documents_score_formula():
-    formula = find_score_formula([(p, r, parse_figure(s)) for p, r, s in DOCUMENT_ROWS])
+    formula = find_score_formula(CANDIDATES, [(p, r, parse_figure(s)) for p, r, s in DOCUMENT_ROWS])
     assert formula is not None
-    assert formula.text == "(20 - RMSE) / Params(M)" and formula.constant == 20
+    assert formula.text == "(20 - rmse) / params" and formula.constant == 20
     assert formula.score(3.5, 8.71) == pytest.approx(11.29 / 3.5)
 
 
 def test_no_formula_when_no_candidate_fits():
-    """Every candidate is proportional to 1 / Params(M) at a fixed RMSE: equal scores at 1M and 2M fit none."""
+    """Every candidate is proportional to 1 / params at a fixed RMSE: equal scores at 1M and 2M fit none."""
     rows = [(1.0, 10.0, parse_figure("5.00")), (2.0, 10.0, parse_figure("5.00"))]
-    assert find_score_formula(rows) is None
-    assert find_score_formula([]) is None
+    assert find_score_formula(CANDIDATES, rows) is None
+    assert find_score_formula(CANDIDATES, []) is None
+    assert find_score_formula([], [(p, r, parse_figure(s)) for p, r, s in DOCUMENT_ROWS]) is None
+
+
+def test_a_candidate_not_affine_in_its_constant_is_fitted():
+    """(c - rmse) / (c * params) is 1/params - rmse/(c*params): no straight line in c, so the constant comes
+    from the bounded secant steps. Oracle: rows printed from c = 25."""
+    rows = [(p, r, parse_figure(f"{(25 - r) / (25 * p):.4f}")) for p, r in [(2.0, 5.0), (4.0, 10.0), (1.0, 20.0)]]
+    formula = find_score_formula(["(c - rmse) / (c * params)"], rows)
+    assert formula is not None and formula.constant == 25
+    assert formula.text == "(25 - rmse) / (25 * params)"
+
+
+def test_a_candidate_with_no_root_gives_up():
+    """c * c + params + 10 is never under 10: no constant gives a score of 1, and the search ends (bounded)."""
+    assert find_score_formula(["c * c + params + 10"], [(1.0, 1.0, parse_figure("1.00"))]) is None
 
 
 @st.composite
 def headroom_rows(draw):
-    """Rows printed from (c - RMSE) / Params(M) with an integer c, scores rounded to two decimals."""
+    """Rows printed from (c - rmse) / params with an integer c, scores rounded to two decimals."""
     c = draw(st.integers(10, 40))
     rows = []
     for _ in range(draw(st.integers(2, 4))):
@@ -239,7 +262,7 @@ def headroom_rows(draw):
 def test_finder_recovers_a_generating_formula(case):
     """Oracle: the formula the rows were printed from."""
     c, rows = case
-    formula = find_score_formula(rows)
+    formula = find_score_formula(CANDIDATES, rows)
     assert formula is not None
-    assert formula.text == f"({c} - RMSE) / Params(M)"
+    assert formula.text == f"({c} - rmse) / params"
     assert all(score.admits(formula.score(p, r)) for p, r, score in rows)

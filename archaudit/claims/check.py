@@ -449,36 +449,168 @@ def _check_size(ctx: Context, claim: Claim) -> ClaimResult:
     )
 
 
+def _audited(ctx: Context, claim_id: str) -> tuple[float | None, str]:
+    """The audited counterpart of a claim's figure, for claims that have one (a total, a trainable count, a
+    component, a baseline's published total), with how it was found; (None, why) otherwise."""
+    claim = next(c for c in ctx.document.claims if c.id == claim_id)
+    if claim_id in ctx.fitted:  # a reference model built to match this figure would only repeat it
+        return None, f"{claim_id} is a figure a reference model was fitted to"
+    if claim.kind == "total":
+        return ctx.audit.total, f"{ctx.model_name}'s total"
+    if claim.kind == "trainable":
+        return ctx.audit.trainable, f"{ctx.model_name}'s trainable total"
+    if claim.kind == "component":
+        return _components(ctx, claim)
+    if claim.kind == "baseline" and ctx.baseline_totals is not None:
+        return ctx.baseline_totals(claim.get("model"))
+    return None, f"a {claim.kind} figure has no audited counterpart"
+
+
+def _values(ctx: Context, ids: list[str], audited: bool) -> tuple[dict[str, float], list[str]]:
+    """Each claim's figure, or with ``audited`` its audited counterpart where it has one; and the ids that have
+    one."""
+    values = {cid: ctx.figure(cid).value for cid in ids}
+    found = []
+    if audited:
+        for cid in ids:
+            value, _ = _audited(ctx, cid)
+            if value is not None:
+                values[cid] = float(value)
+                found.append(cid)
+    return values, found
+
+
+def _rank(values: dict[str, float], label: str, position: int, order: str) -> tuple[bool, str]:
+    """Whether ``label`` stands at ``position`` (1 = first) in ``values`` sorted by ``order``: ties keep the
+    claims file's order, and a label tied with the row at that position stands there too."""
+    ranked = sorted(values, key=lambda cid: (-values[cid] if order == "max" else values[cid], list(values).index(cid)))
+    return values[label] == values[ranked[position - 1]], ranked[position - 1]
+
+
 @_checks("ranking")
 def _check_ranking(ctx: Context, claim: Claim) -> ClaimResult:
-    values = {cid: ctx.figure(cid).value for cid in claim.get("among")}
-    best = (
-        max(values, key=values.__getitem__)
-        if claim.get("order", "max") == "max"
-        else min(values, key=values.__getitem__)
+    among, label = list(claim.get("among")), claim.get("label")
+    position, order = claim.get("position", 1), claim.get("order", "max")
+    labels = claim.get("labels") or [next(c.where for c in ctx.document.claims if c.id == cid) for cid in among]
+    names = dict(zip(among, labels, strict=False))
+    place = "the first" if position == 1 else f"number {position}"
+    what = f"{place} by {'largest' if order == 'max' else 'smallest'}"
+
+    def listing(values: dict[str, float]) -> str:
+        return "; ".join(f"{names[cid]}: {_n(v)}" for cid, v in values.items())
+
+    printed, _ = _values(ctx, among, audited=False)
+    holds, there = _rank(printed, label, position, order)
+    if not holds:
+        return ClaimResult(
+            claim,
+            Verdict.CONTRADICTS,
+            names[there],
+            f"in the document's own figures {names[label]} is not {what}, {names[there]} is: {listing(printed)}",
+        )
+    if not claim.get("audited"):
+        return ClaimResult(claim, Verdict.HOLDS, names[label], f"{names[label]} is {what} of {listing(printed)}")
+    audited, swapped = _values(ctx, among, audited=True)
+    holds, there = _rank(audited, label, position, order)
+    if not swapped:
+        return ClaimResult(
+            claim,
+            Verdict.NOT_CHECKABLE,
+            names[label],
+            f"{names[label]} is {what} of the document's {listing(printed)}; none of these figures has an "
+            "audited counterpart",
+        )
+    evidence = f"audited: {listing(audited)}" + (
+        f" ({len(among) - len(swapped)} as printed, with no audited figure independent of the document)"
+        if len(swapped) < len(among)
+        else ""
     )
-    labels = claim.get("labels") or [next(c.where for c in ctx.document.claims if c.id == cid) for cid in values]
-    names = dict(zip(values, labels, strict=False))
-    listing = "; ".join(f"{names[cid]}: {_n(v)}" for cid, v in values.items())
-    if best == claim.get("label"):
-        return ClaimResult(claim, Verdict.HOLDS, names[best], f"the best of {listing} is the labelled one")
+    if holds:
+        return ClaimResult(claim, Verdict.HOLDS, names[label], f"{names[label]} is {what}; {evidence}")
     return ClaimResult(
         claim,
-        Verdict.CONTRADICTS,
-        names[best],
-        f"the labelled row is not the best in the document's own column: {listing}",
+        Verdict.MISMATCH,
+        names[there],
+        f"it holds in the document's figures, but in the audited ones {names[there]} is {what}, "
+        f"not {names[label]}; {evidence}",
+    )
+
+
+def _misplaced(
+    values: dict[str, float], label: str, below: list[str], above: list[str], figures: Callable[[str], Figure]
+) -> list[str]:
+    """The figures ``label``'s value does not lie above (``below``) or under (``above``), each compared at the
+    edge of its printed rounding or range: "~8M" is at least 7.5M, "~12-15M" at least 11.5M."""
+    value, out = values[label], []
+    for cid in below:
+        edge = values[cid] if values[cid] != figures(cid).value else figures(cid).high
+        if not value > edge:
+            out.append(f"not above {figures(cid).text if values[cid] == figures(cid).value else _n(values[cid])}")
+    for cid in above:
+        edge = values[cid] if values[cid] != figures(cid).value else figures(cid).low
+        if not value < edge:
+            out.append(f"not below {figures(cid).text if values[cid] == figures(cid).value else _n(values[cid])}")
+    return out
+
+
+@_checks("between")
+def _check_between(ctx: Context, claim: Claim) -> ClaimResult:
+    """The label's figure lies above every ``below`` figure and under every ``above`` one ("a sweet spot
+    between the smaller and the larger models", "smaller than transformer-based alternatives")."""
+    label, below, above = claim.get("label"), list(claim.get("below") or []), list(claim.get("above") or [])
+    ids = [label, *below, *above]
+
+    def shown(values: dict[str, float]) -> str:
+        return ", ".join(
+            f"{cid} {ctx.figure(cid).text if values[cid] == ctx.figure(cid).value else _n(values[cid])}" for cid in ids
+        )
+
+    printed, _ = _values(ctx, ids, audited=False)
+    wrong = _misplaced(printed, label, below, above, ctx.figure)
+    if wrong:
+        return ClaimResult(
+            claim,
+            Verdict.CONTRADICTS,
+            printed[label],
+            f"the document's own {ctx.figure(label).text} is {', '.join(wrong)} ({shown(printed)})",
+        )
+    if not claim.get("audited"):
+        return ClaimResult(claim, Verdict.HOLDS, printed[label], f"{shown(printed)}: in order")
+    audited, found = _values(ctx, ids, audited=True)
+    if not found:
+        return ClaimResult(
+            claim,
+            Verdict.NOT_CHECKABLE,
+            printed[label],
+            f"in order as printed ({shown(printed)}); none of these figures has an audited counterpart",
+        )
+    wrong = _misplaced(audited, label, below, above, ctx.figure)
+    if not wrong:
+        return ClaimResult(claim, Verdict.HOLDS, audited[label], f"in order as audited: {shown(audited)}")
+    return ClaimResult(
+        claim,
+        Verdict.MISMATCH,
+        audited[label],
+        f"in order as printed, but the audited {_n(audited[label])} (for {ctx.figure(label).text}) is "
+        f"{', '.join(wrong)}: {shown(audited)}",
     )
 
 
 @_checks("score_formula")
 def _check_score_formula(ctx: Context, claim: Claim) -> ClaimResult:
-    """Finds the formula behind a table's scores, which the table's score claims are then checked with."""
+    """Finds the formula behind a table's scores, among the claims file's candidates, which the table's score
+    claims are then checked with."""
     rows = [
         (ctx.figure(r["params"]).value, ctx.figure(r["rmse"]).value, ctx.figure(r["score"])) for r in claim.get("rows")
     ]
-    formula = find_score_formula(rows)
+    formula = find_score_formula(claim.get("formulas"), rows)
     if formula is None:
-        return ClaimResult(claim, Verdict.NOT_REPRODUCIBLE, None, "no candidate formula reproduces every printed score")
+        return ClaimResult(
+            claim,
+            Verdict.NOT_REPRODUCIBLE,
+            None,
+            f"none of the {len(claim.get('formulas'))} candidate formulas reproduces every printed score",
+        )
     ctx.score_formula = formula
     return ClaimResult(
         claim,

@@ -1,62 +1,71 @@
 """Finding the formula behind an "efficiency score" column that a document prints without one.
 
-Each candidate formula has one free constant. It is fitted on one row and must then reproduce every row within
-the rounding of the printed scores; the first candidate that does is the formula the table implies.
+The candidates are the claims file's (``formulas`` of a ``score_formula`` claim): expressions in ``params``
+(the row's parameter figure, as printed: millions when the column says "Params (M)"), ``rmse`` (its error) and
+``c``, the one free constant. The library holds no candidate of its own: what a document's authors may have
+meant is for whoever reads that document to propose. Each candidate's constant is fitted on one row and must
+then reproduce every row within the rounding of the printed scores; the first candidate that does is the
+formula the table implies.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 from .figures import Figure
+from .safe_eval import UnsafeExpression, evaluate
+
+VARIABLES = ("params", "rmse", "c")
+"""The names a score formula may use."""
+MAX_ITERATIONS = 80
+"""Secant steps when a candidate is not affine in ``c``: bounded, so a formula with no root cannot hang."""
 
 
 @dataclass(frozen=True)
 class ScoreFormula:
-    name: str
-    text: str
-    """The formula with its fitted constant, e.g. ``"(20 - RMSE) / Params(M)"``."""
+    expression: str
+    """The candidate as the claims file gives it, e.g. ``"(c - rmse) / params"``."""
     constant: float
-    score: Callable[[float, float], float]
-    """``score(params_millions, rmse)``."""
+
+    @property
+    def text(self) -> str:
+        """The formula with its fitted constant, e.g. ``"(20 - rmse) / params"``."""
+        return re.sub(r"\bc\b", f"{self.constant:g}", self.expression)
+
+    def score(self, params: float, rmse: float) -> float:
+        value = _value(self.expression, params, rmse, self.constant)
+        return float("nan") if value is None else value
 
 
-@dataclass(frozen=True)
-class _Candidate:
-    name: str
-    template: str
-    fit: Callable[[float, float, float], float]  # (params, rmse, score) -> constant
-    score: Callable[[float, float, float], float]  # (constant, params, rmse) -> score
+def _value(expression: str, params: float, rmse: float, c: float) -> float | None:
+    """The candidate's score, or None where it is undefined (a division by zero at this constant)."""
+    try:
+        return float(evaluate(expression, {"params": Fraction(params), "rmse": Fraction(rmse), "c": Fraction(c)}))
+    except (UnsafeExpression, ArithmeticError):
+        return None
 
 
-CANDIDATES = (
-    _Candidate(
-        "headroom per million parameters",
-        "({c:g} - RMSE) / Params(M)",
-        lambda p, r, s: s * p + r,
-        lambda c, p, r: (c - r) / p,
-    ),
-    _Candidate(
-        "inverse RMSE per million parameters",
-        "{c:g} / (RMSE x Params(M))",
-        lambda p, r, s: s * p * r,
-        lambda c, p, r: c / (r * p),
-    ),
-    _Candidate(
-        "inverse squared RMSE per million parameters",
-        "{c:g} / (RMSE^2 x Params(M))",
-        lambda p, r, s: s * p * r * r,
-        lambda c, p, r: c / (r * r * p),
-    ),
-    _Candidate(
-        "relative headroom per million parameters",
-        "({c:g} - RMSE) / ({c:g} x Params(M))",
-        lambda p, r, s: r / (1 - s * p) if s * p != 1 else float("nan"),
-        lambda c, p, r: (c - r) / (c * p),
-    ),
-)
+def _fit(expression: str, params: float, rmse: float, score: float) -> float | None:
+    """The constant ``c`` at which the candidate gives ``score`` on one row: exact where it is affine in ``c``
+    (checked at three points), else by bounded secant steps; None when there is no such constant."""
+    f1, f2, f3 = (_value(expression, params, rmse, c) for c in (1.0, 2.0, 3.0))
+    if f1 is not None and f2 is not None and f3 is not None:
+        slope = f2 - f1
+        if slope != 0 and abs((f3 - f2) - slope) <= 1e-12 * max(1.0, abs(slope)):
+            return 1.0 + (score - f1) / slope
+    a, b = 1.0, 10.0
+    fa, fb = _value(expression, params, rmse, a), _value(expression, params, rmse, b)
+    for _ in range(MAX_ITERATIONS):
+        if fa is None or fb is None or fa == fb:
+            return None
+        a, b = b, b - (fb - score) * (b - a) / (fb - fa)
+        fa, fb = fb, _value(expression, params, rmse, b)
+        if fb is not None and abs(fb - score) <= 1e-12 * max(1.0, abs(score)):
+            return b
+    return None
 
 
 def _round_constant(value: float) -> float:
@@ -68,20 +77,15 @@ def _round_constant(value: float) -> float:
     return value
 
 
-def find_score_formula(rows: Sequence[tuple[float, float, Figure]]) -> ScoreFormula | None:
-    """``rows``: (params in millions, RMSE, printed score). The first candidate reproducing every row."""
-    if not rows:
-        return None
-    for candidate in CANDIDATES:
-        for anchor in rows:
-            constant = _round_constant(candidate.fit(anchor[0], anchor[1], anchor[2].value))
-            if constant != constant:  # nan
+def find_score_formula(candidates: Sequence[str], rows: Sequence[tuple[float, float, Figure]]) -> ScoreFormula | None:
+    """``rows``: (params, RMSE, printed score). The first of ``candidates`` that, with its constant fitted on
+    some row and rounded, reproduces every row's printed score."""
+    for expression in candidates:
+        for params, rmse, score in rows:
+            fitted = _fit(expression, params, rmse, score.value)
+            if fitted is None or fitted != fitted:  # nan
                 continue
-            if all(score.admits(candidate.score(constant, p, r)) for p, r, score in rows):
-                return ScoreFormula(
-                    candidate.name,
-                    candidate.template.format(c=constant),
-                    constant,
-                    functools.partial(candidate.score, constant),
-                )
+            formula = ScoreFormula(expression, _round_constant(fitted))
+            if all(printed.admits(formula.score(p, r)) for p, r, printed in rows):
+                return formula
     return None

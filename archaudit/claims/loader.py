@@ -81,8 +81,9 @@ CLAIM_KEYS: dict[str, KindKeys] = {
     "scaling": KindKeys((*_PRINTED, "component", "hyperparameter", "from", "to"), (*_FIGURE, "implied")),
     "size": KindKeys((*_PRINTED, "dtype"), (*_FIGURE, "implied")),
     "derived": KindKeys((*_PRINTED, "expression"), (*_FIGURE, "candidates")),
-    "ranking": KindKeys(("label", "among"), (*_PRINTED, "labels", "order")),
-    "score_formula": KindKeys(("rows",), _PRINTED),
+    "ranking": KindKeys(("label", "among"), (*_PRINTED, "labels", "order", "position", "audited")),
+    "between": KindKeys(("label",), (*_PRINTED, "below", "above", "audited")),
+    "score_formula": KindKeys(("rows", "formulas"), _PRINTED),
     "score": KindKeys((*_PRINTED, "params", "rmse"), (*_FIGURE, "model", "implied")),
     "baseline": KindKeys((*_PRINTED, "model"), (*_FIGURE, "implied")),
     "reported": KindKeys(_PRINTED, (*_FIGURE, "published", "published_source", "reason", "implied")),
@@ -130,6 +131,11 @@ KEY_TYPES: dict[str, FieldType] = {
     "among": STRINGS,
     "labels": STRINGS,
     "order": FieldType("'max' or 'min'", lambda v: isinstance(v, str) and v in ("max", "min")),
+    "position": POSITIVE_INT,
+    "audited": FieldType("true or false", lambda v: isinstance(v, bool)),
+    "below": STRINGS,
+    "above": STRINGS,
+    "formulas": EXPRESSIONS,
     "rows": FieldType(
         f"a non-empty list of tables {{ {', '.join(f'{k} = ID' for k in ROW_KEYS)} }}",
         lambda v: isinstance(v, list) and bool(v) and all(isinstance(row, dict) for row in v),
@@ -288,7 +294,12 @@ def _names(expression: str) -> set[str]:
     return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
 
 
-_FIGURE_REFERENCES = {"sum": ("terms",), "ranking": ("among", "label"), "score": ("params", "rmse")}
+_FIGURE_REFERENCES = {
+    "sum": ("terms",),
+    "ranking": ("among", "label"),
+    "between": ("label", "below", "above"),
+    "score": ("params", "rmse"),
+}
 """Keys whose values are ids of claims whose figures the check reads (a score_formula's rows also are)."""
 _DERIVED_FROM = {"derived": ("expression", "candidates"), "sum": ("terms", "candidates")}
 """The kinds whose figure is checked against others of the same document, and the keys naming those."""
@@ -347,6 +358,7 @@ def _validate_references(path: Path, claims: list[Claim]) -> None:
             (key, ref)
             for key in _FIGURE_REFERENCES.get(claim.kind, ())
             for ref in (claim.get(key) if isinstance(claim.get(key), list) else [claim.get(key)])
+            if ref is not None  # an optional key left out (a between claim's below or above)
         ]
         for number, row in enumerate(claim.get("rows") or [], 1):
             referenced += [(f"rows #{number} {key}", ref) for key, ref in row.items()]
@@ -476,6 +488,28 @@ def _check_structure(
             )
         if "labels" in raw and len(raw["labels"]) != len(among):
             raise _fail(path, line, f"{label}: labels and among differ in length")
+        if raw.get("position", 1) > len(among):
+            raise _fail(path, line, f"{label}: position = {raw['position']} is past the {len(among)} rows of among")
+    if kind == "between":
+        if not raw.get("below") and not raw.get("above"):
+            raise _fail(path, line, f"{label}: needs below or above (the figures the label must lie between)")
+        inside = [ref for ref in (*raw.get("below", ()), *raw.get("above", ())) if ref == raw["label"]]
+        if inside:
+            raise _fail(path, line, f"{label}: label = {shown(raw['label'])} is also among below/above")
+    if kind == "score_formula":
+        from .efficiency import VARIABLES
+
+        for formula in raw["formulas"]:
+            names = _names(formula)
+            unknown = sorted(names - set(VARIABLES))
+            if unknown or "c" not in names:
+                raise _fail(
+                    path,
+                    lines.line(*at, "formulas"),
+                    f"{label}: formula {shown(formula)} "
+                    + (f"names {clipped(', '.join(unknown))}; " if unknown else "has no free constant c; ")
+                    + f"a score formula is an expression in {', '.join(VARIABLES)} (c fitted to the rows)",
+                )
     if kind == "attribute":
         given = [key for key in ("count_type", "attribute") if key in raw]
         if not given:

@@ -44,6 +44,7 @@ KINDS = (
     "size",
     "derived",
     "ranking",
+    "between",
     "score_formula",
     "score",
     "baseline",
