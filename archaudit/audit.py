@@ -31,7 +31,10 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
+    from .estimates import Estimate, TransformerDims
+    from .memory import MemoryAudit
     from .peers import ToolComparison
+    from .training import TrainingAudit
 
 
 @dataclass(frozen=True)
@@ -227,6 +230,59 @@ class Audit:
             self.target.cpu_copy,
             meta_keywords=dict(self.keyword_inputs),
         )
+
+    def training(self, optimizer: str = "adam", *, registry: FormulaRegistry = REGISTRY) -> TrainingAudit:
+        """MACs of one training step on the audit's inputs: forward, backward (activation and weight gradients,
+        none for frozen weights) and the optimizer's element-wise work (:func:`archaudit.training.audit_training`)."""
+        from .training import audit_training
+
+        return audit_training(
+            self.target.model,
+            self.inputs,
+            keyword_inputs=dict(self.keyword_inputs),
+            registry=registry,
+            optimizer=optimizer,
+        )
+
+    def memory(
+        self, optimizer: str = "adam", precision: str = "fp32", *, kv_cache_tokens: int | None = None
+    ) -> MemoryAudit:
+        """Bytes of a training step and of inference on the audit's inputs (:func:`archaudit.memory.audit_memory`)."""
+        from .memory import audit_memory
+
+        return audit_memory(
+            self.target.model,
+            self.inputs,
+            keyword_inputs=dict(self.keyword_inputs),
+            optimizer=optimizer,
+            precision=precision,
+            kv_cache_tokens=kv_cache_tokens,
+        )
+
+    def estimates(self, training: TrainingAudit | None = None) -> tuple[TransformerDims, tuple[Estimate, ...]] | None:
+        """The closed-form FLOP estimates the literature quotes (6N, Kaplan, PaLM, Chinchilla, Megatron), from the
+        model's detected transformer dimensions, each beside the exact count; None for a model that is not a
+        transformer (:func:`archaudit.estimates.detect_dimensions`)."""
+        from .estimates import detect_dimensions, estimates
+
+        if self.flops is None:
+            raise ArchauditError(f"{self.name}: no MACs were counted (audit with macs=True) to set estimates against")
+        tokens = self.inputs[0] if self.inputs else dict(self.keyword_inputs).get("input_ids")
+        if tokens is None and self.keyword_inputs:
+            tokens = self.keyword_inputs[0][1]
+        if tokens is None or tokens.dim() < 2:
+            return None
+        dims = detect_dimensions(self.target.model, tuple(tokens.shape))
+        if dims is None:
+            return None
+        found = estimates(
+            dims,
+            params_total=self.params.total,
+            params_non_embedding=self.params.total - dims.embedding_params,
+            exact_forward_macs=self.flops.macs,
+            exact_training_macs=None if training is None else training.total,
+        )
+        return dims, found
 
 
 def _cpu_copy_of(model: nn.Module) -> Callable[[], nn.Module]:

@@ -26,6 +26,7 @@ from .usercode import folded
 if TYPE_CHECKING:
     from .bench import Example
     from .claims.records import Document
+    from .diff import Snapshot
     from .inputs import InputSpec
     from .targets import BuiltTarget
 
@@ -72,15 +73,94 @@ def _cmd_flops(args: argparse.Namespace) -> int:
     from .inputs import parse_inputs
     from .render import flops_json, flops_markdown
 
+    if args.optimizer is not None and not args.training:
+        raise InputSpecError("--optimizer is for --training (the optimizer step's element-wise work)")
+    if args.vary is not None:
+        return _flops_varied(args)
     positional, named = parse_inputs(args.input or [])
     audited = audit(args.target, *positional, device=args.device, keyword_inputs=named)
     assert audited.flops is not None  # audit() counts MACs unless asked not to
     comparison = audited.compare() if args.compare else None
+    training = audited.training(args.optimizer or "adam") if args.training else None
+    found = audited.estimates(training) if training is not None else None
     if args.format == "json":
-        _emit(json.dumps(flops_json(audited.flops, comparison), indent=2))
+        out = flops_json(audited.flops, comparison)
+        if training is not None:
+            from .render.training import estimates_json, training_json
+
+            out["training"] = training_json(training)
+            out["estimates"] = estimates_json(found)
+        _emit(json.dumps(out, indent=2))
     else:
-        _emit(flops_markdown(audited.flops, comparison, title=audited.name))
+        text = flops_markdown(audited.flops, comparison, title=audited.name)
+        if training is not None:
+            from .render.training import training_markdown
+
+            text += "\n" + training_markdown(training, found, title=audited.name)
+        _emit(text)
     return EXIT_OK
+
+
+def _flops_varied(args: argparse.Namespace) -> int:
+    from .polynomial import parse_varied
+    from .render.polynomial import varied_json, varied_markdown
+    from .varied import vary
+
+    if args.compare or args.training:
+        raise InputSpecError("--vary gives costs as polynomials: it does not combine with --compare or --training")
+    varied = parse_varied(args.input or [], args.vary)
+    result = vary(args.target, varied, device=args.device)
+    _emit(json.dumps(varied_json(result), indent=2) if args.format == "json" else varied_markdown(result))
+    return EXIT_OK
+
+
+def _cmd_memory(args: argparse.Namespace) -> int:
+    from . import audit
+    from .inputs import parse_inputs
+    from .render.memory import memory_json, memory_markdown
+
+    positional, named = parse_inputs(args.input or [])
+    audited = audit(args.target, *positional, device=args.device, keyword_inputs=named)
+    memory = audited.memory(args.optimizer, args.precision, kv_cache_tokens=args.kv_cache_tokens)
+    _emit(json.dumps(memory_json(memory), indent=2) if args.format == "json" else memory_markdown(memory, audited.name))
+    return EXIT_OK
+
+
+def _diff_side(text: str, args: argparse.Namespace) -> Snapshot:
+    """A side of ``diff``: a committed JSON output (``flops``/``params --format json``), else a TARGET audited on
+    the given inputs."""
+    from . import audit
+    from .diff import load_baseline, snapshot
+    from .inputs import parse_inputs
+
+    if text.endswith(".json"):
+        return load_baseline(text)
+    positional, named = parse_inputs(args.input or [])
+    audited = audit(text, *positional, device=args.device, keyword_inputs=named)
+    memory = None
+    if args.memory:
+        measured = audited.memory()
+        memory = {r.name: r.total for r in measured.records}
+    return snapshot(audited.params, audited.flops, memory, source=text)
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from .diff import FIGURE_LABELS, diff
+    from .render.diff import diff_json, diff_markdown
+
+    before, after = _diff_side(args.a, args), _diff_side(args.b, args)
+    found = diff(before, after)
+    _emit(json.dumps(diff_json(found), indent=2) if args.format == "json" else diff_markdown(found))
+    if args.fail_over is None:
+        return EXIT_OK
+    grown = found.grown_over(args.fail_over)
+    for delta in grown:
+        print(
+            f"archaudit: {FIGURE_LABELS[delta.name]} grew {delta.before:,} -> {delta.after:,} "
+            f"({'+' if delta.percent is None else f'{float(delta.percent):+.2f}'}%), more than {args.fail_over}%",
+            file=sys.stderr,
+        )
+    return EXIT_CHECK_FAILED if grown else EXIT_OK
 
 
 def _cmd_claims(args: argparse.Namespace) -> int:
@@ -284,6 +364,20 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:20]!r} is not a percentage (a number such as 5 or 0.5)") from None
+    if not 0 <= value <= 1e6:
+        raise argparse.ArgumentTypeError(f"{text[:20]!r}: a percentage from 0 to 1,000,000")
+    return value
+
+
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
+PRECISIONS = ("fp32", "bf16-mixed", "fp16-mixed")
+
+
 def _add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--device",
@@ -327,8 +421,66 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run torchinfo, fvcore and FlopCounterMode on the same model and explain the differences",
     )
+    p.add_argument(
+        "--training",
+        action="store_true",
+        help="one training step: forward, backward for activation and weight gradients (none for frozen weights) "
+        "and the optimizer's element-wise work, per module; for a transformer, the quoted closed-form estimates "
+        "(6N, Kaplan, PaLM, Chinchilla, Megatron) beside the exact count",
+    )
+    p.add_argument(
+        "--optimizer", choices=OPTIMIZERS, help="with --training: the optimizer whose step is counted (default adam)"
+    )
+    p.add_argument(
+        "--vary",
+        metavar="NAME",
+        help="a dimension named in --input (1xTx17 --vary T; Bx3x32x32 --vary B): parameters, MACs and every column "
+        "as exact polynomials in it, with the dominant term and where one term overtakes another",
+    )
     _add_device(p)
     p.set_defaults(run=_cmd_flops)
+
+    p = sub.add_parser(
+        "memory",
+        help="bytes of a training step (weights, gradients, optimizer state, saved activations, peak) and of "
+        "inference (weights, largest live activations, KV cache)",
+    )
+    p.add_argument("target", metavar="TARGET", help=target_help)
+    p.add_argument("--input", action="append", metavar="[NAME=]SHAPE", help=input_help)
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32")
+    p.add_argument(
+        "--kv-cache-tokens",
+        type=_positive_int,
+        metavar="N",
+        help="add a decoder's KV cache for N tokens (batch x sequence length) to the inference peak",
+    )
+    p.add_argument("--format", choices=("md", "json"), default="md")
+    _add_device(p)
+    p.set_defaults(run=_cmd_memory)
+
+    p = sub.add_parser(
+        "diff",
+        help="modules added, removed and changed between two models (or a model and its committed JSON), with "
+        "parameters, MACs and memory before and after",
+    )
+    p.add_argument(
+        "a", metavar="A", help="before: a TARGET, or a committed `archaudit flops/params --format json` file"
+    )
+    p.add_argument("b", metavar="B", help="after: the same kinds as A")
+    p.add_argument("--input", action="append", metavar="[NAME=]SHAPE", help=input_help + "; the same for both sides")
+    p.add_argument(
+        "--memory", action="store_true", help="also compare bytes (weights, gradients, optimizer, activations)"
+    )
+    p.add_argument(
+        "--fail-over",
+        type=_percent,
+        metavar="PCT",
+        help="exit 1 when a compared total (parameters, MACs, memory) grows by more than PCT percent",
+    )
+    p.add_argument("--format", choices=("md", "json"), default="md")
+    _add_device(p)
+    p.set_defaults(run=_cmd_diff)
 
     p = sub.add_parser(
         "claims", help="check a claims file: every claim's verdict with its evidence (exit 1 when any claim fails)"

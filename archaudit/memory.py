@@ -1,0 +1,683 @@
+"""Memory: bytes of weights, gradients, optimizer state and activations saved for backward, per module, and the
+peaks of a training step and of inference, from passes that allocate nothing.
+
+How it is measured. The model goes to the meta device (:func:`archaudit.trace.on_meta`) and its parameters,
+buffers and inputs are swapped, for the passes only (``torch.func.functional_call``: the model is not touched),
+for *fake CPU tensors* (``FakeTensorMode``): meta storage underneath, so nothing is allocated and no arithmetic is
+done, but they report ``device="cpu"``, so every device-dependent choice PyTorch makes (the attention kernel
+``scaled_dot_product_attention`` picks, the oneDNN LSTM/GRU path, the self-attention packed projection) and
+CPU autocast are the CPU's. Plain meta tensors differ from a CPU run there: meta's attention falls back to the
+math kernel and saves the full score matrix, meta's LSTM runs cell by cell, and meta has no autocast at all.
+
+* **Saved activations**: one forward pass with grad enabled under ``torch.autograd.graph.saved_tensors_hooks``;
+  each saved tensor is charged to the innermost module call running when autograd saved it (forward pre/post
+  hooks keep a stack, as :func:`archaudit.trace.capture` does), to the first such call when several save it.
+  Tensors are de-duplicated by storage (views of one storage count once, at the storage's full size), and
+  storages of parameters and buffers are left out (they are weights). Only storages still alive when the
+  forward returns count: those are what the backward pass holds. The model's inputs count where a layer saves
+  them. Stock RNN layers run their real forward here (the trace stubs them); on oneDNN their run-time workspace,
+  whose size only oneDNN knows, counts 0 (noted in the audit when such a layer ran).
+* **Weights** are parameters at their dtype, tied tensors once (at the first module path holding them, as
+  :func:`archaudit.walker.audit_params` counts them); **buffers** are reported apart. **Gradients**: trainable
+  parameters, at their dtype. **Optimizer state**, as ``torch.optim`` lays it out for a parameter of that dtype
+  (its ``state`` after one step): ``sgd`` none; ``momentum`` one buffer per trainable element; ``adam``/``adamw``
+  two (``exp_avg``, ``exp_avg_sq``) plus a 4-byte float32 ``step`` counter per parameter tensor. With fp32
+  parameters (fp32 master weights, as both mixed precisions keep) that is 4 bytes per state element.
+* **Precision**: ``fp32`` runs the pass as the model is; ``bf16-mixed`` and ``fp16-mixed`` run it under
+  ``torch.autocast("cpu", dtype)``: weights, gradients and optimizer state stay at the parameters' dtype (fp32
+  master weights) and saved activations are half precision where autocast casts, including the half copies of
+  weights that autocast makes and autograd saves (they count as activations: they are memory the step holds
+  beyond the weights). The cast policy is CPU autocast's; CUDA's differs (it also runs norms and softmax in fp32).
+* **Training peak** (an upper-bound estimate, not a measurement): weights + buffers + gradients + optimizer state
+  + the larger of (a) the grad-enabled forward's live-activation peak and (b) the saved activations plus a
+  backward transient of twice the largest activation storage (the gradient arriving for an op's output and the
+  one it produces for its input). Gradients are counted as resident throughout; the optimizer step's own
+  temporaries (``foreach`` implementations) are not counted.
+* **Inference peak**: weights + buffers + the largest set of activation storages alive at once during a no-grad
+  forward (inputs included; measured op by op: each op's outputs are tracked until their storage dies) + the KV
+  cache when ``kv_cache_tokens`` is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import sys
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+
+from .errors import ArchauditError, ForwardError
+from .inputs import InputSpec
+from .registry import REGISTRY, FormulaRegistry
+from .trace import model_device, on_meta
+from .usercode import one_line
+from .walker import audit_params, module_paths
+
+
+class MemorySpecError(ArchauditError, ValueError):
+    """An unknown optimizer or precision, or a KV cache asked of a model whose attention layout is not found."""
+
+
+class Optimizer(str, enum.Enum):
+    SGD = "sgd"
+    MOMENTUM = "momentum"
+    ADAM = "adam"
+    ADAMW = "adamw"
+
+
+class Precision(str, enum.Enum):
+    FP32 = "fp32"
+    BF16_MIXED = "bf16-mixed"
+    FP16_MIXED = "fp16-mixed"
+
+
+_AUTOCAST_DTYPE = {Precision.BF16_MIXED: torch.bfloat16, Precision.FP16_MIXED: torch.float16}
+_STEP_BYTES = 4
+"""``torch.optim.Adam``'s ``step``: a float32 scalar tensor per parameter tensor (not capturable, not fused)."""
+
+
+def _choice(kind: str, value: object, enum_type: type[Optimizer] | type[Precision]) -> Any:
+    choices = [m.value for m in enum_type]
+    if isinstance(value, enum_type):
+        return value
+    if isinstance(value, str) and value in choices:
+        return enum_type(value)
+    raise MemorySpecError(f"unknown {kind} {value!r}: one of {', '.join(choices)}")
+
+
+def parse_optimizer(value: object) -> Optimizer:
+    """``"adam"`` -> :attr:`Optimizer.ADAM`; anything else raises :class:`MemorySpecError` naming the choices."""
+    result: Optimizer = _choice("optimizer", value, Optimizer)
+    return result
+
+
+def parse_precision(value: object) -> Precision:
+    """``"bf16-mixed"`` -> :attr:`Precision.BF16_MIXED`; else :class:`MemorySpecError` naming the choices."""
+    result: Precision = _choice("precision", value, Precision)
+    return result
+
+
+def optimizer_state_bytes(optimizer: Optimizer | str, numel: int, element_size: int) -> int:
+    """Bytes ``torch.optim`` keeps for one trainable parameter tensor of ``numel`` elements of ``element_size``."""
+    kind = parse_optimizer(optimizer)
+    if kind is Optimizer.SGD:
+        return 0
+    if kind is Optimizer.MOMENTUM:
+        return numel * element_size  # momentum_buffer
+    return 2 * numel * element_size + _STEP_BYTES  # exp_avg, exp_avg_sq, step
+
+
+@dataclass(frozen=True)
+class ModuleMemory:
+    """One module path's bytes: what it holds itself (parameters ``recurse=False``, first holder of a tied tensor)
+    and the activations autograd saved during its own calls (its children's excluded)."""
+
+    name: str
+    type: str
+    weights: int
+    buffers: int
+    gradients: int
+    optimizer: int
+    activations: int
+    saved_tensors: int
+    """Distinct storages charged here."""
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.buffers + self.gradients + self.optimizer + self.activations
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "weights": self.weights,
+            "buffers": self.buffers,
+            "gradients": self.gradients,
+            "optimizer": self.optimizer,
+            "activations": self.activations,
+            "saved_tensors": self.saved_tensors,
+            "total": self.total,
+        }
+
+
+@dataclass(frozen=True)
+class KVCache:
+    """``2 x layers x kv_heads x head_dim x tokens x element_size`` bytes, and where the layout came from."""
+
+    layers: int
+    kv_heads: int
+    head_dim: int
+    tokens: int
+    element_size: int
+    source: str
+
+    @property
+    def bytes(self) -> int:
+        return 2 * self.layers * self.kv_heads * self.head_dim * self.tokens * self.element_size
+
+
+@dataclass(frozen=True)
+class MemoryAudit:
+    """Bytes of one training step and of inference. Totals are functions of the records."""
+
+    model_type: str
+    inputs: tuple[str, ...]
+    optimizer_name: Optimizer
+    precision: Precision
+    records: tuple[ModuleMemory, ...]
+    forward_peak: int
+    """Most activation bytes alive at once in the grad-enabled forward (saved ones and temporaries)."""
+    largest_activation: int
+    """The largest activation storage an op produced in the grad-enabled forward."""
+    inference_activations: int
+    """Most activation bytes alive at once in the no-grad forward, inputs included."""
+    inference_peak_module: str
+    """The innermost module path running when that peak was reached (``""`` for the root)."""
+    kv_cache: KVCache | None = None
+    built_on: str = "meta"
+    notes: tuple[str, ...] = ()
+
+    @property
+    def weights(self) -> int:
+        return sum(r.weights for r in self.records)
+
+    @property
+    def buffers(self) -> int:
+        return sum(r.buffers for r in self.records)
+
+    @property
+    def gradients(self) -> int:
+        return sum(r.gradients for r in self.records)
+
+    @property
+    def optimizer(self) -> int:
+        return sum(r.optimizer for r in self.records)
+
+    @property
+    def activations(self) -> int:
+        """Activations saved for backward, storages de-duplicated, parameters and buffers excluded."""
+        return sum(r.activations for r in self.records)
+
+    @property
+    def total(self) -> int:
+        """Weights + buffers + gradients + optimizer state + saved activations."""
+        return sum(r.total for r in self.records)
+
+    @property
+    def transient(self) -> int:
+        """The backward transient the training peak allows for: twice the largest activation storage."""
+        return 2 * self.largest_activation
+
+    @property
+    def training_peak(self) -> int:
+        """The training step's upper-bound estimate (module docstring): the resident state plus the larger of the
+        forward's live peak and the saved activations with the backward transient."""
+        static = self.weights + self.buffers + self.gradients + self.optimizer
+        return static + max(self.forward_peak, self.activations + self.transient)
+
+    @property
+    def kv_cache_bytes(self) -> int:
+        return 0 if self.kv_cache is None else self.kv_cache.bytes
+
+    @property
+    def inference_peak(self) -> int:
+        """Weights + buffers + the largest live activation set of a no-grad forward + the KV cache."""
+        return self.weights + self.buffers + self.inference_activations + self.kv_cache_bytes
+
+    def record(self, name: str) -> ModuleMemory:
+        for r in self.records:
+            if r.name == name:
+                return r
+        raise KeyError(f"no module path {name!r} in this {self.model_type} memory audit")
+
+    def component(self, prefix: str) -> ModuleMemory:
+        """The bytes of a module path and every path below it, summed into one record."""
+        if prefix:
+            self.record(prefix)  # raises KeyError naming the path when it does not exist
+        under = [r for r in self.records if not prefix or r.name == prefix or r.name.startswith(prefix + ".")]
+        return ModuleMemory(
+            name=prefix,
+            type=under[0].type,
+            weights=sum(r.weights for r in under),
+            buffers=sum(r.buffers for r in under),
+            gradients=sum(r.gradients for r in under),
+            optimizer=sum(r.optimizer for r in under),
+            activations=sum(r.activations for r in under),
+            saved_tensors=sum(r.saved_tensors for r in under),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        """Plain numbers in a stable order: the five totals first (``weights``, ``gradients``, ``optimizer``,
+        ``activations``, ``total``), then buffers, the peaks, inference, the settings and the modules."""
+        kv = self.kv_cache
+        return {
+            "weights": self.weights,
+            "gradients": self.gradients,
+            "optimizer": self.optimizer,
+            "activations": self.activations,
+            "total": self.total,
+            "buffers": self.buffers,
+            "peak": {
+                "training": self.training_peak,
+                "forward_activations": self.forward_peak,
+                "transient": self.transient,
+            },
+            "inference": {
+                "weights": self.weights,
+                "buffers": self.buffers,
+                "activations": self.inference_activations,
+                "peak_module": self.inference_peak_module,
+                "kv_cache": None
+                if kv is None
+                else {
+                    "bytes": kv.bytes,
+                    "layers": kv.layers,
+                    "kv_heads": kv.kv_heads,
+                    "head_dim": kv.head_dim,
+                    "tokens": kv.tokens,
+                    "element_size": kv.element_size,
+                    "source": kv.source,
+                },
+                "total": self.inference_peak,
+            },
+            "model": self.model_type,
+            "inputs": list(self.inputs),
+            "optimizer_name": self.optimizer_name.value,
+            "precision": self.precision.value,
+            "built_on": self.built_on,
+            "notes": list(self.notes),
+            "modules": [r.as_json() for r in self.records],
+        }
+
+
+# --- storages --------------------------------------------------------------------------------------------------
+
+
+def storage_key(tensor: torch.Tensor) -> int:
+    """An identity of ``tensor``'s storage, shared by all its views: the address of its ``StorageImpl``.
+
+    It holds for real, meta and fake tensors alike, for as long as the storage is alive (a freed storage's address
+    may be reused, so callers compare keys of storages alive at the same time only). A tensor with no storage of
+    its own (a wrapper subclass) is its own key.
+    """
+    try:
+        return int(tensor.untyped_storage()._cdata)
+    except (RuntimeError, NotImplementedError, TypeError):
+        return id(tensor)
+
+
+def storage_bytes(tensor: torch.Tensor) -> int:
+    """The size of ``tensor``'s whole storage (a view is charged its storage, once), else the tensor's own bytes."""
+    try:
+        return int(tensor.untyped_storage().nbytes())
+    except (RuntimeError, NotImplementedError, TypeError):
+        return int(tensor.numel() * tensor.element_size())
+
+
+# TorchDispatchMode.__init_subclass__ and __init__ carry no annotations in torch.
+class _LiveTracker(TorchDispatchMode):  # type: ignore[no-untyped-call]
+    """Tracks the storages every op produces until their last tracked tensor dies, and the most bytes alive at once.
+
+    Parameters' and buffers' storages (``exclude``) are weights, not activations. The peak is read after each op,
+    while its inputs are still held by the caller: an op's inputs and outputs are alive together.
+    """
+
+    def __init__(self, stack: list[str], exclude: set[int]) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # unannotated in torch
+        self.stack, self.exclude = stack, exclude
+        self.live: dict[int, list[int]] = {}  # storage key -> [bytes, live tensors on it]
+        self.current = self.peak = self.largest = 0
+        self.peak_path = ""
+        self.finalizers: list[weakref.finalize[Any, Any]] = []
+        self.ops: set[str] = set()
+
+    def track(self, tensor: torch.Tensor) -> None:
+        key = storage_key(tensor)
+        if key in self.exclude:
+            return
+        entry = self.live.get(key)
+        if entry is None:
+            size = storage_bytes(tensor)
+            self.live[key] = [size, 1]
+            self.current += size
+            self.largest = max(self.largest, size)
+        else:
+            entry[1] += 1
+        self.finalizers.append(weakref.finalize(tensor, self._release, key))
+
+    def _release(self, key: int) -> None:
+        entry = self.live.get(key)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] == 0:
+            self.current -= entry[0]
+            del self.live[key]
+
+    def mark(self) -> None:
+        if self.current > self.peak:
+            self.peak, self.peak_path = self.current, self.stack[-1] if self.stack else ""
+
+    def close(self) -> None:
+        for finalizer in self.finalizers:
+            finalizer.detach()
+        self.finalizers.clear()
+
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
+        out = func(*args, **(kwargs or {}))
+        self.ops.add(str(func._overloadpacket.__name__))
+        for leaf in tree_leaves(out):
+            if isinstance(leaf, torch.Tensor):
+                self.track(leaf)
+        self.mark()
+        return out
+
+
+@dataclass
+class _Saved:
+    """Saved tensors seen by the pack hook, by weak reference: only those alive when the forward returns count."""
+
+    entries: list[tuple[weakref.ref[torch.Tensor], int, int, str]]
+
+    def alive(self, exclude: set[int]) -> dict[int, tuple[int, str]]:
+        """Storage key -> (bytes, first module path that saved it), over the storages still alive."""
+        found: dict[int, tuple[int, str]] = {}
+        for ref, key, size, path in self.entries:
+            if ref() is not None and key not in exclude and key not in found:
+                found[key] = (size, path)
+        return found
+
+
+# --- the passes ------------------------------------------------------------------------------------------------
+
+
+def _fake_copy(tensor: torch.Tensor, memo: dict[int, torch.Tensor]) -> torch.Tensor:
+    """A fake CPU tensor of ``tensor``'s shape, strides and dtype (run inside the fake mode); one per original."""
+    found = memo.get(id(tensor))
+    if found is None:
+        found = torch.empty_strided(tuple(tensor.shape), tuple(tensor.stride()), dtype=tensor.dtype, device="cpu")
+        if isinstance(tensor, nn.Parameter):
+            found = nn.Parameter(found, requires_grad=tensor.requires_grad)
+        memo[id(tensor)] = found
+    return found
+
+
+@dataclass
+class _Pass:
+    saved: dict[int, tuple[int, str]]
+    peak: int
+    peak_path: str
+    largest: int
+    ops: set[str]
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    saved_argv = sys.argv
+    try:
+        sys.argv = ["archaudit"]
+        with contextlib.redirect_stdout(sys.stderr):  # what the model prints stays off archaudit's output
+            yield
+    finally:
+        sys.argv = saved_argv
+
+
+def _run(
+    model: nn.Module,
+    state: dict[str, torch.Tensor],
+    inputs: list[torch.Tensor],
+    keywords: dict[str, torch.Tensor],
+    exclude: set[int],
+    *,
+    grad: bool,
+    precision: Precision,
+) -> _Pass:
+    """One forward of ``model`` with ``state`` (fake tensors) swapped in: saved tensors charged per module call
+    when ``grad``, live activation bytes tracked op by op."""
+    paths = {id(m): name for name, m in model.named_modules()}
+    stack: list[str] = []
+    saved = _Saved([])
+    tracker = _LiveTracker(stack, exclude)
+
+    def pre_hook(module: nn.Module, args: tuple[Any, ...]) -> None:
+        stack.append(paths[id(module)])
+
+    def post_hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        stack.pop()
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        saved.entries.append((weakref.ref(tensor), storage_key(tensor), storage_bytes(tensor), stack[-1]))
+        return tensor
+
+    def unpack(tensor: torch.Tensor) -> torch.Tensor:
+        return tensor
+
+    handles = []
+    for module in model.modules():
+        handles.append(module.register_forward_pre_hook(pre_hook))
+        handles.append(module.register_forward_hook(post_hook))
+    dtype = _AUTOCAST_DTYPE.get(precision)
+    autocast = torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext()
+    try:
+        for tensor in (*inputs, *keywords.values()):
+            tracker.track(tensor)
+        tracker.mark()
+        with (
+            _quiet(),
+            torch.set_grad_enabled(grad),
+            autocast,
+            torch.autograd.graph.saved_tensors_hooks(pack, unpack),
+            tracker,
+        ):
+            output = torch.func.functional_call(model, state, tuple(inputs), dict(keywords), strict=False)
+        result = _Pass(saved.alive(exclude), tracker.peak, tracker.peak_path, tracker.largest, set(tracker.ops))
+        del output
+        return result
+    except (KeyboardInterrupt, ArchauditError):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the user's forward: SystemExit included
+        where = stack[-1] if stack else ""
+        kind = type(dict(model.named_modules()).get(where, model)).__name__
+        shapes = ", ".join(
+            ["x".join(map(str, t.shape)) for t in inputs]
+            + [f"{k}={'x'.join(map(str, t.shape))}" for k, t in keywords.items()]
+        )
+        raise ForwardError(
+            f"memory pass on fake CPU inputs [{shapes}] failed in module {where or '(root)'!r} ({kind}): "
+            f"{one_line(exc)}"
+        ) from None
+    finally:
+        tracker.close()
+        for handle in handles:
+            handle.remove()
+
+
+# --- KV cache --------------------------------------------------------------------------------------------------
+
+
+def _config_value(config: Any, *names: str) -> int | None:
+    for name in names:
+        value = getattr(config, name, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def kv_cache_layout(model: nn.Module, tokens: int, element_size: int) -> KVCache:
+    """The KV cache of ``tokens`` cached tokens (batch x sequence length) for a decoder: from a Hugging Face
+    ``model.config`` (``num_hidden_layers``, ``num_key_value_heads`` else ``num_attention_heads``, ``head_dim``
+    else ``hidden_size // num_attention_heads``), else from the self-attention of its ``nn.TransformerDecoderLayer``
+    modules; else :class:`MemorySpecError`."""
+    if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
+        raise MemorySpecError(f"kv_cache_tokens={tokens!r}: expected a positive number of tokens")
+    config = getattr(model, "config", None)
+    if config is not None:
+        config = getattr(config, "text_config", None) or config
+        layers = _config_value(config, "num_hidden_layers", "n_layer", "num_layers")
+        heads = _config_value(config, "num_attention_heads", "n_head")
+        kv_heads = _config_value(config, "num_key_value_heads") or heads
+        hidden = _config_value(config, "hidden_size", "n_embd", "d_model")
+        head_dim = _config_value(config, "head_dim") or (hidden // heads if hidden and heads else None)
+        if layers and kv_heads and head_dim:
+            return KVCache(layers, kv_heads, head_dim, tokens, element_size, f"{type(config).__name__}")
+        raise MemorySpecError(
+            f"kv_cache_tokens: {type(model).__name__}.config ({type(config).__name__}) lacks the layer count, "
+            f"attention heads or head size (layers={layers}, kv_heads={kv_heads}, head_dim={head_dim})"
+        )
+    attention = [m.self_attn for m in model.modules() if isinstance(m, nn.TransformerDecoderLayer)]
+    if attention:
+        first = attention[0]
+        return KVCache(
+            len(attention), first.num_heads, first.head_dim, tokens, element_size, "nn.TransformerDecoderLayer"
+        )
+    raise MemorySpecError(
+        f"kv_cache_tokens: no decoder layout found in {type(model).__name__}: it has no Hugging Face .config and "
+        "no nn.TransformerDecoderLayer"
+    )
+
+
+# --- the audit -------------------------------------------------------------------------------------------------
+
+
+def _label(tensor: torch.Tensor) -> str:
+    return str(InputSpec(tuple(tensor.shape), tensor.dtype))
+
+
+def audit_memory(
+    model: nn.Module,
+    inputs: Sequence[torch.Tensor | InputSpec],
+    *,
+    keyword_inputs: Mapping[str, torch.Tensor | InputSpec] | None = None,
+    optimizer: Optimizer | str = "adam",
+    precision: Precision | str = "fp32",
+    kv_cache_tokens: int | None = None,
+    registry: FormulaRegistry = REGISTRY,
+) -> MemoryAudit:
+    """Bytes of a training step of ``model`` on ``inputs`` (tensors or :class:`InputSpec` shapes; ``keyword_inputs``
+    passed by name) with ``optimizer`` at ``precision``, and of inference, as the module docstring defines them.
+
+    Nothing is allocated: the passes run on fake CPU tensors over meta storage, and the caller's model is not
+    touched. ``kv_cache_tokens`` (batch x sequence length) adds a decoder's KV cache to the inference peak.
+    Raises :class:`MemorySpecError` for an unknown optimizer or precision or an undetectable KV cache,
+    :class:`ForwardError` when the forward fails.
+    """
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    kind, mode_of = parse_optimizer(optimizer), parse_precision(precision)
+    params = audit_params(model, registry=registry)  # refuses lazy modules; weights per path, ties once
+    built_on = model_device(model)
+    meta_model = on_meta(model)
+    # Shapes, dtypes, ties and requires_grad are read off the caller's model: ``.to("meta")`` gives each path of a
+    # tied tensor its own copy, which would count it twice and run the passes with two tensors where there is one.
+    walk = module_paths(model)
+
+    fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
+    memo: dict[int, torch.Tensor] = {}
+    with fake_mode:
+        state = {
+            name: _fake_copy(t, memo)
+            for name, t in (
+                *model.named_parameters(remove_duplicate=False),
+                *model.named_buffers(remove_duplicate=False),
+            )
+        }
+        spec_memo: dict[int, torch.Tensor] = {}
+        originals = [i.meta_tensor() if isinstance(i, InputSpec) else i for i in inputs]
+        keyword_originals = {
+            k: v.meta_tensor() if isinstance(v, InputSpec) else v for k, v in (keyword_inputs or {}).items()
+        }
+        fake_inputs = [_fake_copy(t, spec_memo) for t in originals]
+        fake_keywords = {k: _fake_copy(t, spec_memo) for k, t in keyword_originals.items()}
+    exclude = {storage_key(t) for t in state.values()}
+
+    with fake_mode:
+        train = _run(meta_model, state, fake_inputs, fake_keywords, exclude, grad=True, precision=mode_of)
+        infer = _run(meta_model, state, fake_inputs, fake_keywords, exclude, grad=False, precision=mode_of)
+
+    activations: dict[str, list[int]] = {}
+    for size, path in train.saved.values():
+        entry = activations.setdefault(path, [0, 0])
+        entry[0] += size
+        entry[1] += 1
+
+    seen: set[int] = set()
+    visited: set[int] = set()
+    records = []
+    for (path, module), walked in zip(walk, params.records, strict=True):
+        gradients = state_bytes = 0
+        for p in module._parameters.values():
+            if p is None or id(p) in seen:
+                continue
+            seen.add(id(p))
+            if p.requires_grad:
+                gradients += p.numel() * p.element_size()
+                state_bytes += optimizer_state_bytes(kind, p.numel(), p.element_size())
+        # a module registered at several paths is charged its saved activations at its first path, as the hooks do
+        saved, count = activations.get(path, [0, 0]) if id(module) not in visited else (0, 0)
+        visited.add(id(module))
+        records.append(
+            ModuleMemory(
+                name=path,
+                type=type(module).__name__,
+                weights=walked.param_bytes,
+                buffers=walked.buffer_bytes,
+                gradients=gradients,
+                optimizer=state_bytes,
+                activations=saved,
+                saved_tensors=count,
+            )
+        )
+
+    kv = None
+    if kv_cache_tokens is not None:
+        dtype = _AUTOCAST_DTYPE.get(mode_of)
+        if dtype is None:
+            dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+        kv = kv_cache_layout(model, kv_cache_tokens, torch.empty((), dtype=dtype, device="meta").element_size())
+
+    notes = ["kernel choices and autocast policy are the CPU's (fake CPU tensors over meta storage)"]
+    if train.ops & {"mkldnn_rnn_layer", "mkldnn_rnn"}:
+        notes.append("an RNN ran on oneDNN: its run-time workspace, of a size only oneDNN knows, counts 0")
+    if kind in (Optimizer.ADAM, Optimizer.ADAMW):
+        notes.append("optimizer state: exp_avg and exp_avg_sq at each parameter's dtype, plus a 4-byte step")
+    labels = tuple(_label(t) for t in originals) + tuple(f"{k}={_label(t)}" for k, t in keyword_originals.items())
+    return MemoryAudit(
+        model_type=type(model).__name__,
+        inputs=labels,
+        optimizer_name=kind,
+        precision=mode_of,
+        records=tuple(records),
+        forward_peak=train.peak,
+        largest_activation=train.largest,
+        inference_activations=infer.peak,
+        inference_peak_module=infer.peak_path,
+        kv_cache=kv,
+        built_on=built_on,
+        notes=tuple(notes),
+    )
+
+
+__all__ = [
+    "KVCache",
+    "MemoryAudit",
+    "MemorySpecError",
+    "ModuleMemory",
+    "Optimizer",
+    "Precision",
+    "audit_memory",
+    "kv_cache_layout",
+    "optimizer_state_bytes",
+    "parse_optimizer",
+    "parse_precision",
+    "storage_bytes",
+    "storage_key",
+]
