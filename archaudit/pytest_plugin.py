@@ -11,6 +11,10 @@
       def test_forward(model):
           ...
 
+The memory limits (``memory_mb``, ``train_memory_mb`` with ``optimizer=`` and ``precision=``) and a baseline
+(``baseline="baselines/model.json", max_growth_pct=5``, a path relative to the working directory) are
+:func:`archaudit.assert_budget`'s, in the marker as in the fixture.
+
 A model over its budget fails the test with the table of limits, measured values and margins. A marker that
 would check nothing fails the test naming it: a positional argument, a misspelt keyword, a value of the wrong
 type (``allow_unsupported="false"``, ``input=(0, 17)``).
@@ -31,8 +35,9 @@ if TYPE_CHECKING:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "budget(params=, trainable=, macs=, flops=, size_mb=, input=, allow_unsupported=): hold the test's "
-        "`model` fixture to these limits (archaudit)",
+        "budget(params=, trainable=, macs=, flops=, size_mb=, memory_mb=, train_memory_mb=, input=, optimizer=, "
+        "precision=, baseline=, max_growth_pct=, allow_unsupported=): hold the test's `model` fixture to these "
+        "limits (archaudit)",
     )
 
 
@@ -60,10 +65,11 @@ def _check_marker(item: pytest.Item, marker: pytest.Mark, model: Any) -> None:
     """Hold ``model`` to the marker's limits. A marker that would check nothing (a positional argument, a
     misspelt keyword, ``allow_unsupported="false"``, ``input=(0, 17)``) fails the test naming it."""
     __tracebackhide__ = True
-    from archaudit.budgets.check import KINDS, BudgetError, assert_budget
+    from archaudit.budgets.check import KINDS, OPTIONS, BudgetError, assert_budget
     from archaudit.tomlfile import shown, unknown_message
 
-    known = (*KINDS, "input", "allow_unsupported", "name")  # assert_budget's keywords; name: the test's by default
+    # assert_budget's keywords; name: the test's by default
+    known = (*KINDS, "input", *OPTIONS, "allow_unsupported", "name")
     where = f"{item.nodeid}: @pytest.mark.budget"
     if marker.args:
         raise BudgetError(f"{where} takes keywords only (params=..., macs=...), got {shown(marker.args)}")

@@ -78,6 +78,9 @@ class ReferenceModel:
     """Published configurations, as (label, builder keyword arguments). When another document quotes this model's
     parameter count, the figure held to it is the largest variant's, each variant's count shown; with none, the
     default build's."""
+    sequence_dim: int | None = None
+    """The input dimension that is a sequence's length (a time series' window): a report gives the model's cost
+    as a polynomial in it. None: the report varies nothing."""
     params_claims: tuple[str, ...] = ()
     """Ids of claims (in this entry's claims files) that print this model's own parameter count in a comparison
     with other models: the figure the baselines table shows for it."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from .output import atomic_write
 from .progress import Step, no_step
 from .render.baselines import baselines_json, baselines_markdown
-from .render.charts import distribution_svg, efficiency_svg
+from .render.charts import distribution_svg, efficiency_svg, scaling_svg
 from .render.model import report_json, report_markdown
 from .report_data import ModelReport, baselines, build_report
 
@@ -39,8 +39,25 @@ def write_report(report: ModelReport, output: str | Path, *, fmt: str = "md", de
         if svg is not None:
             written.append(atomic_write(output.with_name(f"{stem}.efficiency.svg"), svg))
             charts["efficiency"] = f"{stem}.efficiency.svg"
+    if report.scaling is not None:
+        at = _audited_size(report)
+        title = f"{report.name}: share of the MACs by term"
+        svg = scaling_svg(report.scaling.polynomial("macs"), title, at)
+        if svg is not None:
+            written.append(atomic_write(output.with_name(f"{stem}.scaling.svg"), svg))
+            charts["scaling"] = f"{stem}.scaling.svg"
     written.append(atomic_write(output, report_markdown(report, charts, depth=depth)))
     return written
+
+
+def _audited_size(report: ModelReport) -> int | None:
+    """The varied dimension's size in the report's own input (30 in ``1x30x17``)."""
+    entry_dims = report.inputs[0].split(":")[0].split("x") if report.inputs else []
+    varied = report.scaling.inputs.shapes[0].dims if report.scaling is not None else ()
+    for given, open_ in zip(entry_dims, varied, strict=False):
+        if open_ is None and given.isdigit():
+            return int(given)
+    return None
 
 
 def regenerate(directory: str | Path = "reports", *, step: Step = no_step) -> list[Path]:

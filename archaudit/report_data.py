@@ -73,6 +73,16 @@ class ModelReport:
     """What the audit found, root causes first (:func:`findings`)."""
     command: str = ""
     """The command that regenerates this report (``archaudit report NAME --input ...``)."""
+    training: Any = None
+    """A :class:`~archaudit.training.TrainingAudit` of one step on the report's input (None when not counted)."""
+    memory: Any = None
+    """A :class:`~archaudit.memory.MemoryAudit` on the report's input (None when not measured)."""
+    estimates: Any = None
+    """(dimensions, estimates) for a transformer (:meth:`archaudit.audit.Audit.estimates`), else None."""
+    scaling: Any = None
+    """A :class:`~archaudit.varied.VariedCosts`: the cost as polynomials in the sequence dimension, or None."""
+    scaling_note: str = ""
+    """Why there is no scaling (the model's cost is not a function of that dimension, or it has none)."""
 
     def to_markdown(self, depth: int | None = None) -> str:
         from .render.model import report_markdown
@@ -184,10 +194,13 @@ def build_report(
     device: str = "auto",
     registry: FormulaRegistry = REGISTRY,
     claims_target: str | nn.Module | None = None,
+    cost: bool = True,
 ) -> ModelReport:
     """Audit a reference model, a ``module:callable`` TARGET or an ``nn.Module`` completely; ``device`` says where
     to build a TARGET (see :func:`archaudit.targets.build_target`). The model is built once and traced once
-    (:func:`archaudit.audit`); the peer tools get that model and a factory for a CPU copy."""
+    (:func:`archaudit.audit`); the peer tools get that model and a factory for a CPU copy. With ``cost``, one
+    training step's MACs and memory are counted too, and for a reference model with a sequence dimension the cost
+    as a polynomial in it."""
     from .audit import audit
 
     audited = audit(name, *(inputs or ()), device=device, registry=registry, keyword_inputs=keyword_inputs)
@@ -213,6 +226,9 @@ def build_report(
     given = f"the TARGET {name}" if isinstance(name, str) else "a model given in memory"
     shown = [str(i) for i in flops.inputs]
     command = f"archaudit report {built.name}" + "".join(f" --input {i}" for i in shown if entry is None)
+    training = audited.training(registry=registry) if cost else None
+    memory = audited.memory() if cost else None
+    scaling, scaling_note = _scaling(built) if cost else (None, "")
     return ModelReport(
         name=built.name,
         description=entry.description if entry else f"{type(model).__name__}, from {given}",
@@ -231,7 +247,38 @@ def build_report(
         reference=entry is not None,
         command=command if isinstance(name, str) else "",
         findings=findings(params, flops, claims),
+        training=training,
+        memory=memory,
+        estimates=audited.estimates(training) if training is not None else None,
+        scaling=scaling,
+        scaling_note=scaling_note,
     )
+
+
+SEQUENCE = "T"
+"""The name a report gives the sequence dimension it varies."""
+
+
+def _scaling(built: Any) -> tuple[Any, str]:
+    """The MACs and columns as polynomials in a reference model's sequence dimension (memory is left to
+    ``archaudit flops --vary``, a pass per size), or None and why not."""
+    from .errors import ArchauditError, ForwardError
+    from .polynomial import parse_varied
+    from .varied import vary
+
+    entry = built.reference
+    if entry is None or entry.sequence_dim is None or entry.input_shape is None:
+        return None, ""
+    dims = [str(d) for d in entry.input_shape]
+    dims[entry.sequence_dim] = SEQUENCE
+    varied = parse_varied(["x".join(dims)], SEQUENCE)
+    try:
+        return vary(built, varied, memory=False), ""
+    except ForwardError as exc:
+        window = entry.input_shape[entry.sequence_dim]
+        return None, f"the model runs only at its own window, {SEQUENCE} = {window} ({exc})"
+    except ArchauditError as exc:
+        return None, f"its cost is not a polynomial in the window {SEQUENCE} ({exc})"
 
 
 @dataclass(frozen=True)

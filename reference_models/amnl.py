@@ -135,6 +135,7 @@ register(
         description="AMNL, large: CNN 128-256-384, 3-layer BiLSTM 384, 12-head attention at 768, MLP heads from 64",
         citation='seed document 000 ("parameter count analysis"), model-architecture and layer-by-layer tables',
         input_shape=(1, WINDOW, FEATURES),
+        sequence_dim=1,
         builder=build_amnl,
         hyperparameters=LARGE,
         provenance=(
@@ -205,6 +206,7 @@ register(
         "heads Linear(256,128)/(256,64)",
         citation='seed document 001 ("model parameter analysis"), prediction-head and component-breakdown tables',
         input_shape=(1, WINDOW, FEATURES),
+        sequence_dim=1,
         builder=build_amnl_compact,
         hyperparameters=COMPACT,
         provenance=(
@@ -280,6 +282,7 @@ register(
         citation='"Gradient-Aware Multi-Task Learning for Predictive Maintenance: AMNL, GABA, and GRACE" '
         "(online book), 121-section edition, which states every layer size of this configuration",
         input_shape=(1, WINDOW, FEATURES),
+        sequence_dim=1,
         builder=build_amnl_v2,
         hyperparameters=V2,
         provenance=(Assumption("activations", "ReLU", "unstated (no parameters)"),),

@@ -143,6 +143,7 @@ register(
         citation="Z. Zhang, W. Song, Q. Li, arXiv:2106.15842; IEEE Trans. Instrumentation and Measurement 71 (2022); "
         "public code: github.com/Zzzsdu/DAST (DAST_Network.py, DAST_utils.py, DAST_main.py)",
         input_shape=(1, 42, 14),
+        sequence_dim=1,
         builder=build_dast,
         provenance=(
             Assumption(

@@ -66,6 +66,7 @@ register(
         citation="X. Li, Q. Ding, J.-Q. Sun, Reliability Engineering & System Safety 172 (2018) 1-11, "
         "doi:10.1016/j.ress.2017.11.021",
         input_shape=(1, WINDOWS["FD001"], SENSORS),
+        sequence_dim=1,
         builder=build_dcnn,
         variants=tuple((subset, {"subset": subset}) for subset in WINDOWS),
         provenance=(

@@ -47,6 +47,7 @@ register(
         citation="stands for the documents' 'Transformer-based' comparison row, which names no paper; layer design of "
         "Vaswani et al. 2017 (nn.TransformerEncoderLayer)",
         input_shape=(1, 30, 17),
+        sequence_dim=1,
         builder=build_transformer_rul,
         provenance=(
             Assumption(

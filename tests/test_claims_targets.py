@@ -103,7 +103,7 @@ def test_report_refuses_a_claims_file_about_another_model(project, capsys):
     code, out, err = run(capsys, "report", f"{other}:build", "--input", "3x4", "--claims", card, "--no-compare",
                          "--against-target")
     assert code == EXIT_OK, err
-    assert "| params " in out or "params" in out.split("## 6. Documentation claims")[1]
+    assert "| params " in out or "params" in out.split("## 7. Documentation claims")[1]
     # the same model named two ways (relative in the file, absolute here) is the same model: no refusal
     code, out, err = run(capsys, "report", f"{project / 'models' / 'tiny.py'}:build", "--input", "3x4",
                          "--claims", card, "--no-compare")

@@ -419,12 +419,19 @@ BUDGET_CASES = [
     ("params = [200, 100]", "params = [200, 100] must be a (min, max) pair with min <= max: minimum 200 is above "
                             "maximum 100"),
     ("name = 5", "name = 5 must be a string"),
+    ("memory_mb = -1", "memory_mb = -1 must be a number or a (min, max) pair, each finite and non-negative"),
+    ('train_memory_mb = "2 GB"', "train_memory_mb = '2 GB' must be a number or a (min, max) pair"),
+    ('optimizer = "lion"', "optimizer = 'lion' must be one of sgd, momentum, adam, adamw"),
+    ('precision = "fp8"', "precision = 'fp8' must be one of fp32, bf16-mixed, fp16-mixed"),
+    ("baseline = 5", "baseline = 5 must be a string"),
+    ("max_growth_pct = -5", "max_growth_pct = -5 must be"),
 ]
 
 
 @pytest.mark.parametrize(("text", "fragment"), BUDGET_CASES, ids=[c[0][:30] for c in BUDGET_CASES])
 def test_a_wrong_budget_type_is_refused_with_file_line_and_entry(tmp_path, capsys, text, fragment):
-    limit = "" if text.split("=")[0].strip() in ("params", "macs", "size_mb", "trainable", "flops") else \
+    limit = "" if text.split("=")[0].strip() in ("params", "macs", "size_mb", "trainable", "flops", "memory_mb",
+                                                               "train_memory_mb") else \
         "params = 200\n"
     path = budgets_file(tmp_path, SMALL + limit + text + "\n")
     err = refused(capsys, "check", str(path))
@@ -446,7 +453,8 @@ def test_an_entry_with_no_limit_is_refused_before_anything_is_built(tmp_path, ca
     path = budgets_file(tmp_path, '[[model]]\ntarget = "no-such-model"\nparams = 1\n\n' + SMALL + text)
     err = refused(capsys, "check", str(path))
     assert err == (f"archaudit: {path}:5: [[model]] #2 ({TARGETS}:small): checks nothing: give at least one "
-                   "limit (params, trainable, macs, flops, size_mb)")
+                   "limit (params, trainable, macs, flops, size_mb, memory_mb, train_memory_mb) or a baseline with "
+                   "max_growth_pct")
 
 
 # ============================================================================================== assert_budget

@@ -1,16 +1,25 @@
-"""Budgets: hold a model to limits on parameters, MACs, FLOPs and size, in a test or in CI.
+"""Budgets: hold a model to limits on parameters, MACs, FLOPs, size and memory, and to its own committed baseline,
+in a test or in CI.
 
 ``assert_budget(model, params=..., macs=..., input=...)`` raises :class:`BudgetExceeded` (an
 ``AssertionError``, so pytest shows it as a failure) whose message is a table of every limit, the measured
 value and the margin. Unsupported layers count against a budget unless ``allow_unsupported=True``: a budget
 that cannot see part of the model is not met. Only a real unknown is unsupported: a module counted by the
 parameters it holds itself (``direct``) or op by op from its trace (``ops``) never fails a budget.
+
+``memory_mb`` and ``train_memory_mb`` hold :func:`archaudit.memory.audit_memory`'s inference peak and training-step
+peak to limits in MB (10^6 bytes), compared in bytes, exactly: a peak one byte over the limit is over it, however
+the MB figure rounds. ``baseline`` (a :class:`~archaudit.diff.Snapshot`, or the path of an ``archaudit flops
+--format json``, ``params --format json`` or ``Audit.to_json()`` output) with ``max_growth_pct`` fails a model whose
+parameters, trainable parameters or MACs total grew by more than that percentage over the baseline's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -21,15 +30,43 @@ from ..inputs import KEYWORD_NAME, MAX_DIMENSION, InputSpec, parse_input
 from ..tomlfile import finite, is_int, shown
 
 if TYPE_CHECKING:
+    from ..diff import Delta, ModelDiff, Snapshot
+    from ..records import FlopsAudit, ModelAudit
     from ..registry import FormulaRegistry
 
 Limit = float | int | tuple[float, float] | Sequence[float]
-KINDS = ("params", "trainable", "macs", "flops", "size_mb")
-UNITS = {"params": "parameters", "trainable": "parameters", "macs": "MACs", "flops": "FLOPs", "size_mb": "MB"}
+MEMORY_KINDS = ("memory_mb", "train_memory_mb")
+"""The memory limits, in MB (10^6 bytes): the inference peak and the training step's peak of
+:class:`archaudit.memory.MemoryAudit`; measured only when one of them is given (it costs two passes)."""
+KINDS = ("params", "trainable", "macs", "flops", "size_mb", *MEMORY_KINDS)
+UNITS = {
+    "params": "parameters",
+    "trainable": "parameters",
+    "macs": "MACs",
+    "flops": "FLOPs",
+    "size_mb": "MB",
+    "memory_mb": "MB",
+    "train_memory_mb": "MB",
+}
+BYTES_PER_MB = 10**6
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
+"""The ``optimizer=`` of ``train_memory_mb`` (:class:`archaudit.memory.Optimizer`); ``adam`` by default."""
+PRECISIONS = ("fp32", "bf16-mixed", "fp16-mixed")
+"""The ``precision=`` of the memory limits (:class:`archaudit.memory.Precision`); ``fp32`` by default."""
+DEFAULT_OPTIMIZER, DEFAULT_PRECISION = "adam", "fp32"
+OPTIONS = ("optimizer", "precision", "baseline", "max_growth_pct")
+"""The keywords of a budget that qualify its limits, beside ``input``: each needs its partner
+(:func:`pairing_problem`)."""
 
 
 class BudgetError(ArchauditError, ValueError):
     """A budget is malformed (a negative limit, min > max, MACs without an input ...)."""
+
+
+def mb_in_bytes(mb: float) -> Fraction:
+    """A limit in MB as bytes, exactly: the decimal the user wrote (``0.003`` is 3,000 bytes, not the float's
+    3,000.0000000000000624...) times 10^6."""
+    return (Fraction(repr(mb)) if isinstance(mb, float) else Fraction(mb)) * BYTES_PER_MB
 
 
 @dataclass(frozen=True)
@@ -38,17 +75,68 @@ class Check:
     low: float | None
     high: float
     measured: float
+    """In the limit's unit (MB for the size and memory limits)."""
+    measured_bytes: int | None = None
+    """For the memory limits: the bytes measured, which :attr:`ok` compares with the limits in bytes, exactly."""
+    setting: str = ""
+    """What the figure was measured under (``"adam, fp32"`` for ``train_memory_mb``), for the table."""
 
     @property
     def ok(self) -> bool:
+        if self.measured_bytes is not None:
+            low = None if self.low is None else mb_in_bytes(self.low)
+            return (low is None or self.measured_bytes >= low) and self.measured_bytes <= mb_in_bytes(self.high)
         return (self.low is None or self.measured >= self.low) and self.measured <= self.high
+
+    @property
+    def over(self) -> bool:
+        """Above the maximum (else, when not :attr:`ok`, under the minimum)."""
+        if self.measured_bytes is not None:
+            return self.measured_bytes > mb_in_bytes(self.high)
+        return self.measured > self.high
 
     @property
     def margin(self) -> float:
         """Room left under the maximum (negative: over it), or below the minimum when under it."""
+        if self.measured_bytes is not None:
+            if self.low is not None and self.measured_bytes < mb_in_bytes(self.low):
+                return float((self.measured_bytes - mb_in_bytes(self.low)) / BYTES_PER_MB)
+            return float((mb_in_bytes(self.high) - self.measured_bytes) / BYTES_PER_MB)
         if self.low is not None and self.measured < self.low:
             return self.measured - self.low
         return self.high - self.measured
+
+
+@dataclass(frozen=True)
+class BaselineGate:
+    """A model against its committed baseline: every total both sides hold may grow by at most
+    ``max_growth_pct`` percent (:meth:`archaudit.diff.ModelDiff.grown_over`: exactly that much passes)."""
+
+    source: str
+    """The baseline file as given (or the snapshot's source)."""
+    max_growth_pct: float
+    diff: ModelDiff
+    """Baseline (before) to the model as audited now (after)."""
+
+    @property
+    def rows(self) -> tuple[Delta, ...]:
+        """The totals either side holds (parameters, trainable, and MACs when counted), in the diff's order; one
+        that a side lacks (parameters, in a ``flops --format json`` baseline) is not compared."""
+        return tuple(d for d in self.diff.totals if d.before is not None or d.after is not None)
+
+    @property
+    def compared(self) -> tuple[Delta, ...]:
+        return tuple(d for d in self.diff.totals if d.known)
+
+    @property
+    def grown(self) -> tuple[str, ...]:
+        """The totals that grew by more than ``max_growth_pct`` percent."""
+        return tuple(d.name for d in self.diff.grown_over(self.max_growth_pct))
+
+    @property
+    def ok(self) -> bool:
+        # a gate that compared nothing checked nothing: it never passes (check_budget refuses it before this)
+        return bool(self.compared) and not self.grown
 
 
 @dataclass(frozen=True)
@@ -58,10 +146,15 @@ class BudgetResult:
     checks: tuple[Check, ...]
     unsupported: tuple[str, ...]
     allow_unsupported: bool
+    baseline: BaselineGate | None = None
 
     @property
     def ok(self) -> bool:
-        return all(c.ok for c in self.checks) and (self.allow_unsupported or not self.unsupported)
+        return (
+            all(c.ok for c in self.checks)
+            and (self.baseline is None or self.baseline.ok)
+            and (self.allow_unsupported or not self.unsupported)
+        )
 
 
 class BudgetExceeded(AssertionError):
@@ -220,6 +313,85 @@ def _inputs(value: Any) -> tuple[list[Any], dict[str, Any]]:
     return found
 
 
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise BudgetError(f"{key} = {shown(value)} must be one of {', '.join(choices)}")
+    return value
+
+
+GROWTH = "a finite percentage >= 0 (5 for 5%; 0: no growth at all)"
+
+
+def growth_problem(value: Any) -> str | None:
+    """What is wrong with a ``max_growth_pct`` (``"must be ..."``), or None: the budgets file's check of it."""
+    number = finite(value)
+    return None if number is not None and number >= 0 else f"must be {GROWTH}"
+
+
+def pairing_problem(given: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The first option in ``given`` (the keywords or keys of one budget, limits included) that lacks what it
+    applies to, and why: ``optimizer`` without ``train_memory_mb``, ``precision`` without a memory limit,
+    ``max_growth_pct`` without ``baseline`` and the other way round. None when every option has its partner."""
+    if "optimizer" in given and "train_memory_mb" not in given:
+        return (
+            "optimizer",
+            f"optimizer = {shown(given['optimizer'])} applies to train_memory_mb only, and none is given",
+        )
+    if "precision" in given and not any(kind in given for kind in MEMORY_KINDS):
+        return "precision", (
+            f"precision = {shown(given['precision'])} applies to memory_mb and train_memory_mb only, and neither "
+            "is given"
+        )
+    if "max_growth_pct" in given and "baseline" not in given:
+        return "max_growth_pct", (
+            f"max_growth_pct = {shown(given['max_growth_pct'])} needs baseline (the JSON of the figures to grow from)"
+        )
+    if "baseline" in given and "max_growth_pct" not in given:
+        return "baseline", "baseline needs max_growth_pct (the most a total may grow, in percent; 0: not at all)"
+    return None
+
+
+def _snapshot(baseline: Any) -> Snapshot:
+    from ..diff import BaselineError, Snapshot, load_baseline
+
+    if isinstance(baseline, Snapshot):
+        return baseline
+    if isinstance(baseline, (str, Path)):
+        try:
+            return load_baseline(baseline)
+        except BaselineError as exc:
+            raise BudgetError(f"baseline: {exc}") from None
+    raise BudgetError(
+        f"baseline = {shown(baseline)} must be the path of an `archaudit flops --format json` output (or of "
+        "`params --format json`, Audit.to_json()) or an archaudit.diff.Snapshot"
+    )
+
+
+def _gate(
+    base: Snapshot, params: ModelAudit, flops: FlopsAudit | None, max_growth_pct: float, input_given: bool
+) -> BaselineGate:
+    """The model as audited now against ``base``; refused when the inputs differ or nothing can be compared."""
+    from ..diff import diff, snapshot
+
+    found = diff(base, snapshot(params, flops))
+    gate = BaselineGate(base.source, max_growth_pct, found)
+    if found.inputs_differ:
+        raise BudgetError(
+            f"input {', '.join(found.after.inputs or ())} differs from the baseline's "
+            f"{', '.join(base.inputs or ())} ({base.source}): MACs would not be like for like; give the "
+            "baseline's input, or regenerate the baseline on this one"
+        )
+    if not gate.compared:
+        held = [name for name, total in base.totals.items() if total is not None] or ["no total"]
+        now = [name for name, total in found.after.totals.items() if total is not None]
+        hint = "" if input_given else " (give input= to count MACs)"
+        raise BudgetError(
+            f"baseline {base.source} holds {', '.join(held)} and the model was audited for {', '.join(now)}: no "
+            f"total to compare, so the baseline checks nothing{hint}"
+        )
+    return gate
+
+
 def check_budget(
     model: nn.Module,
     *,
@@ -227,6 +399,10 @@ def check_budget(
     input: Any = None,
     allow_unsupported: bool = False,
     registry: FormulaRegistry | None = None,
+    optimizer: str | None = None,
+    precision: str | None = None,
+    baseline: str | Path | Snapshot | None = None,
+    max_growth_pct: float | None = None,
     **limits: Limit,
 ) -> BudgetResult:
     """Measure ``model`` against ``limits`` (see :func:`assert_budget`) without raising; ``registry`` counts with
@@ -243,10 +419,28 @@ def check_budget(
     unknown = set(limits) - set(KINDS)
     if unknown:
         raise BudgetError(f"unknown limit(s) {', '.join(sorted(unknown))}; known: {', '.join(KINDS)}")
-    if not limits:
-        raise BudgetError("no limit given: pass params=, trainable=, macs=, flops= or size_mb=")
+    if not limits and baseline is None:
+        raise BudgetError(
+            f"no limit given: pass {', '.join(f'{kind}=' for kind in KINDS)} or baseline= with max_growth_pct="
+        )
     bounds = {kind: _bounds(kind, limit) for kind, limit in limits.items()}
+    memory = [kind for kind in MEMORY_KINDS if kind in limits]
+    options = {"optimizer": optimizer, "precision": precision, "baseline": baseline, "max_growth_pct": max_growth_pct}
+    for key, choices in (("optimizer", OPTIMIZERS), ("precision", PRECISIONS)):
+        if options[key] is not None:
+            _choice(key, options[key], choices)
+    if max_growth_pct is not None and growth_problem(max_growth_pct) is not None:
+        raise BudgetError(f"max_growth_pct = {shown(max_growth_pct)} {growth_problem(max_growth_pct)}")
+    paired = pairing_problem({**limits, **{k: v for k, v in options.items() if v is not None}})
+    if paired is not None:
+        raise BudgetError(paired[1])
+    base = None if baseline is None else _snapshot(baseline)
+    input_given = input is not None
+    if input is None and base is not None and base.inputs:  # the baseline's own inputs: MACs like for like
+        input = list(base.inputs)
     inputs, named = _inputs(input)  # refused before any work
+    if memory and not inputs and not named:
+        raise BudgetError(f"{'/'.join(memory)} limits need input= (a shape such as '1x30x17')")
     audit = audit_params(model, registry=registry)
     measured: dict[str, float] = {
         "params": audit.total,
@@ -255,6 +449,7 @@ def check_budget(
     }
     unsupported = [r.name or "(root)" for r in audit.unsupported]
     labels: tuple[str, ...] = ()
+    flops = None
     if "macs" in limits or "flops" in limits or inputs or named:
         if not inputs and not named:
             raise BudgetError("macs/flops limits need input= (a shape such as '1x30x17')")
@@ -267,8 +462,32 @@ def check_budget(
             for r in flops.unsupported
         ]
         labels = flops.inputs
-    checks = tuple(Check(kind, low, high, measured[kind]) for kind, (low, high) in bounds.items())
-    return BudgetResult(name or type(model).__name__, labels, checks, tuple(unsupported), allow_unsupported)
+    gate = None
+    if base is not None and max_growth_pct is not None:
+        gate = _gate(base, audit, flops, max_growth_pct, input_given)
+    peaks: dict[str, int] = {}
+    if memory:  # the costly passes last: after every refusal
+        from ..memory import audit_memory
+
+        spent = audit_memory(
+            model,
+            inputs,
+            keyword_inputs=named,
+            optimizer=optimizer or DEFAULT_OPTIMIZER,
+            precision=precision or DEFAULT_PRECISION,
+            registry=registry,
+        )
+        peaks = {"memory_mb": spent.inference_peak, "train_memory_mb": spent.training_peak}
+        measured |= {kind: peak / BYTES_PER_MB for kind, peak in peaks.items()}
+    settings = {
+        "memory_mb": precision or DEFAULT_PRECISION,
+        "train_memory_mb": f"{optimizer or DEFAULT_OPTIMIZER}, {precision or DEFAULT_PRECISION}",
+    }
+    checks = tuple(
+        Check(kind, low, high, measured[kind], peaks.get(kind), settings.get(kind, ""))
+        for kind, (low, high) in bounds.items()
+    )
+    return BudgetResult(name or type(model).__name__, labels, checks, tuple(unsupported), allow_unsupported, gate)
 
 
 def assert_budget(
@@ -279,7 +498,13 @@ def assert_budget(
     macs: Limit | None = None,
     flops: Limit | None = None,
     size_mb: Limit | None = None,
+    memory_mb: Limit | None = None,
+    train_memory_mb: Limit | None = None,
     input: Any = None,
+    optimizer: str | None = None,
+    precision: str | None = None,
+    baseline: str | Path | Snapshot | None = None,
+    max_growth_pct: float | None = None,
     allow_unsupported: bool = False,
     name: str | None = None,
     registry: FormulaRegistry | None = None,
@@ -292,15 +517,45 @@ def assert_budget(
     ``"1x128:int64"``), a tuple of positive ints, a tensor, or a non-empty list of these; a dimension of 0 or a
     bool is refused. ``allow_unsupported`` is a bool (``"false"`` is refused, not read as true). A malformed
     budget raises :class:`BudgetError` (a ``ValueError``), never :class:`BudgetExceeded`.
+
+    ``memory_mb`` (inference peak) and ``train_memory_mb`` (a training step's peak, an upper-bound estimate) are
+    :func:`archaudit.memory.audit_memory`'s figures in MB of 10^6 bytes, compared in bytes, exactly; they need
+    ``input`` and are measured only when given. ``optimizer`` (``sgd``, ``momentum``, ``adam`` by default,
+    ``adamw``) applies to ``train_memory_mb``; ``precision`` (``fp32`` by default, ``bf16-mixed``, ``fp16-mixed``)
+    to both; either given without its limit is refused.
+
+    ``baseline`` (the path of an ``archaudit flops --format json`` output, or ``params --format json``,
+    ``Audit.to_json()``, or a :class:`~archaudit.diff.Snapshot`) with ``max_growth_pct`` (a percentage >= 0, read
+    exactly; one needs the other) fails the model when a total both hold (parameters, trainable, MACs) grew by
+    more than that percentage; exactly that much passes. Without ``input``, MACs are counted on the baseline's
+    inputs; a different ``input`` is refused (MACs would not be like for like), and so is a baseline that shares
+    no total with the model's audit (it would check nothing).
     """
     __tracebackhide__ = True  # pytest shows the table, not this frame
     given = {
         k: v
-        for k, v in {"params": params, "trainable": trainable, "macs": macs, "flops": flops, "size_mb": size_mb}.items()
+        for k, v in {
+            "params": params,
+            "trainable": trainable,
+            "macs": macs,
+            "flops": flops,
+            "size_mb": size_mb,
+            "memory_mb": memory_mb,
+            "train_memory_mb": train_memory_mb,
+        }.items()
         if v is not None
     }
     result = check_budget(
-        model, name=name, input=input, allow_unsupported=allow_unsupported, registry=registry, **given
+        model,
+        name=name,
+        input=input,
+        allow_unsupported=allow_unsupported,
+        registry=registry,
+        optimizer=optimizer,
+        precision=precision,
+        baseline=baseline,
+        max_growth_pct=max_growth_pct,
+        **given,
     )
     if not result.ok:
         raise BudgetExceeded(result)

@@ -7,6 +7,12 @@
     input = "1x30x17"                   # or a list of shapes, "NAME=SHAPE" or {input_ids = "1x128:int64"}
     params = 12_400_000                 # a maximum ...
     macs = [360_000_000, 370_000_000]   # ... or a [min, max] range
+    memory_mb = 60                      # inference peak, MB = 10^6 bytes (compared in bytes)
+    train_memory_mb = 250               # a training step's peak (an upper-bound estimate), MB = 10^6 bytes
+    optimizer = "adamw"                 # of train_memory_mb: sgd, momentum, adam (the default) or adamw
+    precision = "bf16-mixed"            # of both memory limits: fp32 (the default), bf16-mixed or fp16-mixed
+    baseline = "baselines/amnl.json"    # relative to this file: a committed `archaudit flops --format json`
+    max_growth_pct = 5                  # ... which no total (parameters, trainable, MACs) may outgrow by > 5%
     allow_unsupported = false
 
     [[claims]]
@@ -19,6 +25,14 @@ Any other key or table is refused, with its line and the nearest known key; so i
 names no verdict, or holds anything but counts. The file is read only when it is a regular file of at most
 :data:`~archaudit.tomlfile.MAX_FILE_BYTES`.
 
+An option without what it applies to is refused at its line (``optimizer`` without ``train_memory_mb``,
+``precision`` without a memory limit, ``max_growth_pct`` without ``baseline`` and the other way round), and so is a
+baseline that cannot be read; both before any model is built. A baseline counts as a limit. It is compared with
+the model's audit total by total (:func:`archaudit.diff.diff`): a total the baseline does not hold (parameters, in a
+``flops --format json`` output) is shown as not in the baseline and not compared; a baseline that shares no total
+with the audit, or whose inputs differ from the entry's ``input`` (MACs would not be like for like), is refused
+(exit 2), never passed. Without ``input``, MACs are counted on the baseline's inputs.
+
 Exit codes: 0 everything within budget, 1 anything over (or a claims file off its expectation), 2 a bad file
 or target.
 """
@@ -28,12 +42,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..claims.records import Verdict
 from ..errors import ArchauditError, FormulaMismatchError, TargetError
 from ..tomlfile import STRING, FieldType, KeyLines, KeyPath, read_toml, shown, toml_key, unknown_keys
-from .check import INPUT, KINDS, LIMIT, BudgetResult, check_budget, input_problem, limit_problem
+from .check import (
+    GROWTH,
+    INPUT,
+    KINDS,
+    LIMIT,
+    MEMORY_KINDS,
+    OPTIMIZERS,
+    PRECISIONS,
+    BudgetResult,
+    check_budget,
+    growth_problem,
+    input_problem,
+    limit_problem,
+    pairing_problem,
+)
+
+if TYPE_CHECKING:
+    from ..diff import Snapshot
 
 
 @dataclass(frozen=True)
@@ -53,6 +84,10 @@ MODEL_TYPES: dict[str, FieldType] = {
     "name": STRING,
     "input": _Checked(INPUT, lambda v: input_problem(v) is None, input_problem),
     **{kind: _Checked(LIMIT, lambda v: limit_problem(v) is None, limit_problem) for kind in KINDS},
+    "optimizer": FieldType(f"one of {', '.join(OPTIMIZERS)}", lambda v: isinstance(v, str) and v in OPTIMIZERS),
+    "precision": FieldType(f"one of {', '.join(PRECISIONS)}", lambda v: isinstance(v, str) and v in PRECISIONS),
+    "baseline": STRING,
+    "max_growth_pct": _Checked(GROWTH, lambda v: growth_problem(v) is None, growth_problem),
     "allow_unsupported": FieldType("a boolean (true or false)", lambda v: isinstance(v, bool)),
 }
 """The type of every ``[[model]]`` key, declared once; checked, never coerced."""
@@ -142,6 +177,11 @@ class _ModelEntry:
     def limits(self) -> dict[str, Any]:
         return {k: self.entry[k] for k in KINDS if k in self.entry}
 
+    @property
+    def checks_something(self) -> bool:
+        """A limit, or a baseline (which the parser pairs with its max_growth_pct)."""
+        return bool(self.limits) or "baseline" in self.entry
+
 
 @dataclass(frozen=True)
 class _ClaimsEntry:
@@ -197,6 +237,17 @@ def _expect(source: _File, at: KeyPath, label: str, expect: Any) -> str | dict[s
     return dict(expect)
 
 
+def _baseline(source: _File, spec: _ModelEntry) -> Snapshot:
+    """The entry's baseline, read from its path relative to the budgets file; refused at its line."""
+    from ..diff import BaselineError, load_baseline
+
+    given = Path(spec.entry["baseline"])
+    try:
+        return load_baseline(given if given.is_absolute() else source.path.parent / given)
+    except BaselineError as exc:
+        raise source.error((*spec.at, "baseline"), f"{spec.label}: baseline = {shown(str(given))}: {exc}") from None
+
+
 def run_budgets(path: str | Path) -> BudgetsReport:
     """Check every ``[[model]]`` and ``[[claims]]`` entry. The whole file is read and refused on any mistake
     before a model is built or a claims file checked."""
@@ -212,8 +263,16 @@ def run_budgets(path: str | Path) -> BudgetsReport:
     if not models and not claims:
         raise BudgetsFileError(f"{path}: nothing to check: add [[model]] or [[claims]] entries")
     for spec in models:  # after every key of the file is known: a misspelt limit is named as that
-        if not spec.limits:
-            raise source.error(spec.at, f"{spec.label}: checks nothing: give at least one limit ({', '.join(KINDS)})")
+        if not spec.checks_something:
+            raise source.error(
+                spec.at,
+                f"{spec.label}: checks nothing: give at least one limit ({', '.join(KINDS)}) or a baseline with "
+                "max_growth_pct",
+            )
+        paired = pairing_problem(spec.entry)
+        if paired is not None:
+            raise source.error((*spec.at, paired[0]), f"{spec.label}: {paired[1]}")
+    baselines = {spec.index: _baseline(source, spec) for spec in models if "baseline" in spec.entry}
     results = []
     for spec in models:
         target = name = spec.entry["target"]
@@ -224,7 +283,8 @@ def run_budgets(path: str | Path) -> BudgetsReport:
         except TargetError as exc:
             raise source.error((*spec.at, "target"), f"{spec.number}: {exc}") from None
         inputs = spec.entry.get("input")
-        if inputs is None and built.reference is not None and ("macs" in spec.limits or "flops" in spec.limits):
+        counted = ("macs", "flops", *MEMORY_KINDS)  # a baseline's MACs are counted on its own inputs
+        if inputs is None and built.reference is not None and any(kind in spec.limits for kind in counted):
             inputs = list(built.reference.example_input(batch=1, device="meta"))
         try:
             results.append(
@@ -233,6 +293,10 @@ def run_budgets(path: str | Path) -> BudgetsReport:
                     name=spec.entry.get("name", name),
                     input=inputs,
                     allow_unsupported=spec.entry.get("allow_unsupported", False),
+                    optimizer=spec.entry.get("optimizer"),
+                    precision=spec.entry.get("precision"),
+                    baseline=baselines.get(spec.index),
+                    max_growth_pct=spec.entry.get("max_growth_pct"),
                     **spec.limits,
                 )
             )

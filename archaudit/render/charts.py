@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from ..polynomial import Polynomial
 from ..report_data import EfficiencyRow, Share
 
 if TYPE_CHECKING:
@@ -105,6 +106,49 @@ def efficiency_svg(rows: Sequence[EfficiencyRow], title: str) -> str | None:
     ax.set_ylabel("average RMSE as the document claims")
     ax.set_title(title)
     ax.legend(fontsize=8, loc="upper left")
+    ax.spines[["top", "right"]].set_visible(False)
+    svg = _svg(fig)
+    plt.close(fig)
+    return svg
+
+
+def scaling_svg(polynomial: Polynomial, title: str, at: int | None = None) -> str | None:
+    """Each term's share of a cost polynomial, stacked to 100%, against its variable (log scale) from 1 to past
+    the last size where one term overtakes another: a dashed line where each does, a dotted one at the audited
+    input's size."""
+    plt = _matplotlib()
+    if plt is None:
+        return None
+    terms = polynomial.terms
+    var = polynomial.variable
+    crossings = [c.at for c in polynomial.crossovers() if c.at > 1]  # "T passes 1 at T=1" marks nothing
+    top = 4 * max([*crossings, at or 1, 256])
+    points = 64
+    xs = [top ** (i / (points - 1)) for i in range(points)]  # 1 .. top, evenly on the log scale
+    values = [[abs(float(t.coefficient)) * x**t.power for x in xs] for t in terms]
+    totals = [sum(column) or 1.0 for column in zip(*values, strict=True)]
+    shares = [[100 * v / total for v, total in zip(row, totals, strict=True)] for row in values]
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    labels = ["constant" if t.power == 0 else f"{var}^{t.power}" if t.power > 1 else var for t in terms]
+    ax.stackplot(
+        xs,
+        shares,
+        labels=[f"{label} term" for label in labels],
+        colors=["#C44E52", "#4C72B0", "#55A868", "#DD8452", "#8172B3"][: len(terms)],
+    )
+    for crossing in crossings:
+        ax.axvline(crossing, color="#222222", linestyle="--", linewidth=0.8)
+        ax.annotate(f" {var}={crossing:,}", (crossing, 50), fontsize=8)
+    if at is not None:
+        ax.axvline(at, color="#222222", linestyle=":", linewidth=0.8)
+        ax.annotate(f" audited {var}={at:,}", (at, 8), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlim(1, top)
+    ax.set_ylim(0, 100)
+    ax.set_xlabel(f"{var} (log scale)")
+    ax.set_ylabel("share of the MACs (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower left")
     ax.spines[["top", "right"]].set_visible(False)
     svg = _svg(fig)
     plt.close(fig)

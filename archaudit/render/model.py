@@ -13,8 +13,9 @@ from .charts import text_bars
 from .claims import claims_json, claims_markdown
 from .flops import CONVENTION, built_text, comparison_markdown, flops_json, unsupported_ops_text
 from .params import params_json
+from .training import estimates_json, training_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _shares_table(shares: tuple[Share, ...], first: str) -> str:
@@ -190,7 +191,10 @@ def report_markdown(report: ModelReport, charts: Mapping[str, str] | None = None
     out += ["", "## 4. FLOPs cross-check", "", CONVENTION, ""]
     out += [comparison_markdown(report.comparison) if report.comparison is not None else "_not run_"]
 
-    out += ["", "## 5. Efficiency", ""]
+    out += ["", "## 5. Training, memory and scaling", ""]
+    out += _cost(report, charts)
+
+    out += ["", "## 6. Efficiency", ""]
     eff = report.efficiency
     if eff is None:
         out += ["No efficiency figures in this model's documents."]
@@ -234,7 +238,7 @@ def report_markdown(report: ModelReport, charts: Mapping[str, str] | None = None
         if "efficiency" in charts:
             out += [f"![parameters against claimed RMSE]({charts['efficiency']})", ""]
 
-    out += ["", "## 6. Documentation claims", ""]
+    out += ["", "## 7. Documentation claims", ""]
     if not report.claims:
         out += ["No claims file documents this model."]
     for audit in report.claims:
@@ -242,7 +246,7 @@ def report_markdown(report: ModelReport, charts: Mapping[str, str] | None = None
 
     if not report.reference:  # the user's own model: no source to hold its hyperparameters to
         return "\n".join(out).rstrip() + "\n"
-    out += ["", "## 7. Provenance", "", f"{cell(report.citation)}.", ""]
+    out += ["", "## 8. Provenance", "", f"{cell(report.citation)}.", ""]
     if report.provenance:
         provenance = [[cell(text) for text in row] for row in report.provenance]
         out += [table(provenance, ["hyperparameter", "value", "fixed by"]), ""]
@@ -251,6 +255,59 @@ def report_markdown(report: ModelReport, charts: Mapping[str, str] | None = None
     if report.notes:
         out += [cell(report.notes), ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _cost(report: ModelReport, charts: Mapping[str, str]) -> list[str]:
+    """One training step's MACs and memory on the report's input, the cost as polynomials in the sequence
+    dimension (with its chart), and for a transformer the quoted estimates."""
+    t, m = report.training, report.memory
+    if t is None or m is None:
+        return ["_not counted_"]
+    name = (
+        code_text(f"archaudit flops {report.name} --training") + " and " + code_text(f"archaudit memory {report.name}")
+    )
+    out = [
+        f"One training step on the input above, with Adam in fp32 ({name} give each module's share):",
+        "",
+    ]
+    rows = [
+        ("forward MACs", n(t.forward)),
+        ("backward MACs: activation gradients", n(t.backward_input)),
+        ("backward MACs: weight gradients", n(t.backward_weight)),
+        ("training step FLOPs (2 x MACs)", n(t.flops)),
+        (f"optimizer element-wise ops (adam, {t.optimizer_ops_per_element} per element)", n(t.optimizer_elementwise)),
+        ("weights (bytes)", n(m.weights)),
+        ("gradients (bytes)", n(m.gradients)),
+        ("optimizer state (bytes)", n(m.optimizer)),
+        ("activations saved for backward (bytes)", n(m.activations)),
+        ("training peak (bytes, an upper bound)", n(m.training_peak)),
+        ("inference peak (bytes)", n(m.inference_peak)),
+    ]
+    out += [table(rows, ["quantity", "value"], ["left", "right"]), ""]
+    if report.scaling is not None:
+        from ..varied import summary
+
+        costs = report.scaling
+        var = costs.variable
+        out += [
+            f"### Cost against the window {cell(var)}",
+            "",
+            f"Exact polynomials in {cell(var)} ("
+            + code_text(f"archaudit flops {report.name} --input {costs.inputs} --vary {var}")
+            + " adds memory), each interpolated at some sizes and verified at others:",
+            "",
+            table(((label, cell(line)) for label, line in summary(costs)), ["quantity", "polynomial"]),
+            "",
+        ]
+        if "scaling" in charts:
+            out += [f"![share of the MACs by term against {cell(var)}]({charts['scaling']})", ""]
+    elif report.scaling_note:
+        out += [f"No cost polynomial: {cell(report.scaling_note)}.", ""]
+    if report.estimates is not None:
+        from .training import estimates_markdown
+
+        out += ["### The quoted estimates, audited", "", estimates_markdown(*report.estimates)]
+    return out
 
 
 def report_json(report: ModelReport) -> dict[str, Any]:
@@ -291,6 +348,10 @@ def report_json(report: ModelReport) -> dict[str, Any]:
         ],
         "params": params_json(p),
         "flops": flops_json(report.flops, report.comparison),
+        "training": None if report.training is None else training_json(report.training),
+        "memory": None if report.memory is None else report.memory.as_json(),
+        "polynomial": None if report.scaling is None else report.scaling.as_json(),
+        "estimates": estimates_json(report.estimates),
         "efficiency": None
         if report.efficiency is None
         else {
