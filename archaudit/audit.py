@@ -125,6 +125,8 @@ class Audit:
     """None when the audit was asked for parameters only."""
     keyword_inputs: tuple[tuple[str, torch.Tensor], ...] = ()
     """The meta tensors passed by name, in order."""
+    registry: FormulaRegistry = REGISTRY
+    """The layer rules the MACs were counted with."""
 
     @property
     def name(self) -> str:
@@ -231,7 +233,7 @@ class Audit:
             meta_keywords=dict(self.keyword_inputs),
         )
 
-    def training(self, optimizer: str = "adam", *, registry: FormulaRegistry = REGISTRY) -> TrainingAudit:
+    def training(self, optimizer: str = "adam", *, registry: FormulaRegistry | None = None) -> TrainingAudit:
         """MACs of one training step on the audit's inputs: forward, backward (activation and weight gradients,
         none for frozen weights) and the optimizer's element-wise work (:func:`archaudit.training.audit_training`)."""
         from .training import audit_training
@@ -240,8 +242,10 @@ class Audit:
             self.target.model,
             self.inputs,
             keyword_inputs=dict(self.keyword_inputs),
-            registry=registry,
+            registry=registry or self.registry,
             optimizer=optimizer,
+            # the forward this audit traced is not traced again (with the same rules)
+            forward=self.flops if registry in (None, self.registry) else None,
         )
 
     def memory(
@@ -400,12 +404,12 @@ def audit(
         built = build_target(target, device=device)
     params = audit_params(built.model, registry=registry)
     if not macs:
-        return Audit(built, (), params, None)
+        return Audit(built, (), params, None, registry=registry)
     positional, named = resolve_inputs(built, inputs, named_given)
     tensors = tuple(meta_tensors(positional))
     keywords = tuple(zip(named, meta_tensors(list(named.values())), strict=True))
     flops = audit_macs(built.model, tensors, registry=registry, build_note=built.note, keyword_inputs=dict(keywords))
-    return Audit(built, tensors, params, flops, keywords)
+    return Audit(built, tensors, params, flops, keywords, registry)
 
 
 __all__ = ["Audit", "audit", "built_model", "resolve_inputs"]

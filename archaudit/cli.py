@@ -119,6 +119,17 @@ def _cmd_memory(args: argparse.Namespace) -> int:
     from .inputs import parse_inputs
     from .render.memory import memory_json, memory_markdown
 
+    if args.vary is not None:
+        from .polynomial import parse_varied
+        from .render.polynomial import varied_json, varied_markdown
+        from .varied import vary
+
+        varied = parse_varied(args.input or [], args.vary)
+        result = vary(
+            args.target, varied, device=args.device, memory=True, optimizer=args.optimizer, precision=args.precision
+        )
+        _emit(json.dumps(varied_json(result), indent=2) if args.format == "json" else varied_markdown(result))
+        return EXIT_OK
     positional, named = parse_inputs(args.input or [])
     audited = audit(args.target, *positional, device=args.device, keyword_inputs=named)
     memory = audited.memory(args.optimizer, args.precision, kv_cache_tokens=args.kv_cache_tokens)
@@ -435,7 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--vary",
         metavar="NAME",
         help="a dimension named in --input (1xTx17 --vary T; Bx3x32x32 --vary B): parameters, MACs and every column "
-        "as exact polynomials in it, with the dominant term and where one term overtakes another",
+        "as exact polynomials in it, with the dominant term and where one term overtakes another (memory --vary "
+        "for bytes)",
     )
     _add_device(p)
     p.set_defaults(run=_cmd_flops)
@@ -454,6 +466,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         metavar="N",
         help="add a decoder's KV cache for N tokens (batch x sequence length) to the inference peak",
+    )
+    p.add_argument(
+        "--vary",
+        metavar="NAME",
+        help="a dimension named in --input: saved activations and the peaks as exact polynomials in it (two passes "
+        "per size, several sizes)",
     )
     p.add_argument("--format", choices=("md", "json"), default="md")
     _add_device(p)

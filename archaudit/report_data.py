@@ -273,7 +273,7 @@ def _scaling(built: Any) -> tuple[Any, str]:
     dims[entry.sequence_dim] = SEQUENCE
     varied = parse_varied(["x".join(dims)], SEQUENCE)
     try:
-        return vary(built, varied, memory=False), ""
+        return vary(built, varied), ""
     except ForwardError as exc:
         window = entry.input_shape[entry.sequence_dim]
         return None, f"the model runs only at its own window, {SEQUENCE} = {window} ({exc})"

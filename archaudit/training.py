@@ -65,7 +65,7 @@ from .formulas.linear import bilinear_spec
 from .formulas.recurrent import cell_spec, recurrent_spec, recurrent_steps
 from .inputs import InputSpec, meta_tensors
 from .macs import audit_macs
-from .records import Call, FlopsRecord, MacCount, Packed
+from .records import Call, FlopsAudit, FlopsRecord, MacCount, Packed
 from .registry import REGISTRY, FormulaRegistry
 from .trace import capture, model_device, on_meta
 
@@ -507,6 +507,7 @@ def audit_training(
     registry: FormulaRegistry = REGISTRY,
     optimizer: str = "adam",
     backward_rules: Mapping[str, BackwardRule] = BACKWARD_RULES,
+    forward: FlopsAudit | None = None,
 ) -> TrainingAudit:
     """MACs of one training step of ``model`` on ``inputs`` (tensors or :class:`InputSpec` shapes) and
     ``keyword_inputs``: the forward (:func:`archaudit.macs.audit_macs`), the backward per module (activation and
@@ -514,13 +515,15 @@ def audit_training(
 
     Runs on the meta device, as :func:`audit_macs` does; the caller's model is not touched. Parameters with
     ``requires_grad=False`` are frozen: they get no weight gradient, and no activation gradient is counted upstream
-    of the first tensor that needs one. Inputs do not require grad unless a tensor given does.
+    of the first tensor that needs one. Inputs do not require grad unless a tensor given does. ``forward``: the
+    forward pass's MAC audit on the same inputs, when the caller has one (it is then not traced again).
     """
     if optimizer not in OPTIMIZER_OPS:
         raise OptimizerError(f"unknown optimizer {optimizer!r}; one of {', '.join(OPTIMIZER_OPS)}")
     built_on = model_device(model)
     meta_model = on_meta(model)
-    forward = audit_macs(meta_model, inputs, registry=registry, keyword_inputs=keyword_inputs)
+    if forward is None:
+        forward = audit_macs(meta_model, inputs, registry=registry, keyword_inputs=keyword_inputs)
     meta_inputs = _meta_inputs(inputs)
     keywords = dict(zip(keyword_inputs or {}, _meta_inputs(list((keyword_inputs or {}).values())), strict=True))
     calls, grads = _grad_pass(meta_model, meta_inputs, keywords)

@@ -1,8 +1,9 @@
 """Cost as a function of one input dimension (``archaudit flops TARGET --input 1xTx17 --vary T``).
 
 The model is built once; at each size the fit asks for (:data:`archaudit.polynomial.DEFAULT_POINTS`, in their
-order) it is walked and traced again, and its memory measured, all from the analytic rules and one pass on meta
-or fake tensors. Every quantity is fitted on its own as an exact polynomial in the dimension and verified at sizes
+order) it is traced again (``flops --vary``: MACs and the columns, one pass on meta) or its memory measured
+again (``memory --vary``: a pass with gradients and one without, on fake tensors, which cost several times a
+trace). Every quantity is fitted on its own as an exact polynomial in the dimension and verified at sizes
 the fit did not use; a quantity that is no polynomial (a peak that is a maximum of two, a stride's rounding) is
 reported as such with its values, never fitted wrongly, and the others still are.
 """
@@ -60,9 +61,13 @@ class VariedCosts:
         }
 
 
-def vary(target: Any, varied: VariedInputs, *, device: str = "auto", memory: bool = True) -> VariedCosts:
-    """Fit every quantity of :data:`QUANTITIES` (the memory ones with ``memory``) as a polynomial in
-    ``varied``'s dimension, for ``target`` (a TARGET string, an ``nn.Module`` or a built target)."""
+def vary(
+    target: Any, varied: VariedInputs, *, device: str = "auto", memory: bool = False, optimizer: str = "adam",
+    precision: str = "fp32",
+) -> VariedCosts:
+    """Fit the parameters and, without ``memory``, the MACs and columns of :data:`QUANTITIES`, with it the memory
+    ones (for ``optimizer`` at ``precision``), as polynomials in ``varied``'s dimension, for ``target`` (a TARGET
+    string, an ``nn.Module`` or a built target)."""
     from .audit import built_model
     from .macs import audit_macs
     from .memory import audit_memory
@@ -82,10 +87,13 @@ def vary(target: Any, varied: VariedInputs, *, device: str = "auto", memory: boo
         if size not in measured:
             positional, named = varied.at(size)
             try:
-                counts = audit_macs(built.model, positional, keyword_inputs=named).counts
-                values = {"parameters": parameters, **counts.as_dict()}
-                if memory:
-                    bytes_ = audit_memory(built.model, positional, keyword_inputs=named)
+                values: dict[str, int] = {"parameters": parameters}
+                if not memory:
+                    values |= audit_macs(built.model, positional, keyword_inputs=named).counts.as_dict()
+                else:
+                    bytes_ = audit_memory(
+                        built.model, positional, keyword_inputs=named, optimizer=optimizer, precision=precision
+                    )
                     values |= {
                         "saved_activation_bytes": bytes_.activations,
                         "training_peak_bytes": bytes_.training_peak,
@@ -99,7 +107,7 @@ def vary(target: Any, varied: VariedInputs, *, device: str = "auto", memory: boo
     found: list[tuple[str, Polynomial]] = []
     refused: list[tuple[str, str]] = []
     for key, _ in QUANTITIES:
-        if key.endswith("_bytes") and not memory:
+        if key != "parameters" and key.endswith("_bytes") != memory:
             continue
         try:
             found.append((key, fit_polynomial(_one(at, key), variable=varied.name)))

@@ -8,6 +8,9 @@ reports/benchmarks.md (with the machine they were measured on).
    against FlopCounterMode on meta on the same built model (goal: at most 1.0x, peak memory no more than 100 MB
    above the build's), for 8, 16, 32 and 64 layers to show the cost grows linearly.
 3. The solver's configurations per second against building each configuration and calling numel().
+4. The commands beyond one forward pass (`flops --training`, `memory`, `flops --vary`, `memory --vary`, `diff`)
+   on the 6.4-billion-parameter stack of 2. (benchmarks/stack.py), whole processes, against `archaudit flops`
+   on the same model (goal: at most 1.5x).
 
 Every timed figure is the median of several runs in fresh processes (so imports and memory are counted the way
 a user meets them).
@@ -165,6 +168,30 @@ def main() -> None:
               f"| solver (analytic formulas on a numpy grid of {solver['configurations']:,}) | "
               f"{solver['solver_rate']:,.0f} | {solver['ratio']:,.0f}x |", "",
               "Goal: at least 100,000 configurations per second.", ""]
+
+    stack = "benchmarks/stack.py:build"
+    at = ["--device", "meta", "--input", "1x512x4096"]
+    varied = ["--device", "meta", "--input", "1xTx4096", "--vary", "T"]
+    anchor_s = wall([*exe, "flops", stack, *at], runs)
+    commands = [
+        ("flops --training", [*exe, "flops", stack, *at, "--training"]),
+        ("memory", [*exe, "memory", stack, *at]),
+        ("flops --vary T", [*exe, "flops", stack, *varied]),
+        ("memory --vary T", [*exe, "memory", stack, *varied]),
+        ("diff A A", [*exe, "diff", stack, stack, *at]),
+    ]
+    lines += ["## 4. The commands beyond one forward pass on the 6.4-billion-parameter stack (goal: at most 1.5x "
+              "`archaudit flops`)", "",
+              "The stack of section 2 at 32 layers (benchmarks/stack.py, 6,444,154,880 parameters), built on meta, "
+              "input 1x512x4096 (1xTx4096 where T varies); whole processes, imports included.", "",
+              "| command | seconds | ratio to `archaudit flops` |", "|---|---:|---:|",
+              f"| `archaudit flops` (anchor) | {anchor_s:.2f} | 1.00x |"]
+    for label, cmd in commands:
+        seconds = wall(cmd, runs)
+        lines.append(f"| `archaudit {label}` | {seconds:.2f} | {seconds / anchor_s:.2f}x |")
+    lines += ["", "`--vary` evaluates the model at as many sizes as the fit needs (degree + 1, and 2 more to verify: 5 "
+              "for a transformer); `memory` runs a pass with gradients and one without on fake tensors, each "
+              "several times a trace, so `memory --vary` pays ten of those.", ""]
 
     from archaudit.output import atomic_write
 

@@ -182,3 +182,17 @@ def test_diff_fails_over_a_growth_limit(capsys, tmp_path: Path):
 
 def test_diff_refuses_a_bad_percentage(capsys):
     assert "is not a percentage" in refused(capsys, "diff", "amnl", "amnl", "--fail-over", "five")
+
+
+def test_memory_vary_predicts_saved_activations_at_an_unseen_size(capsys):
+    """Oracle: audit_memory at T = 200 (not among the sizes fitted or verified) against the polynomial."""
+    from archaudit.memory import audit_memory
+
+    out = json_of(capsys, "memory", "amnl-compact", "--input", "1xTx17", "--vary", "T", "--format", "json")
+    quantities = out["polynomial"]["quantities"]
+    assert "macs" not in quantities  # bytes only: flops --vary has the MACs
+    saved = quantities["saved_activation_bytes"]
+    assert 200 not in saved["fitted_at"] + saved["verified_at"]
+    predicted = sum(Fraction(v) * 200 ** int(k) for k, v in saved["coefficients"].items())
+    model = build_target("amnl-compact", device="meta").model
+    assert predicted == audit_memory(model, parse_inputs(["1x200x17"])[0]).activations

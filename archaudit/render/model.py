@@ -292,9 +292,9 @@ def _cost(report: ModelReport, charts: Mapping[str, str]) -> list[str]:
         out += [
             f"### Cost against the window {cell(var)}",
             "",
-            f"Exact polynomials in {cell(var)} ("
-            + code_text(f"archaudit flops {report.name} --input {costs.inputs} --vary {var}")
-            + " adds memory), each interpolated at some sizes and verified at others:",
+            f"Exact polynomials in {cell(var)}, each interpolated at some sizes and verified at others ("
+            + code_text(f"archaudit memory {report.name} --input {costs.inputs} --vary {var}")
+            + " gives the bytes):",
             "",
             table(((label, cell(line)) for label, line in summary(costs)), ["quantity", "polynomial"]),
             "",
