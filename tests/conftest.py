@@ -1,7 +1,7 @@
 """Hypothesis profiles, registered once for the whole test suite.
 
 * ``dev``: fast local runs (30 examples per property).
-* ``ci``: derandomised, 100 examples per property (Hypothesis's own default), no deadline, too_slow suppressed
+* ``ci``: derandomised, 60 examples per property, no deadline, too_slow suppressed
   (module construction speed on a loaded runner is not what these tests measure; the suite's total run time is).
   Derandomised means the same examples every run, so a larger count buys nothing run after run; it is set so
   that the whole suite stays under 2 minutes on 2 cores.
@@ -34,7 +34,7 @@ settings.register_profile(
     parent=_BASE,
     derandomize=True,
     database=None,
-    max_examples=100,
+    max_examples=60,
     deadline=None,
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],

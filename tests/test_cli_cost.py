@@ -146,7 +146,7 @@ def test_memory_json_weights_are_numel_times_element_size(capsys):
 
 
 def test_memory_markdown(capsys):
-    code, out, err = run(capsys, "memory", "amnl-compact", "--precision", "bf16-mixed")
+    code, out, err = run(capsys, "memory", "dcnn", "--precision", "bf16-mixed")
     assert code == EXIT_OK, err
     assert "precision bf16-mixed" in out and "## Inference (no gradients)" in out and "training peak" in out
 

@@ -52,8 +52,8 @@ from strategies import (
 
 
 def _budget(examples: int) -> settings:
-    """``examples`` per run under the ci profile (100 per property): fewer when the loaded profile asks for fewer
-    (dev: 30), ten times as many under the deep profile (1,000), so a thorough run searches the slow tests too."""
+    """``examples`` per run, at most what the loaded profile allows (ci: 60, dev: 30), and ten times as many under the
+    deep profile (1,000), so a thorough run searches the slow tests too."""
     scale = max(1, settings.default.max_examples // 100)
     return settings(max_examples=min(examples * scale, settings.default.max_examples))
 
@@ -174,10 +174,10 @@ RECURRENT_TYPES = REGISTRY.keys(family="recurrent")
 
 
 # A forward of nn.LSTM on meta runs PyTorch's Python decomposition, about 4 ms per layer, direction and time step;
-# at up to 4 layers x 2 directions x 4 steps, 100 examples per type would take half a minute: 40 per type (still
-# every combination of layers, directions, bias, projection and input form several times over).
+# at up to 4 layers x 2 directions x 4 steps, 100 examples per type would take half a minute: 30 per type (still
+# every combination of layers, directions, bias, projection and input form more than once).
 @pytest.mark.parametrize("rnn_type", RECURRENT_TYPES, ids=key_name)
-@_budget(40)
+@_budget(30)
 @given(st.data())
 def test_recurrent_macs_equal_flop_counter_on_meta(rnn_type, data):
     """Oracle: FlopCounterMode on meta (where nn.RNN/LSTM/GRU decompose into one addmm/mm per gate matrix and
@@ -212,10 +212,10 @@ TRANSFORMER_TYPES = REGISTRY.keys(family="transformer_layer")
 
 
 # A decoder layer on meta costs about 25 ms a pass, an encoder layer 15 ms, and each example makes four passes
-# (audit and oracle, train and eval): 30 examples per type, which still draw each of the six options below about
-# fifteen times (derandomised under the ci profile, so the same 30 every run; the deep profile runs 300).
+# (audit and oracle, train and eval): 20 examples per type, which still draw each of the six options below about
+# ten times (derandomised under the ci profile, so the same 20 every run; the deep profile runs 200).
 @pytest.mark.parametrize("layer_type", TRANSFORMER_TYPES, ids=key_name)
-@_budget(30)
+@_budget(20)
 @given(st.data())
 def test_transformer_layer_macs_equal_flop_counter_on_meta(layer_type, data):
     """Oracle: FlopCounterMode on meta, over the whole layer: the sum of own MACs over every record of the audit
