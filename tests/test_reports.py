@@ -21,10 +21,6 @@ from archaudit.report_data import shares
 from archaudit.regenerate import regenerate
 from reference_models import references
 
-# One worker runs this file's tests, after one another: the regeneration they share (a subprocess) would otherwise
-# hold a second worker idle at its lock while the other regenerates.
-pytestmark = pytest.mark.xdist_group("reports")
-
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = ROOT / "reports"
 TIMED = ("benchmarks.md", "models.md")
