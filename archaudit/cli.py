@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 from .errors import ArchauditError, FormulaMismatchError, InputSpecError
+from .optim import OPTIMIZERS, PRECISIONS
 from .usercode import folded
 
 if TYPE_CHECKING:
@@ -383,10 +384,6 @@ def _percent(text: str) -> float:
     if not 0 <= value <= 1e6:
         raise argparse.ArgumentTypeError(f"{text[:20]!r}: a percentage from 0 to 1,000,000")
     return value
-
-
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
-PRECISIONS = ("fp32", "bf16-mixed", "fp16-mixed")
 
 
 def _add_device(p: argparse.ArgumentParser) -> None:

@@ -41,7 +41,6 @@ math kernel and saves the full score matrix, meta's LSTM runs cell by cell, and 
 from __future__ import annotations
 
 import contextlib
-import enum
 import sys
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
@@ -55,53 +54,21 @@ from torch.utils._pytree import tree_leaves
 
 from .errors import ArchauditError, ForwardError
 from .inputs import InputSpec
+from .optim import Optimizer, Precision, SettingError, parse_optimizer, parse_precision
 from .registry import REGISTRY, FormulaRegistry
 from .trace import model_device, on_meta
 from .usercode import one_line
 from .walker import audit_params, module_paths
 
 
-class MemorySpecError(ArchauditError, ValueError):
-    """An unknown optimizer or precision, or a KV cache asked of a model whose attention layout is not found."""
-
-
-class Optimizer(str, enum.Enum):
-    SGD = "sgd"
-    MOMENTUM = "momentum"
-    ADAM = "adam"
-    ADAMW = "adamw"
-
-
-class Precision(str, enum.Enum):
-    FP32 = "fp32"
-    BF16_MIXED = "bf16-mixed"
-    FP16_MIXED = "fp16-mixed"
+class MemorySpecError(SettingError):
+    """A KV cache asked of a model whose attention layout is not found (an unknown optimizer or precision is the
+    :class:`~archaudit.optim.SettingError` it derives from)."""
 
 
 _AUTOCAST_DTYPE = {Precision.BF16_MIXED: torch.bfloat16, Precision.FP16_MIXED: torch.float16}
 _STEP_BYTES = 4
 """``torch.optim.Adam``'s ``step``: a float32 scalar tensor per parameter tensor (not capturable, not fused)."""
-
-
-def _choice(kind: str, value: object, enum_type: type[Optimizer] | type[Precision]) -> Any:
-    choices = [m.value for m in enum_type]
-    if isinstance(value, enum_type):
-        return value
-    if isinstance(value, str) and value in choices:
-        return enum_type(value)
-    raise MemorySpecError(f"unknown {kind} {value!r}: one of {', '.join(choices)}")
-
-
-def parse_optimizer(value: object) -> Optimizer:
-    """``"adam"`` -> :attr:`Optimizer.ADAM`; anything else raises :class:`MemorySpecError` naming the choices."""
-    result: Optimizer = _choice("optimizer", value, Optimizer)
-    return result
-
-
-def parse_precision(value: object) -> Precision:
-    """``"bf16-mixed"`` -> :attr:`Precision.BF16_MIXED`; else :class:`MemorySpecError` naming the choices."""
-    result: Precision = _choice("precision", value, Precision)
-    return result
 
 
 def optimizer_state_bytes(optimizer: Optimizer | str, numel: int, element_size: int) -> int:

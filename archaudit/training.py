@@ -59,36 +59,23 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
-from .errors import ArchauditError
 from .formulas.attention import attention_spec
 from .formulas.linear import bilinear_spec
 from .formulas.recurrent import cell_spec, recurrent_spec, recurrent_steps
 from .inputs import InputSpec, meta_tensors
 from .macs import audit_macs
+from .optim import OPS_PER_ELEMENT, SettingError, parse_optimizer
 from .records import Call, FlopsAudit, FlopsRecord, MacCount, Packed
 from .registry import REGISTRY, FormulaRegistry
 from .trace import capture, model_device, on_meta
 
+OptimizerError = SettingError
+"""An unknown optimizer name (the name this module gave :class:`~archaudit.optim.SettingError`)."""
 
-class OptimizerError(ArchauditError, ValueError):
-    """An optimizer name that :data:`OPTIMIZER_OPS` does not know."""
 
-
-OPTIMIZER_OPS: dict[str, int] = {
-    # param.add_(grad, alpha=-lr): a multiply and an add
-    "sgd": 2,
-    # buf.mul_(momentum).add_(grad, alpha=1 - dampening): 2; param.add_(buf, alpha=-lr): 2
-    "momentum": 4,
-    # exp_avg.lerp_(grad, 1 - beta1): 3 (sub, mul, add); exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2): 4;
-    # denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps): 3; param.addcdiv_(exp_avg, denom, -step): 3
-    "adam": 13,
-    # Adam's 13 and the decoupled weight decay param.mul_(1 - lr * weight_decay): 1 (AdamW's default decay is 0.01)
-    "adamw": 14,
-}
-"""Element-wise operations per trainable parameter element of one ``step()``, read off torch.optim's single-tensor
-update (``foreach=False``) with its default arguments (no weight decay for SGD and Adam, no Nesterov, no amsgrad):
-every element-wise multiply, add, subtract, divide and square root counts one. Bias corrections are per tensor, not
-per element, and are not counted."""
+OPTIMIZER_OPS: dict[str, int] = {optimizer.value: ops for optimizer, ops in OPS_PER_ELEMENT.items()}
+"""Element-wise operations per trainable element of one ``step()``, by optimizer name
+(:data:`archaudit.optim.OPS_PER_ELEMENT`)."""
 
 
 class Exactness(str, enum.Enum):
@@ -518,8 +505,7 @@ def audit_training(
     of the first tensor that needs one. Inputs do not require grad unless a tensor given does. ``forward``: the
     forward pass's MAC audit on the same inputs, when the caller has one (it is then not traced again).
     """
-    if optimizer not in OPTIMIZER_OPS:
-        raise OptimizerError(f"unknown optimizer {optimizer!r}; one of {', '.join(OPTIMIZER_OPS)}")
+    optimizer = parse_optimizer(optimizer).value
     built_on = model_device(model)
     meta_model = on_meta(model)
     if forward is None:

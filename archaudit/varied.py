@@ -62,7 +62,12 @@ class VariedCosts:
 
 
 def vary(
-    target: Any, varied: VariedInputs, *, device: str = "auto", memory: bool = False, optimizer: str = "adam",
+    target: Any,
+    varied: VariedInputs,
+    *,
+    device: str = "auto",
+    memory: bool = False,
+    optimizer: str = "adam",
     precision: str = "fp32",
 ) -> VariedCosts:
     """Fit the parameters and, without ``memory``, the MACs and columns of :data:`QUANTITIES`, with it the memory

@@ -27,6 +27,7 @@ from archaudit.memory import (
     storage_bytes,
     storage_key,
 )
+from archaudit.optim import SettingError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -306,7 +307,7 @@ def test_storage_identity_on_meta_and_fake_tensors() -> None:
     [("optimizer", "rmsprop", "sgd, momentum, adam, adamw"), ("precision", "fp8", "fp32, bf16-mixed, fp16-mixed")],
 )
 def test_unknown_choices_are_one_line_errors(keyword: str, value: str, choices: str) -> None:
-    with pytest.raises(MemorySpecError) as caught:
+    with pytest.raises(SettingError) as caught:
         audit_memory(nn.Linear(2, 2), [InputSpec((1, 2))], **{keyword: value})
     assert str(caught.value) == f"unknown {keyword} {value!r}: one of {choices}"
     assert isinstance(caught.value, ArchauditError) and isinstance(caught.value, ValueError)

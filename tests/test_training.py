@@ -435,7 +435,7 @@ def test_optimizer_elementwise(name: str, per_element: int) -> None:
 
 
 def test_unknown_optimizer() -> None:
-    with pytest.raises(OptimizerError, match=r"unknown optimizer 'lion'; one of sgd, momentum, adam, adamw") as info:
+    with pytest.raises(OptimizerError, match=r"unknown optimizer 'lion': one of sgd, momentum, adam, adamw") as info:
         audit_training(nn.Linear(2, 2), [InputSpec((1, 2))], optimizer="lion")
     assert isinstance(info.value, ArchauditError) and isinstance(info.value, ValueError)
     assert "\n" not in str(info.value)

@@ -27,6 +27,7 @@ from torch import nn
 
 from ..errors import ArchauditError, InputSpecError
 from ..inputs import KEYWORD_NAME, MAX_DIMENSION, InputSpec, parse_input
+from ..optim import OPTIMIZERS, PRECISIONS
 from ..tomlfile import finite, is_int, shown
 
 if TYPE_CHECKING:
@@ -49,10 +50,8 @@ UNITS = {
     "train_memory_mb": "MB",
 }
 BYTES_PER_MB = 10**6
-OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
-"""The ``optimizer=`` of ``train_memory_mb`` (:class:`archaudit.memory.Optimizer`); ``adam`` by default."""
-PRECISIONS = ("fp32", "bf16-mixed", "fp16-mixed")
-"""The ``precision=`` of the memory limits (:class:`archaudit.memory.Precision`); ``fp32`` by default."""
+# OPTIMIZERS: the optimizer= of train_memory_mb (adam by default); PRECISIONS: the precision= of the memory limits
+# (fp32 by default); both archaudit.optim's
 DEFAULT_OPTIMIZER, DEFAULT_PRECISION = "adam", "fp32"
 OPTIONS = ("optimizer", "precision", "baseline", "max_growth_pct")
 """The keywords of a budget that qualify its limits, beside ``input``: each needs its partner

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..claims.records import Verdict
 from ..errors import ArchauditError, FormulaMismatchError, TargetError
+from ..optim import OPTIMIZERS, PRECISIONS
 from ..tomlfile import STRING, FieldType, KeyLines, KeyPath, read_toml, shown, toml_key, unknown_keys
 from .check import (
     GROWTH,
@@ -53,8 +54,6 @@ from .check import (
     KINDS,
     LIMIT,
     MEMORY_KINDS,
-    OPTIMIZERS,
-    PRECISIONS,
     BudgetResult,
     check_budget,
     growth_problem,
