@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import enum
 import json
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -28,6 +27,7 @@ from typing import Any
 
 from .errors import ArchauditError
 from .records import FlopsAudit, ModelAudit
+from .tomlfile import read_bounded_bytes
 
 FIGURES = ("params", "trainable", "macs", "memory")
 """The figures of a module and of a model, in the order every output lists them."""
@@ -401,23 +401,9 @@ def load_baseline(path: str | Path, *, max_bytes: int = MAX_BASELINE_BYTES) -> S
 
 def _read_json(path: Path, max_bytes: int) -> Any:
     bound = f"{_EXPECTED}, a regular file of at most {max_bytes:,} bytes"
-    try:
-        status = path.stat()  # never opened before it is known to be a file: opening a pipe waits for a writer
-    except FileNotFoundError:
-        raise BaselineError(f"{path}: no such baseline file") from None
-    except (OSError, ValueError) as exc:
-        raise BaselineError(f"{path}: cannot read it ({exc})") from None
-    if not stat.S_ISREG(status.st_mode):
-        raise BaselineError(f"{path}: is not a regular file; {bound}")
-    if status.st_size > max_bytes:
-        raise BaselineError(f"{path}: is {status.st_size:,} bytes; {bound}")
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(max_bytes + 1)  # a file that grows after stat() is still read to the bound only
-    except OSError as exc:
-        raise BaselineError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    if len(raw) > max_bytes:
-        raise BaselineError(f"{path}: is more than {max_bytes:,} bytes; {bound}")
+    raw = read_bounded_bytes(
+        path, max_bytes=max_bytes, error=BaselineError, missing="no such baseline file", bound=bound
+    )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -25,7 +25,6 @@ import functools
 import math
 import os
 import re
-import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 
 from .claims.figures import Figure, FigureError, parse_figure
 from .errors import ArchauditError
+from .tomlfile import read_bounded_bytes
 
 MAX_DOCUMENT_BYTES = 2 * 2**20
 """The largest document drafted: 2 MiB (a book chapter is a few hundred KB). Anything larger is refused unread."""
@@ -58,23 +58,9 @@ def read_document(path: str | Path) -> str:
     byte. Anything else is refused with one line before (or instead of) being read."""
     path = Path(path)
     limit = f"a document is a UTF-8 text file of at most {MAX_DOCUMENT_BYTES:,} bytes"
-    try:
-        status = path.stat()  # never opened before it is known to be a file (a pipe would wait for a writer)
-    except FileNotFoundError:
-        raise DraftError(f"{path}: no such document") from None
-    except (OSError, ValueError) as exc:
-        raise DraftError(f"{path}: cannot read it ({exc})") from None
-    if not stat.S_ISREG(status.st_mode):
-        raise DraftError(f"{path}: is not a regular file; {limit}")
-    if status.st_size > MAX_DOCUMENT_BYTES:
-        raise DraftError(f"{path}: is {status.st_size:,} bytes; {limit}")
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_DOCUMENT_BYTES + 1)
-    except OSError as exc:
-        raise DraftError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise DraftError(f"{path}: is more than {MAX_DOCUMENT_BYTES:,} bytes; {limit}")
+    data = read_bounded_bytes(
+        path, max_bytes=MAX_DOCUMENT_BYTES, error=DraftError, missing="no such document", bound=limit
+    )
     nul = data.find(b"\0")
     if nul >= 0:
         raise DraftError(f"{path}: holds a NUL byte at offset {nul:,}: a binary file; {limit}")

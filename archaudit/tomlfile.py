@@ -296,32 +296,57 @@ _FILE_KINDS = (
 )
 
 
-def read_bounded(path: Path, noun: str, error: Callable[[str], ArchauditError]) -> str:
-    """The text of ``path``, a regular file of at most :data:`MAX_FILE_BYTES`: anything else is refused with
-    ``error`` before it is read (a link is followed, so a link to /dev/zero is a character device). Shared by the
-    claims and budgets files; ``noun`` is what the file is ("claims file")."""
-    mib = f"{MAX_FILE_BYTES:,} bytes ({MAX_FILE_BYTES / 2**20:g} MiB)"
-    bound = f"a {noun} is a regular file of at most {mib}"
+def read_bounded_bytes(
+    path: Path,
+    *,
+    max_bytes: int,
+    error: Callable[[str], ArchauditError],
+    missing: str,
+    bound: str,
+    too_big: str | None = None,
+) -> bytes:
+    """The bytes of ``path``, a regular file of at most ``max_bytes``: anything else is refused with ``error``
+    before it is read (a link is followed, so a link to /dev/zero is a character device), and a file that grows
+    after it was measured is read to the bound only. ``missing`` names the file when there is none ("no such
+    claims file"), ``bound`` says what it must be, ``too_big`` (default ``bound``) what its size may be."""
+    too_big = too_big or bound
     try:
         status = path.stat()  # never opened before it is known to be a file: opening a pipe waits for a writer
     except FileNotFoundError:
-        raise error(f"{path}: no such {noun}") from None
+        raise error(f"{path}: {missing}") from None
     except (OSError, ValueError) as exc:
         raise error(f"{path}: cannot read it ({exc})") from None
     if not stat.S_ISREG(status.st_mode):
         what = next((f" ({name})" for test, name in _FILE_KINDS if test(status.st_mode)), "")
         raise error(f"{path}: is not a regular file{what}; {bound}")
-    too_big = f"a {noun} has at most {mib}"
-    if status.st_size > MAX_FILE_BYTES:
+    if status.st_size > max_bytes:
         raise error(f"{path}: is {status.st_size:,} bytes; {too_big}")
     try:
         with path.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)  # a file that grows after stat() is still read to the bound only
+            data = handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise error(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:
+        raise error(f"{path}: is more than {max_bytes:,} bytes; {too_big}")
+    return data
+
+
+def read_bounded(path: Path, noun: str, error: Callable[[str], ArchauditError]) -> str:
+    """The text of ``path``, a regular file of at most :data:`MAX_FILE_BYTES` (:func:`read_bounded_bytes`), as
+    UTF-8. Shared by the claims and budgets files; ``noun`` is what the file is ("claims file")."""
+    mib = f"{MAX_FILE_BYTES:,} bytes ({MAX_FILE_BYTES / 2**20:g} MiB)"
+    data = read_bounded_bytes(
+        path,
+        max_bytes=MAX_FILE_BYTES,
+        error=error,
+        missing=f"no such {noun}",
+        bound=f"a {noun} is a regular file of at most {mib}",
+        too_big=f"a {noun} has at most {mib}",
+    )
+    try:
         text = data.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise error(f"{path}: cannot read it ({exc})") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise error(f"{path}: is more than {MAX_FILE_BYTES:,} bytes; {too_big}")
     return text.replace("\r\n", "\n").replace("\r", "\n")  # line ends as Path.read_text reads them
 
 
