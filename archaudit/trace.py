@@ -165,8 +165,20 @@ def model_device(model: nn.Module) -> str:
 
 
 def on_meta(model: nn.Module) -> nn.Module:
-    """``model`` itself when every tensor is on meta; else a meta copy (the caller's model is not touched)."""
-    return model if model_device(model) == "meta" else copy.deepcopy(model).to("meta")
+    """``model`` itself when every tensor is on meta; else a meta copy (the caller's model is not touched) in which
+    a tensor held at several paths (tied weights) is still one tensor: each parameter and buffer gets its meta
+    stand-in once, and the copy is made around them (``.to("meta")`` would give each path its own)."""
+    if model_device(model) == "meta":
+        return model
+    memo: dict[int, Any] = {}
+    for tensor in (*model.parameters(), *model.buffers()):
+        if nn.parameter.is_lazy(tensor) or id(tensor) in memo:
+            continue  # a lazy module's placeholder is copied as it is (the walker refuses it by name)
+        stand_in = torch.empty_like(tensor, device="meta")
+        memo[id(tensor)] = (
+            nn.Parameter(stand_in, requires_grad=tensor.requires_grad) if isinstance(tensor, nn.Parameter) else stand_in
+        )
+    return copy.deepcopy(model, memo)
 
 
 _RNN_FORWARDS = {nn.RNN: nn.RNN.forward, nn.LSTM: nn.LSTM.forward, nn.GRU: nn.GRU.forward}

@@ -312,3 +312,19 @@ def test_dict_tuple_and_dataclass_outputs_are_described_by_their_tensors():
     y = torch.empty(2, 4, device="meta")
     assert _outputs({"y": y, "pair": (y, y)}) == ((2, 4),)
     assert _outputs(Out(y, (y,))) == ((2, 4),)
+
+
+def test_the_meta_copy_keeps_tied_weights_tied():
+    """A CPU model whose Linear shares the Embedding's weight: the meta copy must share it too, or every count made
+    on the copy (a training step's trainable elements, its optimizer work) counts the tied tensor twice. Oracle: the
+    CPU model's own parameters(), each tensor once: Embedding 10 x 4 = 40 (shared) + the Linear's bias 10 = 50."""
+    from archaudit.trace import on_meta
+    from archaudit.training import audit_training
+
+    model = nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 10))
+    model[1].weight = model[0].weight
+    copy = on_meta(model)
+    assert copy[0].weight is copy[1].weight and copy[0].weight.is_meta
+    assert sum(p.numel() for p in copy.parameters()) == sum(p.numel() for p in model.parameters()) == 50
+    assert not model[0].weight.is_meta  # the caller's model is not touched
+    assert audit_training(model, [torch.zeros(2, 3, dtype=torch.long)]).trainable_elements == 50
