@@ -538,8 +538,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "report",
-        help="the whole audit of a model: parameters, distribution, layers, FLOPs "
-        "cross-check, efficiency, documentation claims, provenance",
+        help="the whole audit of a model: findings, parameters, distribution, layers, FLOPs "
+        "cross-check, training, memory and scaling, efficiency, documentation claims, provenance",
     )
     p.add_argument("target", metavar="NAME", help="a reference-model name, or " + target_help)
     p.add_argument("--format", choices=("md", "json"), default="md")
