@@ -274,9 +274,16 @@ class Audit:
         tokens = self.inputs[0] if self.inputs else dict(self.keyword_inputs).get("input_ids")
         if tokens is None and self.keyword_inputs:
             tokens = self.keyword_inputs[0][1]
-        if tokens is None or tokens.dim() < 2:
+        # the estimates are per token: token ids (batch x length) or a sequence of feature vectors (batch x length x
+        # features); an image's dim 1 is its channels, and no length is read from it
+        if tokens is None or not (
+            (tokens.dim() == 2 and not tokens.is_floating_point()) or (tokens.dim() == 3 and tokens.is_floating_point())
+        ):
             return None
-        dims = detect_dimensions(self.target.model, tuple(tokens.shape))
+        try:
+            dims = detect_dimensions(self.target.model, tuple(tokens.shape))
+        except (TypeError, ValueError):  # a config whose fields read as no transformer (Swin's heads per stage)
+            return None
         if dims is None:
             return None
         found = estimates(

@@ -125,6 +125,10 @@ def _cmd_memory(args: argparse.Namespace) -> int:
         from .render.polynomial import varied_json, varied_markdown
         from .varied import vary
 
+        if args.kv_cache_tokens is not None:  # a cache of a fixed size would not vary with the dimension
+            raise InputSpecError(
+                "--kv-cache-tokens does not combine with --vary: the inference peak is fitted without it"
+            )
         varied = parse_varied(args.input or [], args.vary)
         result = vary(
             args.target, varied, device=args.device, memory=True, optimizer=args.optimizer, precision=args.precision
@@ -157,7 +161,7 @@ def _diff_side(text: str, args: argparse.Namespace) -> Snapshot:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
-    from .diff import FIGURE_LABELS, diff
+    from .diff import FIGURE_LABELS, DiffError, diff
     from .render.diff import diff_json, diff_markdown
 
     before, after = _diff_side(args.a, args), _diff_side(args.b, args)
@@ -165,6 +169,19 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     _emit(json.dumps(diff_json(found), indent=2) if args.format == "json" else diff_markdown(found))
     if args.fail_over is None:
         return EXIT_OK
+    if found.inputs_differ:  # a gate on MACs of other inputs would fail or pass on the inputs, not the model
+        raise DiffError(
+            f"--fail-over: the inputs differ ({', '.join(before.inputs or ())} before, "
+            f"{', '.join(after.inputs or ())} after): give --input as the baseline was taken"
+        )
+    compared = [d.name for d in found.totals if d.before is not None and d.after is not None]
+    if not compared:
+        raise DiffError(
+            f"--fail-over: no total is held by both sides ({args.a}: "
+            f"{', '.join(k for k, v in before.totals.items() if v is not None) or 'none'}; {args.b}: "
+            f"{', '.join(k for k, v in after.totals.items() if v is not None) or 'none'}), so the gate would check "
+            "nothing"
+        )
     grown = found.grown_over(args.fail_over)
     for delta in grown:
         print(

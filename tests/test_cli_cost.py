@@ -196,3 +196,70 @@ def test_memory_vary_predicts_saved_activations_at_an_unseen_size(capsys):
     predicted = sum(Fraction(v) * 200 ** int(k) for k, v in saved["coefficients"].items())
     model = build_target("amnl-compact", device="meta").model
     assert predicted == audit_memory(model, parse_inputs(["1x200x17"])[0]).activations
+
+
+def test_a_growth_gate_that_compares_nothing_is_refused(capsys, tmp_path: Path):
+    """A flops JSON (MACs, no parameters) against a params JSON (parameters, no MACs) share no total: --fail-over
+    must not pass having checked nothing."""
+    code, out, _ = run(capsys, "flops", "amnl-compact", "--format", "json")
+    flops = tmp_path / "flops.json"
+    flops.write_text(out, encoding="utf-8")
+    code, out, _ = run(capsys, "params", "amnl-compact", "--format", "json")
+    params = tmp_path / "params.json"
+    params.write_text(out, encoding="utf-8")
+    assert "no total is held by both sides" in refused(capsys, "diff", str(flops), str(params), "--fail-over", "0")
+
+
+def test_a_growth_gate_on_other_inputs_is_refused(capsys, tmp_path: Path):
+    """MACs at 1x15x17 against a baseline at 1x30x17 are not like for like: the gate refuses, never fails or passes."""
+    code, out, _ = run(capsys, "flops", "amnl-compact", "--format", "json")
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(out, encoding="utf-8")
+    err = refused(capsys, "diff", str(baseline), "amnl-compact", "--input", "1x15x17", "--fail-over", "0")
+    assert "inputs differ" in err and "1x30x17" in err and "1x15x17" in err
+
+
+ODD_CONFIGS = '''
+import types
+from torch import nn
+
+
+class WithConfig(nn.Module):
+    """A Linear with a config that reads as no transformer: heads that do not divide the width, or a list of them
+    (Swin's num_heads per stage)."""
+
+    def __init__(self, heads):
+        super().__init__()
+        self.config = types.SimpleNamespace(num_hidden_layers=2, hidden_size=10, num_attention_heads=heads)
+        self.l = nn.Linear(10, 10)
+
+    def forward(self, x):
+        return self.l(x)
+
+
+def odd():
+    return WithConfig(3)
+
+
+def per_stage():
+    return WithConfig([2, 5])
+'''
+
+
+@pytest.mark.parametrize("builder", ["odd", "per_stage"])
+def test_a_config_that_is_no_transformer_gets_no_estimates(capsys, tmp_path: Path, builder):
+    path = tmp_path / "configs.py"
+    path.write_text(ODD_CONFIGS, encoding="utf-8")
+    out = json_of(capsys, "flops", f"{path}:{builder}", "--input", "1x5x10", "--training", "--format", "json")
+    assert out["estimates"] is None and out["training"]["forward"] == 500  # 5 rows x 10 x 10
+
+
+def test_an_image_input_gets_no_token_estimates(capsys):
+    """examples/vit.py takes 1x3x32x32 pixels: its dim 1 is channels, not tokens, so no per-token estimate is set."""
+    out = json_of(capsys, "flops", "examples/vit.py:build", "--input", "1x3x32x32", "--training", "--format", "json")
+    assert out["estimates"] is None
+
+
+def test_memory_vary_refuses_a_fixed_kv_cache(capsys):
+    err = refused(capsys, "memory", "amnl-compact", "--input", "1xTx17", "--vary", "T", "--kv-cache-tokens", "8")
+    assert "--kv-cache-tokens does not combine with --vary" in err

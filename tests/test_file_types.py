@@ -208,6 +208,24 @@ def test_a_wrong_type_is_refused_with_file_line_claim_and_value(tmp_path, capsys
     assert fragment in err
 
 
+@pytest.mark.parametrize(
+    ("kind", "text", "fragment"),
+    [
+        ("ranking", 'among = ["total", "total", "cnn"]', "among names 'total' twice"),
+        ("between", 'above = ["total", "total"]', "above names 'total' twice"),
+        ("score_formula", 'formulas = ["' + "-" * 100_000 + 'c"]', "a formula of 100,001 characters: at most 2,000"),
+        ("score_formula", 'formulas = ["(c - rmse"]', "formula '(c - rmse' is not an expression"),
+    ],
+    ids=["ranking repeated", "between repeated", "formula too long", "formula unparsed"],
+)
+def test_what_a_claim_lists_is_checked_before_it_is_used(tmp_path, capsys, kind, text, fragment):
+    """A row listed twice would be ranked against itself (an IndexError past the loader); a formula is bounded and
+    parsed at load, so a long one cannot exhaust memory and a broken one is not called 'without c'."""
+    path = claims_file(tmp_path, tail=claim(kind, text))
+    err = refused(capsys, "claims", str(path))
+    assert f"claim 'x' ({kind}): " in err and fragment in err, err
+
+
 def test_every_declared_key_has_a_case_and_every_allowed_key_a_type():
     """The table above is complete: a key declared without a wrong-type case here is untested."""
     from archaudit.claims.loader import CLAIM_KEYS, KEY_TYPES

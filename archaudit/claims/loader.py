@@ -480,6 +480,11 @@ def _check_structure(
     if "rows" in raw:
         _check_rows(path, lines, at, raw["rows"], label)
     kind = raw["kind"]
+    for key in ("among", "below", "above"):  # a figure listed twice would be ranked or placed against itself
+        values = raw.get(key) or []
+        repeated = next((v for i, v in enumerate(values) if v in values[:i]), None)
+        if repeated is not None:
+            raise _fail(path, lines.line(*at, key), f"{label}: {key} names {shown(repeated)} twice")
     if kind == "ranking":
         among = raw["among"]
         if raw["label"] not in among:
@@ -497,9 +502,19 @@ def _check_structure(
         if inside:
             raise _fail(path, line, f"{label}: label = {shown(raw['label'])} is also among below/above")
     if kind == "score_formula":
+        import ast
+
         from .efficiency import VARIABLES
+        from .safe_eval import MAX_LENGTH, normalise
 
         for formula in raw["formulas"]:
+            where = lines.line(*at, "formulas")
+            if len(formula) > MAX_LENGTH:  # bounded before it is parsed
+                raise _fail(path, where, f"{label}: a formula of {len(formula):,} characters: at most {MAX_LENGTH:,}")
+            try:
+                compile(normalise(formula), "<formula>", "eval", flags=ast.PyCF_ONLY_AST)
+            except (SyntaxError, RecursionError, MemoryError):
+                raise _fail(path, where, f"{label}: formula {shown(formula)} is not an expression") from None
             names = _names(formula)
             unknown = sorted(names - set(VARIABLES))
             if unknown or "c" not in names:

@@ -276,6 +276,7 @@ def _cost(report: ModelReport, charts: Mapping[str, str]) -> list[str]:
         ("backward MACs: weight gradients", n(t.backward_weight)),
         ("training step FLOPs (2 x MACs)", n(t.flops)),
         (f"optimizer element-wise ops (adam, {t.optimizer_ops_per_element} per element)", n(t.optimizer_elementwise)),
+        ("modules with forward MACs but no backward rule", n(len(t.uncounted))),
         ("weights (bytes)", n(m.weights)),
         ("gradients (bytes)", n(m.gradients)),
         ("optimizer state (bytes)", n(m.optimizer)),
@@ -284,6 +285,14 @@ def _cost(report: ModelReport, charts: Mapping[str, str]) -> list[str]:
         ("inference peak (bytes)", n(m.inference_peak)),
     ]
     out += [table(rows, ["quantity", "value"], ["left", "right"]), ""]
+    if t.uncounted:
+        forward = sum(r.forward for r in t.uncounted)
+        out += [
+            f"The backward of {len(t.uncounted)} module(s) that have no backward rule (counted op by op in the "
+            f"forward: {n(forward)} forward MACs) is not counted: the backward and training figures are a lower "
+            f"bound ({code_text(f'archaudit flops {report.name} --training')} names them).",
+            "",
+        ]
     if report.scaling is not None:
         from ..varied import summary
 
