@@ -240,6 +240,14 @@ def test_a_candidate_not_affine_in_its_constant_is_fitted():
     assert formula.text == "(25 - rmse) / (25 * params)"
 
 
+def test_the_formula_is_shown_as_it_is_read():
+    """Implicit products and a negative constant: "rmse + 2c" fitted to c = -3 reads "rmse + 2*(-3)", never "2-3"."""
+    rows = [(1.0, 10.0, parse_figure("4.00")), (1.0, 8.0, parse_figure("2.00"))]  # 10 + 2 * -3, 8 + 2 * -3
+    formula = find_score_formula(["rmse + 2c"], rows)
+    assert formula is not None and formula.constant == -3
+    assert formula.text == "rmse + 2*(-3)"
+
+
 def test_a_candidate_with_no_root_gives_up():
     """c * c + params + 10 is never under 10: no constant gives a score of 1, and the search ends (bounded)."""
     assert find_score_formula(["c * c + params + 10"], [(1.0, 1.0, parse_figure("1.00"))]) is None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .figures import Figure
-from .safe_eval import UnsafeExpression, evaluate
+from .safe_eval import UnsafeExpression, evaluate, normalise
 
 VARIABLES = ("params", "rmse", "c")
 """The names a score formula may use."""
@@ -32,8 +32,10 @@ class ScoreFormula:
 
     @property
     def text(self) -> str:
-        """The formula with its fitted constant, e.g. ``"(20 - rmse) / params"``."""
-        return re.sub(r"\bc\b", f"{self.constant:g}", self.expression)
+        """The formula with its fitted constant, e.g. ``"(20 - rmse) / params"``, written into the expression as it
+        is read (``"2c"`` is ``2*c``; a negative constant in parentheses)."""
+        constant = f"{self.constant:g}" if self.constant >= 0 else f"({self.constant:g})"
+        return re.sub(r"\bc\b", constant, normalise(self.expression))
 
     def score(self, params: float, rmse: float) -> float:
         value = _value(self.expression, params, rmse, self.constant)

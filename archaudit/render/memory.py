@@ -22,7 +22,7 @@ def memory_markdown(memory: MemoryAudit, title: str | None = None) -> str:
     parts = [
         f"# Memory: {cell(title or memory.model_type)}",
         "",
-        f"Input: {', '.join(memory.inputs)}; optimizer {memory.optimizer_name.value}; precision "
+        f"Input: {cell(', '.join(memory.inputs))}; optimizer {memory.optimizer_name.value}; precision "
         f"{memory.precision.value}. Activations are the tensors autograd saves for backward, each storage once, "
         "parameters and buffers apart; measured in one forward pass on fake tensors (nothing allocated). "
         "1 MB = 10^6 bytes.",

@@ -86,7 +86,7 @@ def training_markdown(
     parts = [
         f"# Training step: {cell(title or training.model_type)}",
         "",
-        f"Input: {', '.join(training.inputs)}; optimizer {training.optimizer}. Backward MACs are the products "
+        f"Input: {cell(', '.join(training.inputs))}; optimizer {training.optimizer}. Backward MACs are the products "
         "autograd runs: gradients of activations where an input or a trainable weight upstream needs one, and of "
         "trainable weights (none for frozen ones). FLOPs = 2 x MACs; the optimizer's element-wise work is apart.",
         "",
