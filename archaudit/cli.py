@@ -103,14 +103,19 @@ def _cmd_flops(args: argparse.Namespace) -> int:
 
 
 def _flops_varied(args: argparse.Namespace) -> int:
+    if args.compare or args.training:
+        raise InputSpecError("--vary gives costs as polynomials: it does not combine with --compare or --training")
+    return _varied(args)
+
+
+def _varied(args: argparse.Namespace, **memory: str) -> int:
+    """``flops --vary`` (MACs and columns) or, with ``memory``'s optimizer and precision, ``memory --vary``."""
     from .polynomial import parse_varied
     from .render.polynomial import varied_json, varied_markdown
     from .varied import vary
 
-    if args.compare or args.training:
-        raise InputSpecError("--vary gives costs as polynomials: it does not combine with --compare or --training")
     varied = parse_varied(args.input or [], args.vary)
-    result = vary(args.target, varied, device=args.device)
+    result = vary(args.target, varied, device=args.device, memory=bool(memory), **memory)
     _emit(json.dumps(varied_json(result), indent=2) if args.format == "json" else varied_markdown(result))
     return EXIT_OK
 
@@ -121,20 +126,11 @@ def _cmd_memory(args: argparse.Namespace) -> int:
     from .render.memory import memory_json, memory_markdown
 
     if args.vary is not None:
-        from .polynomial import parse_varied
-        from .render.polynomial import varied_json, varied_markdown
-        from .varied import vary
-
         if args.kv_cache_tokens is not None:  # a cache of a fixed size would not vary with the dimension
             raise InputSpecError(
                 "--kv-cache-tokens does not combine with --vary: the inference peak is fitted without it"
             )
-        varied = parse_varied(args.input or [], args.vary)
-        result = vary(
-            args.target, varied, device=args.device, memory=True, optimizer=args.optimizer, precision=args.precision
-        )
-        _emit(json.dumps(varied_json(result), indent=2) if args.format == "json" else varied_markdown(result))
-        return EXIT_OK
+        return _varied(args, optimizer=args.optimizer, precision=args.precision)
     positional, named = parse_inputs(args.input or [])
     audited = audit(args.target, *positional, device=args.device, keyword_inputs=named)
     memory = audited.memory(args.optimizer, args.precision, kv_cache_tokens=args.kv_cache_tokens)
