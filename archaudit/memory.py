@@ -34,13 +34,18 @@ math kernel and saves the full score matrix, meta's LSTM runs cell by cell, and 
   one it produces for its input). Gradients are counted as resident throughout; the optimizer step's own
   temporaries (``foreach`` implementations) are not counted.
 * **Inference peak**: weights + buffers + the largest set of activation storages alive at once during a no-grad
-  forward (inputs included; measured op by op: each op's outputs are tracked until their storage dies) + the KV
-  cache when ``kv_cache_tokens`` is given.
+  forward in eval mode (inputs included; measured op by op: each op's outputs are tracked until their storage
+  dies) + the KV cache when ``kv_cache_tokens`` is given. Eval mode, as inference runs: dropout draws no masks, and
+  the fused eval-time kernels PyTorch picks on CPU (``nn.TransformerEncoderLayer``'s and ``nn.MultiheadAttention``'s
+  fast path) are the ones measured.
+* **Modes**: the training pass runs the model in train mode and the inference pass in eval mode, whatever mode the
+  caller's model is in (on the meta copy, or on a meta model itself with every module's mode restored after).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
@@ -49,7 +54,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils._pytree import tree_leaves
 
 from .errors import ArchauditError, ForwardError
@@ -180,14 +185,14 @@ class MemoryAudit:
     @property
     def transient(self) -> int:
         """The backward transient the training peak allows for: twice the largest activation storage."""
-        return 2 * self.largest_activation
+        return 2 * self.largest_activation  # as _training_peak allows
 
     @property
     def training_peak(self) -> int:
         """The training step's upper-bound estimate (module docstring): the resident state plus the larger of the
         forward's live peak and the saved activations with the backward transient."""
         static = self.weights + self.buffers + self.gradients + self.optimizer
-        return static + max(self.forward_peak, self.activations + self.transient)
+        return _training_peak(static, self.forward_peak, self.activations, self.largest_activation)
 
     @property
     def kv_cache_bytes(self) -> int:
@@ -264,6 +269,12 @@ class MemoryAudit:
         }
 
 
+def _training_peak(resident: int, forward_peak: int, saved: int, largest: int) -> int:
+    """Resident state + the larger of the forward's live peak and the saved activations with the backward transient
+    of twice the largest activation storage."""
+    return resident + max(forward_peak, saved + 2 * largest)
+
+
 # --- storages --------------------------------------------------------------------------------------------------
 
 
@@ -288,8 +299,7 @@ def storage_bytes(tensor: torch.Tensor) -> int:
         return int(tensor.numel() * tensor.element_size())
 
 
-# TorchDispatchMode.__init_subclass__ and __init__ carry no annotations in torch.
-class _LiveTracker(TorchDispatchMode):  # type: ignore[no-untyped-call]
+class _LiveTracker:
     """Tracks the storages every op produces until their last tracked tensor dies, and the most bytes alive at once.
 
     Parameters' and buffers' storages (``exclude``) are weights, not activations. The peak is read after each op,
@@ -297,7 +307,6 @@ class _LiveTracker(TorchDispatchMode):  # type: ignore[no-untyped-call]
     """
 
     def __init__(self, stack: list[str], exclude: set[int]) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]  # unannotated in torch
         self.stack, self.exclude = stack, exclude
         self.live: dict[int, list[int]] = {}  # storage key -> [bytes, live tensors on it]
         self.current = self.peak = self.largest = 0
@@ -332,20 +341,50 @@ class _LiveTracker(TorchDispatchMode):  # type: ignore[no-untyped-call]
         if self.current > self.peak:
             self.peak, self.peak_path = self.current, self.stack[-1] if self.stack else ""
 
-    def close(self) -> None:
-        for finalizer in self.finalizers:
-            finalizer.detach()
-        self.finalizers.clear()
-
-    def __torch_dispatch__(
-        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
-    ) -> Any:
-        out = func(*args, **(kwargs or {}))
+    def op(self, func: Any, out: Any) -> None:
+        """One op ran and returned ``out``: its tensors are tracked and the peak read."""
         self.ops.add(str(func._overloadpacket.__name__))
         for leaf in tree_leaves(out):
             if isinstance(leaf, torch.Tensor):
                 self.track(leaf)
         self.mark()
+
+    def close(self) -> None:
+        for finalizer in self.finalizers:
+            finalizer.detach()
+        self.finalizers.clear()
+
+
+_PRIM_DEVICE = torch.ops.prim.device.default
+
+
+class _FakeCPU(FakeTensorMode):  # type: ignore[no-untyped-call]  # __init_subclass__ is unannotated in torch
+    """``FakeTensorMode`` that also hands every op it runs for the caller to :attr:`tracker`, when one is set.
+
+    One mode where a tracking ``TorchDispatchMode`` stacked above the fake one cost a second Python dispatch per op
+    (about 15% of a pass). Only the caller's ops are tracked: those the fake mode runs inside one (decompositions)
+    are not, as a mode above it would not have seen them; nor are device queries (``prim.device``, most of a
+    pass's dispatches), which create no tensor.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(allow_non_fake_inputs=True)
+        self.tracker: _LiveTracker | None = None
+        self._depth = 0
+
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None
+    ) -> Any:
+        tracker = self.tracker
+        if tracker is None or func is _PRIM_DEVICE:
+            return super().__torch_dispatch__(func, types, args, kwargs or {})
+        self._depth += 1
+        try:
+            out = super().__torch_dispatch__(func, types, args, kwargs or {})
+        finally:
+            self._depth -= 1
+        if self._depth == 0:
+            tracker.op(func, out)
         return out
 
 
@@ -399,6 +438,7 @@ def _quiet() -> Iterator[None]:
 
 
 def _run(
+    mode: _FakeCPU,
     model: nn.Module,
     state: dict[str, torch.Tensor],
     inputs: list[torch.Tensor],
@@ -408,18 +448,25 @@ def _run(
     grad: bool,
     precision: Precision,
 ) -> _Pass:
-    """One forward of ``model`` with ``state`` (fake tensors) swapped in: saved tensors charged per module call
-    when ``grad``, live activation bytes tracked op by op."""
+    """One forward of ``model`` with ``state`` (fake tensors of ``mode``) swapped in: with ``grad``, a training
+    step's (train mode, saved tensors charged per module call), else inference's (eval mode, no autograd); live
+    activation bytes are tracked op by op either way. Every module's mode is restored afterwards."""
     paths = {id(m): name for name, m in model.named_modules()}
     stack: list[str] = []
     saved = _Saved([])
     tracker = _LiveTracker(stack, exclude)
 
+    # Global module hooks, filtered to this model's modules: hooks on the modules themselves would turn off the
+    # fused eval-time kernels (nn.TransformerEncoderLayer takes its fast path only when no module below it has a
+    # hook), and the inference pass would measure a path that inference never takes.
     def pre_hook(module: nn.Module, args: tuple[Any, ...]) -> None:
-        stack.append(paths[id(module)])
+        path = paths.get(id(module))
+        if path is not None:
+            stack.append(path)
 
     def post_hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-        stack.pop()
+        if id(module) in paths:
+            stack.pop()
 
     def pack(tensor: torch.Tensor) -> torch.Tensor:
         saved.entries.append((weakref.ref(tensor), storage_key(tensor), storage_bytes(tensor), stack[-1]))
@@ -428,24 +475,30 @@ def _run(
     def unpack(tensor: torch.Tensor) -> torch.Tensor:
         return tensor
 
-    handles = []
-    for module in model.modules():
-        handles.append(module.register_forward_pre_hook(pre_hook))
-        handles.append(module.register_forward_hook(post_hook))
+    handles = [
+        nn.modules.module.register_module_forward_pre_hook(pre_hook),
+        nn.modules.module.register_module_forward_hook(post_hook),
+    ]
     dtype = _AUTOCAST_DTYPE.get(precision)
     autocast = torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext()
+    modes = [(module, module.training) for module in model.modules()]
     try:
+        model.train(grad)
         for tensor in (*inputs, *keywords.values()):
             tracker.track(tensor)
         tracker.mark()
         with (
             _quiet(),
+            mode,
             torch.set_grad_enabled(grad),
             autocast,
             torch.autograd.graph.saved_tensors_hooks(pack, unpack),
-            tracker,
         ):
-            output = torch.func.functional_call(model, state, tuple(inputs), dict(keywords), strict=False)
+            mode.tracker = tracker
+            try:
+                output = torch.func.functional_call(model, state, tuple(inputs), dict(keywords), strict=False)
+            finally:
+                mode.tracker = None
         result = _Pass(saved.alive(exclude), tracker.peak, tracker.peak_path, tracker.largest, set(tracker.ops))
         del output
         return result
@@ -466,6 +519,8 @@ def _run(
         tracker.close()
         for handle in handles:
             handle.remove()
+        for module, training in modes:
+            module.training = training
 
 
 # --- KV cache --------------------------------------------------------------------------------------------------
@@ -519,6 +574,178 @@ def _label(tensor: torch.Tensor) -> str:
     return str(InputSpec(tuple(tensor.shape), tensor.dtype))
 
 
+class MemoryMeter:
+    """A model's fake CPU state, made once, and its memory passes at any inputs: what :func:`audit_memory` runs once
+    and ``memory --vary`` at every size (the parameter walk, the meta copy and the fake weights are the same at
+    each). The caller's model is not touched."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        optimizer: Optimizer | str = "adam",
+        precision: Precision | str = "fp32",
+        registry: FormulaRegistry = REGISTRY,
+    ) -> None:
+        self.model = model
+        self.optimizer, self.precision = parse_optimizer(optimizer), parse_precision(precision)
+        params = audit_params(model, registry=registry)  # refuses lazy modules; weights per path, ties once
+        self.built_on = model_device(model)
+        self.meta_model = on_meta(model)
+        self.mode = _FakeCPU()
+        # Shapes, dtypes, ties and requires_grad are read off the caller's model: ``.to("meta")`` gives each path of
+        # a tied tensor its own copy, which would count it twice and run the passes with two tensors where there is
+        # one.
+        memo: dict[int, torch.Tensor] = {}
+        with self.mode:
+            self.state = {
+                name: _fake_copy(t, memo)
+                for name, t in (
+                    *model.named_parameters(remove_duplicate=False),
+                    *model.named_buffers(remove_duplicate=False),
+                )
+            }
+        self.exclude = {storage_key(t) for t in self.state.values()}
+        self.static = self._static(params)
+
+    def _static(self, params: Any) -> tuple[tuple[str, nn.Module, ModuleMemory], ...]:
+        """Per module path: what it holds whatever the inputs (weights, buffers, gradients, optimizer state)."""
+        seen: set[int] = set()
+        found = []
+        for (path, module), walked in zip(module_paths(self.model), params.records, strict=True):
+            gradients = state_bytes = 0
+            for p in module._parameters.values():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                if p.requires_grad:
+                    gradients += p.numel() * p.element_size()
+                    state_bytes += optimizer_state_bytes(self.optimizer, p.numel(), p.element_size())
+            record = ModuleMemory(
+                path,
+                type(module).__name__,
+                walked.param_bytes,
+                walked.buffer_bytes,
+                gradients,
+                state_bytes,
+                activations=0,
+                saved_tensors=0,
+            )
+            found.append((path, module, record))
+        return tuple(found)
+
+    @property
+    def resident(self) -> int:
+        """Weights + buffers + gradients + optimizer state: a training step's bytes before any activation."""
+        return sum(r.total for _, _, r in self.static)
+
+    @property
+    def weights_and_buffers(self) -> int:
+        return sum(r.weights + r.buffers for _, _, r in self.static)
+
+    def _inputs(
+        self,
+        inputs: Sequence[torch.Tensor | InputSpec],
+        keyword_inputs: Mapping[str, torch.Tensor | InputSpec] | None,
+    ) -> tuple[list[torch.Tensor], dict[str, torch.Tensor], list[torch.Tensor], dict[str, torch.Tensor]]:
+        originals = [i.meta_tensor() if isinstance(i, InputSpec) else i for i in inputs]
+        keyword_originals = {
+            k: v.meta_tensor() if isinstance(v, InputSpec) else v for k, v in (keyword_inputs or {}).items()
+        }
+        memo: dict[int, torch.Tensor] = {}
+        with self.mode:
+            fake_inputs = [_fake_copy(t, memo) for t in originals]
+            fake_keywords = {k: _fake_copy(t, memo) for k, t in keyword_originals.items()}
+        return originals, keyword_originals, fake_inputs, fake_keywords
+
+    def _pass(self, fakes: list[torch.Tensor], fake_keywords: dict[str, torch.Tensor], *, grad: bool) -> _Pass:
+        return _run(
+            self.mode,
+            self.meta_model,
+            self.state,
+            fakes,
+            fake_keywords,
+            self.exclude,
+            grad=grad,
+            precision=self.precision,
+        )
+
+    def training_bytes(
+        self,
+        inputs: Sequence[torch.Tensor | InputSpec],
+        keyword_inputs: Mapping[str, torch.Tensor | InputSpec] | None = None,
+    ) -> tuple[int, int]:
+        """(activations saved for backward, training peak) of a step on ``inputs``: the grad-enabled pass only."""
+        _, _, fakes, fake_keywords = self._inputs(inputs, keyword_inputs)
+        train = self._pass(fakes, fake_keywords, grad=True)
+        saved = sum(size for size, _ in train.saved.values())
+        return saved, _training_peak(self.resident, train.peak, saved, train.largest)
+
+    def inference_bytes(
+        self,
+        inputs: Sequence[torch.Tensor | InputSpec],
+        keyword_inputs: Mapping[str, torch.Tensor | InputSpec] | None = None,
+    ) -> int:
+        """The inference peak on ``inputs`` without a KV cache: the no-grad pass only."""
+        _, _, fakes, fake_keywords = self._inputs(inputs, keyword_inputs)
+        return self.weights_and_buffers + self._pass(fakes, fake_keywords, grad=False).peak
+
+    def audit(
+        self,
+        inputs: Sequence[torch.Tensor | InputSpec],
+        keyword_inputs: Mapping[str, torch.Tensor | InputSpec] | None = None,
+        *,
+        kv_cache_tokens: int | None = None,
+    ) -> MemoryAudit:
+        """Both passes on ``inputs``, as :func:`audit_memory` describes."""
+        originals, keyword_originals, fakes, fake_keywords = self._inputs(inputs, keyword_inputs)
+        train = self._pass(fakes, fake_keywords, grad=True)
+        infer = self._pass(fakes, fake_keywords, grad=False)
+
+        activations: dict[str, list[int]] = {}
+        for size, path in train.saved.values():
+            entry = activations.setdefault(path, [0, 0])
+            entry[0] += size
+            entry[1] += 1
+        visited: set[int] = set()
+        records = []
+        for path, module, record in self.static:
+            # a module registered at several paths is charged its saved activations at its first path, as the
+            # hooks do
+            saved, count = activations.get(path, [0, 0]) if id(module) not in visited else (0, 0)
+            visited.add(id(module))
+            records.append(dataclasses.replace(record, activations=saved, saved_tensors=count))
+
+        kv = None
+        if kv_cache_tokens is not None:
+            dtype = _AUTOCAST_DTYPE.get(self.precision)
+            if dtype is None:
+                dtype = next((p.dtype for p in self.model.parameters() if p.is_floating_point()), torch.float32)
+            element_size = torch.empty((), dtype=dtype, device="meta").element_size()
+            kv = kv_cache_layout(self.model, kv_cache_tokens, element_size)
+
+        notes = ["kernel choices and autocast policy are the CPU's (fake CPU tensors over meta storage)"]
+        if train.ops & {"mkldnn_rnn_layer", "mkldnn_rnn"}:
+            notes.append("an RNN ran on oneDNN: its run-time workspace, of a size only oneDNN knows, counts 0")
+        if self.optimizer in (Optimizer.ADAM, Optimizer.ADAMW):
+            notes.append("optimizer state: exp_avg and exp_avg_sq at each parameter's dtype, plus a 4-byte step")
+        labels = tuple(_label(t) for t in originals) + tuple(f"{k}={_label(t)}" for k, t in keyword_originals.items())
+        return MemoryAudit(
+            model_type=type(self.model).__name__,
+            inputs=labels,
+            optimizer_name=self.optimizer,
+            precision=self.precision,
+            records=tuple(records),
+            forward_peak=train.peak,
+            largest_activation=train.largest,
+            inference_activations=infer.peak,
+            inference_peak_module=infer.peak_path,
+            kv_cache=kv,
+            built_on=self.built_on,
+            notes=tuple(notes),
+        )
+
+
 def audit_memory(
     model: nn.Module,
     inputs: Sequence[torch.Tensor | InputSpec],
@@ -537,105 +764,14 @@ def audit_memory(
     Raises :class:`MemorySpecError` for an unknown optimizer or precision or an undetectable KV cache,
     :class:`ForwardError` when the forward fails.
     """
-    from torch._subclasses.fake_tensor import FakeTensorMode
-
-    kind, mode_of = parse_optimizer(optimizer), parse_precision(precision)
-    params = audit_params(model, registry=registry)  # refuses lazy modules; weights per path, ties once
-    built_on = model_device(model)
-    meta_model = on_meta(model)
-    # Shapes, dtypes, ties and requires_grad are read off the caller's model: ``.to("meta")`` gives each path of a
-    # tied tensor its own copy, which would count it twice and run the passes with two tensors where there is one.
-    walk = module_paths(model)
-
-    fake_mode = FakeTensorMode(allow_non_fake_inputs=True)
-    memo: dict[int, torch.Tensor] = {}
-    with fake_mode:
-        state = {
-            name: _fake_copy(t, memo)
-            for name, t in (
-                *model.named_parameters(remove_duplicate=False),
-                *model.named_buffers(remove_duplicate=False),
-            )
-        }
-        spec_memo: dict[int, torch.Tensor] = {}
-        originals = [i.meta_tensor() if isinstance(i, InputSpec) else i for i in inputs]
-        keyword_originals = {
-            k: v.meta_tensor() if isinstance(v, InputSpec) else v for k, v in (keyword_inputs or {}).items()
-        }
-        fake_inputs = [_fake_copy(t, spec_memo) for t in originals]
-        fake_keywords = {k: _fake_copy(t, spec_memo) for k, t in keyword_originals.items()}
-    exclude = {storage_key(t) for t in state.values()}
-
-    with fake_mode:
-        train = _run(meta_model, state, fake_inputs, fake_keywords, exclude, grad=True, precision=mode_of)
-        infer = _run(meta_model, state, fake_inputs, fake_keywords, exclude, grad=False, precision=mode_of)
-
-    activations: dict[str, list[int]] = {}
-    for size, path in train.saved.values():
-        entry = activations.setdefault(path, [0, 0])
-        entry[0] += size
-        entry[1] += 1
-
-    seen: set[int] = set()
-    visited: set[int] = set()
-    records = []
-    for (path, module), walked in zip(walk, params.records, strict=True):
-        gradients = state_bytes = 0
-        for p in module._parameters.values():
-            if p is None or id(p) in seen:
-                continue
-            seen.add(id(p))
-            if p.requires_grad:
-                gradients += p.numel() * p.element_size()
-                state_bytes += optimizer_state_bytes(kind, p.numel(), p.element_size())
-        # a module registered at several paths is charged its saved activations at its first path, as the hooks do
-        saved, count = activations.get(path, [0, 0]) if id(module) not in visited else (0, 0)
-        visited.add(id(module))
-        records.append(
-            ModuleMemory(
-                name=path,
-                type=type(module).__name__,
-                weights=walked.param_bytes,
-                buffers=walked.buffer_bytes,
-                gradients=gradients,
-                optimizer=state_bytes,
-                activations=saved,
-                saved_tensors=count,
-            )
-        )
-
-    kv = None
-    if kv_cache_tokens is not None:
-        dtype = _AUTOCAST_DTYPE.get(mode_of)
-        if dtype is None:
-            dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
-        kv = kv_cache_layout(model, kv_cache_tokens, torch.empty((), dtype=dtype, device="meta").element_size())
-
-    notes = ["kernel choices and autocast policy are the CPU's (fake CPU tensors over meta storage)"]
-    if train.ops & {"mkldnn_rnn_layer", "mkldnn_rnn"}:
-        notes.append("an RNN ran on oneDNN: its run-time workspace, of a size only oneDNN knows, counts 0")
-    if kind in (Optimizer.ADAM, Optimizer.ADAMW):
-        notes.append("optimizer state: exp_avg and exp_avg_sq at each parameter's dtype, plus a 4-byte step")
-    labels = tuple(_label(t) for t in originals) + tuple(f"{k}={_label(t)}" for k, t in keyword_originals.items())
-    return MemoryAudit(
-        model_type=type(model).__name__,
-        inputs=labels,
-        optimizer_name=kind,
-        precision=mode_of,
-        records=tuple(records),
-        forward_peak=train.peak,
-        largest_activation=train.largest,
-        inference_activations=infer.peak,
-        inference_peak_module=infer.peak_path,
-        kv_cache=kv,
-        built_on=built_on,
-        notes=tuple(notes),
-    )
+    meter = MemoryMeter(model, optimizer=optimizer, precision=precision, registry=registry)
+    return meter.audit(inputs, keyword_inputs, kv_cache_tokens=kv_cache_tokens)
 
 
 __all__ = [
     "KVCache",
     "MemoryAudit",
+    "MemoryMeter",
     "MemorySpecError",
     "ModuleMemory",
     "Optimizer",

@@ -338,3 +338,86 @@ def test_kv_cache_from_a_hugging_face_config_with_grouped_heads() -> None:
 def test_kv_cache_not_detectable_is_a_clear_error() -> None:
     with pytest.raises(MemorySpecError, match="no decoder layout found in Linear"):
         audit_memory(nn.Linear(2, 2), [InputSpec((1, 2))], kv_cache_tokens=8)
+
+
+def cpu_inference_activations(model: nn.Module, inputs: list[torch.Tensor]) -> int:
+    """The oracle for the inference peak: a REAL CPU forward of ``model`` in eval mode under ``torch.no_grad``, with
+    a dispatch mode holding each op's output storages (by ``data_ptr``) until their last tensor dies, and the most
+    bytes alive at once after any op, the inputs included and parameters' and buffers' storages left out."""
+    import weakref
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    weights = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
+    live: dict[int, list[int]] = {}
+    totals = {"current": 0, "peak": 0}
+
+    def release(ptr: int) -> None:
+        live[ptr][1] -= 1
+        if live[ptr][1] == 0:
+            totals["current"] -= live.pop(ptr)[0]
+
+    def hold(t: torch.Tensor) -> None:
+        ptr = t.untyped_storage().data_ptr()
+        if ptr in weights:
+            return
+        if ptr not in live:
+            live[ptr] = [t.untyped_storage().nbytes(), 0]
+            totals["current"] += live[ptr][0]
+        live[ptr][1] += 1
+        weakref.finalize(t, release, ptr)
+
+    class Hold(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            out = func(*args, **(kwargs or {}))
+            for leaf in tree_leaves(out):
+                if isinstance(leaf, torch.Tensor):
+                    hold(leaf)
+            totals["peak"] = max(totals["peak"], totals["current"])
+            return out
+
+    for t in inputs:
+        hold(t)
+    totals["peak"] = totals["current"]
+    model.eval()
+    with torch.no_grad(), Hold():
+        model(*inputs)
+    return totals["peak"]
+
+
+INFERENCE_CASES = {
+    # name: (model factory, inputs factory); dropout and the transformer layer's fused eval kernel are what differ
+    # from a train-mode forward
+    "mlp-dropout": (
+        lambda: nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 4)),
+        lambda: [_x(3, 8)],
+    ),
+    "transformer-encoder-layer": (
+        lambda: nn.TransformerEncoderLayer(8, 2, 16, batch_first=True),
+        lambda: [_x(2, 5, 8)],
+    ),
+    "conv-batchnorm": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)), lambda: [_x(2, 3, 8, 8)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INFERENCE_CASES))
+def test_inference_peak_matches_a_real_cpu_eval_run(name: str) -> None:
+    make_model, make_inputs = INFERENCE_CASES[name]
+    torch.manual_seed(0)
+    model, inputs = make_model(), make_inputs()
+    found = audit_memory(model.train(), inputs)  # the caller's mode does not matter: inference is eval mode
+    assert found.inference_activations == cpu_inference_activations(model, inputs)
+
+
+def test_the_training_pass_runs_in_train_mode_and_modes_are_restored() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.Dropout(0.5), nn.Linear(16, 4)).to("meta")
+    model[1].eval()  # a mixed state, which both passes must leave as it was
+    modes = [m.training for m in model.modules()]
+    in_eval = audit_memory(model, [InputSpec((3, 8))])
+    assert [m.training for m in model.modules()] == modes
+    # oracle: the same model on CPU in train mode, its saved tensors (the dropout mask among them) on a real run
+    real = nn.Sequential(nn.Linear(8, 16), nn.Dropout(0.5), nn.Linear(16, 4)).train()
+    assert in_eval.activations == cpu_saved_bytes(real, [_x(3, 8)])
+    assert in_eval.activations > audit_memory(nn.Sequential(nn.Linear(8, 16), nn.Linear(16, 4)), [_x(3, 8)]).activations
