@@ -2,20 +2,30 @@
 
 The model is built once; at each size the fit asks for (:data:`archaudit.polynomial.DEFAULT_POINTS`, in their
 order) it is traced again (``flops --vary``: MACs and the columns, one pass on meta) or its memory measured
-again (``memory --vary``: a pass with gradients and one without, on fake tensors, which cost several times a
-trace). Every quantity is fitted on its own as an exact polynomial in the dimension and verified at sizes
-the fit did not use; a quantity that is no polynomial (a peak that is a maximum of two, a stride's rounding) is
-reported as such with its values, never fitted wrongly, and the others still are.
+again (``memory --vary``: a pass with gradients for the saved activations and the training peak, and one without
+for the inference peak, on fake tensors, which cost several times a trace; each pass only at the sizes its own
+quantities' fits ask for, over fake weights made once).
+
+Every quantity is fitted on its own as an exact polynomial in the dimension and verified at sizes the fit did not
+use; a quantity that is no polynomial (a peak that is a maximum of two, a stride's rounding) is reported as such
+with its values, never fitted wrongly, and the others still are.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import ArchauditError
-from .polynomial import NotPolynomialError, Polynomial, VariedInputs, describe, fit_polynomial
+from .memory import MemoryMeter
+from .polynomial import DEFAULT_POINTS, NotPolynomialError, Polynomial, VariedInputs, describe, fit_polynomial
+from .workers import run_all, workers
+
+AHEAD_AFTER_S = 0.25
+"""A pass slower than this (seconds, at its first size) has its next sizes measured ahead, side by side, when there
+are several workers: well above what forking a worker costs. Only the time taken depends on it, never a figure."""
 
 QUANTITIES = (
     ("parameters", "parameters"),
@@ -75,7 +85,6 @@ def vary(
     string, an ``nn.Module`` or a built target)."""
     from .audit import built_model
     from .macs import audit_macs
-    from .memory import audit_memory
     from .targets import BuiltTarget, build_target
     from .walker import audit_params
 
@@ -86,43 +95,92 @@ def vary(
     else:
         built = built_model(target)
     parameters = audit_params(built.model).total
-    measured: dict[int, dict[str, int]] = {}
+    meter = MemoryMeter(built.model, optimizer=optimizer, precision=precision) if memory else None
 
-    def at(size: int) -> dict[str, int]:
-        if size not in measured:
-            positional, named = varied.at(size)
-            try:
-                values: dict[str, int] = {"parameters": parameters}
-                if not memory:
-                    values |= audit_macs(built.model, positional, keyword_inputs=named).counts.as_dict()
-                else:
-                    bytes_ = audit_memory(
-                        built.model, positional, keyword_inputs=named, optimizer=optimizer, precision=precision
-                    )
-                    values |= {
-                        "saved_activation_bytes": bytes_.activations,
-                        "training_peak_bytes": bytes_.training_peak,
-                        "inference_peak_bytes": bytes_.inference_peak,
-                    }
-            except ArchauditError as exc:  # the same error, saying at which size it arose
-                raise type(exc)(f"--vary {varied.name}={size}: {exc}") from None
-            measured[size] = values
-        return measured[size]
+    def macs(positional: list[Any], named: dict[str, Any]) -> dict[str, int]:
+        return audit_macs(built.model, positional, keyword_inputs=named).counts.as_dict()
+
+    def training(positional: list[Any], named: dict[str, Any]) -> dict[str, int]:
+        saved, peak = _need(meter).training_bytes(positional, named)
+        return {"saved_activation_bytes": saved, "training_peak_bytes": peak}
+
+    def inference(positional: list[Any], named: dict[str, Any]) -> dict[str, int]:
+        return {"inference_peak_bytes": _need(meter).inference_bytes(positional, named)}
+
+    # Each pass runs only at the sizes a quantity it gives asks for: a linear inference peak needs one size fewer
+    # than a quadratic training one, and its no-grad pass is not run at that size. With several workers a miss
+    # also measures the next sizes of the same pass side by side (archaudit.workers): a fit asks for them next
+    # unless it is done. A size measured ahead that fails raises only if the fit asks for it. A pass's first size
+    # runs alone, and only a pass that took longer than a fork costs (AHEAD_AFTER_S) is measured ahead after it.
+    measured: dict[tuple[str, int], dict[str, int] | ArchauditError] = {}
+    slow: dict[str, bool] = {}
+
+    def at(source: Callable[[list[Any], dict[str, Any]], dict[str, int]], size: int) -> dict[str, int]:
+        name = source.__name__
+        if (name, size) not in measured:
+            ahead = workers() if slow.get(name) else 1
+            later = DEFAULT_POINTS[DEFAULT_POINTS.index(size) + 1 :] if size in DEFAULT_POINTS else ()
+            sizes = [size, *(n for n in later if (name, n) not in measured)][:ahead]
+            started = time.perf_counter()
+            for n, value in zip(sizes, run_all([_task(source, varied, n) for n in sizes]), strict=True):
+                measured[name, n] = value
+            slow.setdefault(name, time.perf_counter() - started > AHEAD_AFTER_S)
+        value = measured[name, size]
+        if isinstance(value, ArchauditError):
+            raise value
+        return value
+
+    def weights(positional: list[Any], named: dict[str, Any]) -> dict[str, int]:
+        return {"parameters": parameters}
 
     found: list[tuple[str, Polynomial]] = []
     refused: list[tuple[str, str]] = []
     for key, _ in QUANTITIES:
         if key != "parameters" and key.endswith("_bytes") != memory:
             continue
+        source = (
+            weights
+            if key == "parameters"
+            else inference
+            if key == "inference_peak_bytes"
+            else training
+            if memory
+            else macs
+        )
         try:
-            found.append((key, fit_polynomial(_one(at, key), variable=varied.name)))
+            found.append((key, fit_polynomial(_one(at, source, key), variable=varied.name)))
         except NotPolynomialError as exc:
             refused.append((key, str(exc)))
     return VariedCosts(built.name, varied, tuple(found), tuple(refused))
 
 
-def _one(at: Callable[[int], dict[str, int]], key: str) -> Callable[[int], int]:
-    return lambda size: at(size)[key]
+def _need(meter: MemoryMeter | None) -> MemoryMeter:
+    if meter is None:
+        raise TypeError("a memory quantity was fitted without memory=True")
+    return meter
+
+
+def _task(
+    source: Callable[[list[Any], dict[str, Any]], dict[str, int]], varied: VariedInputs, size: int
+) -> Callable[[], dict[str, int] | ArchauditError]:
+    """``source`` at ``size``, its error returned (saying at which size it arose) rather than raised."""
+
+    def run() -> dict[str, int] | ArchauditError:
+        positional, named = varied.at(size)
+        try:
+            return source(positional, named)
+        except ArchauditError as exc:
+            return type(exc)(f"--vary {varied.name}={size}: {exc}")
+
+    return run
+
+
+def _one(
+    at: Callable[[Callable[..., dict[str, int]], int], dict[str, int]],
+    source: Callable[..., dict[str, int]],
+    key: str,
+) -> Callable[[int], int]:
+    return lambda size: at(source, size)[key]
 
 
 def summary(costs: VariedCosts) -> list[tuple[str, str]]:
