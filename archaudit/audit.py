@@ -362,7 +362,9 @@ def resolve_inputs(
         named = {k: _spec(v, f"{built.name}: input {k}=") for k, v in (keyword_inputs or {}).items()}
         return positional, named
     if built.reference is not None:
-        return list(built.reference.example_input(batch=1, device="meta")), {}
+        # CPU, not meta: a reference model's example is small, and torch's meta randn imports sympy (0.8 s)
+        inputs = built.reference.example_input(batch=1, device="cpu")
+        return [InputSpec(tuple(t.shape), t.dtype) for t in inputs], {}
     example = _example_inputs(built.model)
     if example is not None:
         return list(example[0]), dict(example[1])

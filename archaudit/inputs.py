@@ -110,3 +110,13 @@ def parse_inputs(texts: Sequence[str]) -> tuple[list[InputSpec], dict[str, Input
 def meta_tensors(inputs: Sequence[Any]) -> list[torch.Tensor]:
     """Meta tensors for a list of :class:`InputSpec` shapes and/or tensors (same shapes and dtypes)."""
     return [i.meta_tensor() if isinstance(i, InputSpec) else torch.empty_like(i, device="meta") for i in inputs]
+
+
+def zero_tensors(inputs: Sequence[Any]) -> list[torch.Tensor]:
+    """Zero CPU tensors of the shapes and dtypes of ``inputs`` (:class:`InputSpec` shapes and/or tensors): a CPU trace's
+    inputs, the same on every run (a token id 0 is valid for any vocabulary); an input given twice gets one stand-in."""
+    made: dict[int, torch.Tensor] = {}  # one stand-in per object: a tensor given twice (self-attention's q, k, v)
+    for i in inputs:
+        if id(i) not in made:
+            made[id(i)] = torch.zeros(tuple(i.shape), dtype=i.dtype, device="cpu")
+    return [made[id(i)] for i in inputs]

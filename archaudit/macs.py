@@ -27,10 +27,10 @@ import torch
 from torch import nn
 
 from . import formulas as _formulas  # noqa: F401  (registers every MAC rule)
-from .inputs import InputSpec, meta_tensors
+from .inputs import InputSpec, meta_tensors, zero_tensors
 from .records import COLUMNS, FlopsAudit, FlopsRecord, MacCount, Status
 from .registry import REGISTRY, FormulaRegistry
-from .trace import Capture, capture, model_device, on_meta, op_name
+from .trace import Capture, capture, model_device, on_cpu, on_meta, op_name, trace_device
 
 
 def _needs_flop_counter(model: nn.Module, registry: FormulaRegistry) -> bool:
@@ -52,33 +52,80 @@ def audit_macs(
     flop_counter: bool | None = None,
     build_note: str = "",
     keyword_inputs: Mapping[str, torch.Tensor | InputSpec] | None = None,
+    trace_on: str = "auto",
 ) -> FlopsAudit:
     """MACs of one forward pass of ``model`` on ``inputs`` (tensors or :class:`InputSpec` shapes) and
     ``keyword_inputs`` (passed by name: ``input_ids=``).
 
-    The pass runs on the meta device: a model not already there is copied to meta (the caller's model is not
-    touched); tensors are replaced by meta tensors of the same shape and dtype. ``flop_counter=None`` runs
-    FlopCounterMode only when some module has no MAC rule of its own.
+    The pass runs where :func:`archaudit.trace.trace_device` says (``trace_on="auto"``; or ``"meta"``, ``"cpu"``):
+    on a zero CPU copy with zero inputs for a small model, else on meta, a model not already there copied to meta;
+    the caller's model is not touched either way, and only shapes and dtypes of the inputs are used. A CPU trace
+    that runs an op whose result depends on values is run again on meta, as is one that fails, so a CPU trace
+    never counts what meta would not. ``flop_counter=None`` runs FlopCounterMode's formulas only when some module
+    has no MAC rule of its own.
     """
     built_on = model_device(model)
-    meta_model = on_meta(model)
+    named = dict(keyword_inputs or {})
+    if trace_on not in ("auto", "meta", "cpu"):
+        raise ValueError(f"{trace_on=}: one of 'auto', 'meta', 'cpu'")
+    where = trace_device(model, [*inputs, *named.values()]) if trace_on == "auto" else trace_on
+    if where == "cpu":
+        try:
+            found = _audit_on(
+                model,
+                on_cpu(model),
+                zero_tensors(inputs),
+                dict(zip(named, zero_tensors(list(named.values())), strict=True)),
+                registry,
+                flop_counter,
+                guard=True,
+            )
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # noqa: BLE001 - the meta trace below is the authority: it raises what is wrong
+            found = None
+        if found is not None:
+            records, labels, use_counter = found
+            return FlopsAudit(type(model).__name__, labels, records, use_counter, built_on, build_note, "cpu")
     meta_inputs = meta_tensors(inputs)
-    meta_keywords = dict(zip(keyword_inputs or {}, meta_tensors(list((keyword_inputs or {}).values())), strict=True))
-    use_counter = _needs_flop_counter(meta_model, registry) if flop_counter is None else flop_counter
+    meta_keywords = dict(zip(named, meta_tensors(list(named.values())), strict=True))
+    found = _audit_on(model, on_meta(model), meta_inputs, meta_keywords, registry, flop_counter, guard=False)
+    if found is None:  # without the guard a pass always answers
+        raise RuntimeError("the meta trace gave no records")
+    records, labels, use_counter = found
+    return FlopsAudit(type(model).__name__, labels, records, use_counter, built_on, build_note, "meta")
+
+
+def _audit_on(
+    model: nn.Module,
+    copy: nn.Module,
+    inputs: list[torch.Tensor],
+    keywords: dict[str, torch.Tensor],
+    registry: FormulaRegistry,
+    flop_counter: bool | None,
+    *,
+    guard: bool,
+) -> tuple[tuple[FlopsRecord, ...], tuple[str, ...], bool] | None:
+    """The records of one trace of ``copy`` (``model`` on meta or zero CPU weights) on ``inputs``, its input labels and
+    whether the op formulas ran; ``None`` when ``guard`` saw an op whose result depends on values."""
+    use_counter = _needs_flop_counter(copy, registry) if flop_counter is None else flop_counter
     with torch.no_grad():
         captured = capture(
-            meta_model,
-            meta_inputs,
+            copy,
+            inputs,
             record_ops=use_counter,
             columns=_OP_COLUMN,
             applied=APPLIED_OPS,
-            keyword_inputs=meta_keywords,
+            keyword_inputs=keywords,
+            guard=guard,
         )
-    records = _records(meta_model, captured, registry)
-    labels = tuple(str(InputSpec(tuple(t.shape), t.dtype)) for t in meta_inputs) + tuple(
-        f"{name}={InputSpec(tuple(t.shape), t.dtype)}" for name, t in meta_keywords.items()
+    if captured.data_dependent:
+        return None
+    records = _records(copy, captured, registry)
+    labels = tuple(str(InputSpec(tuple(t.shape), t.dtype)) for t in inputs) + tuple(
+        f"{name}={InputSpec(tuple(t.shape), t.dtype)}" for name, t in keywords.items()
     )
-    return FlopsAudit(type(model).__name__, labels, records, use_counter, built_on, build_note)
+    return records, labels, use_counter
 
 
 # The aten ops whose work belongs to a column beside MACs. A module without a MAC rule that runs one of them has

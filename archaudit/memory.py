@@ -55,13 +55,14 @@ from typing import Any
 import torch
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from .errors import ArchauditError, ForwardError
-from .inputs import InputSpec
+from .inputs import InputSpec, zero_tensors
 from .optim import Optimizer, Precision, SettingError, parse_optimizer, parse_precision
 from .registry import REGISTRY, FormulaRegistry
-from .trace import model_device, on_meta
+from .trace import model_device, on_cpu, on_meta, trace_device
 from .usercode import one_line
 from .walker import audit_params, module_paths
 
@@ -155,6 +156,8 @@ class MemoryAudit:
     kv_cache: KVCache | None = None
     built_on: str = "meta"
     notes: tuple[str, ...] = ()
+    measured_on: str = "fake"
+    """``"cpu"`` (a zero CPU copy, for a small model) or ``"fake"`` (fake CPU tensors): see :class:`MemoryMeter`."""
 
     @property
     def weights(self) -> int:
@@ -264,6 +267,7 @@ class MemoryAudit:
             "optimizer_name": self.optimizer_name.value,
             "precision": self.precision.value,
             "built_on": self.built_on,
+            "measured_on": self.measured_on,
             "notes": list(self.notes),
             "modules": [r.as_json() for r in self.records],
         }
@@ -313,6 +317,7 @@ class _LiveTracker:
         self.peak_path = ""
         self.finalizers: list[weakref.finalize[Any, Any]] = []
         self.ops: set[str] = set()
+        self.workspaces: list[weakref.ref[torch.Tensor]] = []
 
     def track(self, tensor: torch.Tensor) -> None:
         key = storage_key(tensor)
@@ -342,10 +347,19 @@ class _LiveTracker:
             self.peak, self.peak_path = self.current, self.stack[-1] if self.stack else ""
 
     def op(self, func: Any, out: Any) -> None:
-        """One op ran and returned ``out``: its tensors are tracked and the peak read."""
-        self.ops.add(str(func._overloadpacket.__name__))
+        """One op ran and returned ``out``: its tensors are tracked and the peak read. A oneDNN RNN's workspace (its
+        last output) is left out, saved or live: its size is oneDNN's choice for the CPU it runs on (meta's kernel
+        returns an empty one), and a figure must not depend on the machine."""
+        name = str(func._overloadpacket.__name__)
+        self.ops.add(name)
+        workspace = None
+        if name in _ONEDNN_RNN and isinstance(out, (tuple, list)) and len(out) == 4:
+            workspace = out[3]  # (output, hy, cy, workspace); in inference the workspace is undefined (None)
+            if isinstance(workspace, torch.Tensor):
+                # by reference, not by storage key: a freed storage's key may come back for another one
+                self.workspaces.append(weakref.ref(workspace))
         for leaf in tree_leaves(out):
-            if isinstance(leaf, torch.Tensor):
+            if isinstance(leaf, torch.Tensor) and leaf is not workspace:
                 self.track(leaf)
         self.mark()
 
@@ -356,6 +370,28 @@ class _LiveTracker:
 
 
 _PRIM_DEVICE = torch.ops.prim.device.default
+_ONEDNN_RNN = frozenset({"mkldnn_rnn_layer", "mkldnn_rnn"})
+
+
+# TorchDispatchMode.__init_subclass__ and __init__ carry no annotations in torch.
+class _RealCPU(TorchDispatchMode):  # type: ignore[no-untyped-call]
+    """The real CPU's counterpart of :class:`_FakeCPU`: hands every op to :attr:`tracker`, when one is set."""
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return False  # torch wraps the dispatch of a mode that skips dynamo, importing torch._dynamo at its first op
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # unannotated in torch
+        self.tracker: _LiveTracker | None = None
+
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None
+    ) -> Any:
+        out = func(*args, **(kwargs or {}))
+        if self.tracker is not None and func is not _PRIM_DEVICE:
+            self.tracker.op(func, out)
+        return out
 
 
 class _FakeCPU(FakeTensorMode):  # type: ignore[no-untyped-call]  # __init_subclass__ is unannotated in torch
@@ -438,9 +474,9 @@ def _quiet() -> Iterator[None]:
 
 
 def _run(
-    mode: _FakeCPU,
+    mode: _FakeCPU | _RealCPU,
     model: nn.Module,
-    state: dict[str, torch.Tensor],
+    state: dict[str, torch.Tensor] | None,
     inputs: list[torch.Tensor],
     keywords: dict[str, torch.Tensor],
     exclude: set[int],
@@ -448,9 +484,10 @@ def _run(
     grad: bool,
     precision: Precision,
 ) -> _Pass:
-    """One forward of ``model`` with ``state`` (fake tensors of ``mode``) swapped in: with ``grad``, a training
-    step's (train mode, saved tensors charged per module call), else inference's (eval mode, no autograd); live
-    activation bytes are tracked op by op either way. Every module's mode is restored afterwards."""
+    """One forward of ``model`` with ``state`` (fake tensors of ``mode``) swapped in, or of a zero CPU copy as it is
+    (``state=None``): with ``grad``, a training step's (train mode, saved tensors charged per module call), else
+    inference's (eval mode, no autograd); live activation bytes are tracked op by op either way. Every module's mode
+    is restored afterwards."""
     paths = {id(m): name for name, m in model.named_modules()}
     stack: list[str] = []
     saved = _Saved([])
@@ -496,10 +533,16 @@ def _run(
         ):
             mode.tracker = tracker
             try:
-                output = torch.func.functional_call(model, state, tuple(inputs), dict(keywords), strict=False)
+                if state is None:
+                    output = model(*inputs, **keywords)
+                else:
+                    output = torch.func.functional_call(model, state, tuple(inputs), dict(keywords), strict=False)
             finally:
                 mode.tracker = None
-        result = _Pass(saved.alive(exclude), tracker.peak, tracker.peak_path, tracker.largest, set(tracker.ops))
+        workspaces = {storage_key(t) for ref in tracker.workspaces if (t := ref()) is not None}
+        result = _Pass(
+            saved.alive(exclude | workspaces), tracker.peak, tracker.peak_path, tracker.largest, set(tracker.ops)
+        )
         del output
         return result
     except (KeyboardInterrupt, ArchauditError):
@@ -511,9 +554,9 @@ def _run(
             ["x".join(map(str, t.shape)) for t in inputs]
             + [f"{k}={'x'.join(map(str, t.shape))}" for k, t in keywords.items()]
         )
+        on = "fake CPU" if state is not None else "zero CPU"
         raise ForwardError(
-            f"memory pass on fake CPU inputs [{shapes}] failed in module {where or '(root)'!r} ({kind}): "
-            f"{one_line(exc)}"
+            f"memory pass on {on} inputs [{shapes}] failed in module {where or '(root)'!r} ({kind}): {one_line(exc)}"
         ) from None
     finally:
         tracker.close()
@@ -574,10 +617,31 @@ def _label(tensor: torch.Tensor) -> str:
     return str(InputSpec(tuple(tensor.shape), tensor.dtype))
 
 
+@dataclass
+class _Setting:
+    """Where passes run: the mode, the model they call, the fake weights swapped in (``None`` on the CPU, whose zero
+    copy holds its own) and the weights' storages."""
+
+    mode: _FakeCPU | _RealCPU
+    model: nn.Module
+    state: dict[str, torch.Tensor] | None
+    exclude: set[int]
+
+
+MEASURED_ON = ("auto", "cpu", "fake")
+
+
 class MemoryMeter:
-    """A model's fake CPU state, made once, and its memory passes at any inputs: what :func:`audit_memory` runs once
-    and ``memory --vary`` at every size (the parameter walk, the meta copy and the fake weights are the same at
-    each). The caller's model is not touched."""
+    """A model's stand-in weights, made once, and its memory passes at any inputs: what :func:`audit_memory` runs
+    once and ``memory --vary`` at every size (the parameter walk, the copies and their weights are the same at each).
+    The caller's model is not touched.
+
+    ``on="auto"`` measures a small model on small inputs (:func:`archaudit.trace.trace_device`) on a zero CPU copy,
+    with the CPU's real kernels, and anything else on fake CPU tensors over meta storage, which take the CPU's
+    kernel choices without allocating (``"cpu"`` or ``"fake"`` force one). The figures are the same on both (the
+    property tests hold them equal); a zero CPU copy spares the import of ``torch._dynamo`` that the fake mode costs
+    (about as long as importing torch).
+    """
 
     def __init__(
         self,
@@ -586,27 +650,45 @@ class MemoryMeter:
         optimizer: Optimizer | str = "adam",
         precision: Precision | str = "fp32",
         registry: FormulaRegistry = REGISTRY,
+        on: str = "auto",
     ) -> None:
-        self.model = model
+        if on not in MEASURED_ON:
+            raise ValueError(f"{on=}: one of {', '.join(MEASURED_ON)}")
+        self.model, self.on = model, on
         self.optimizer, self.precision = parse_optimizer(optimizer), parse_precision(precision)
         params = audit_params(model, registry=registry)  # refuses lazy modules; weights per path, ties once
         self.built_on = model_device(model)
-        self.meta_model = on_meta(model)
-        self.mode = _FakeCPU()
-        # Shapes, dtypes, ties and requires_grad are read off the caller's model: ``.to("meta")`` gives each path of
-        # a tied tensor its own copy, which would count it twice and run the passes with two tensors where there is
-        # one.
-        memo: dict[int, torch.Tensor] = {}
-        with self.mode:
-            self.state = {
-                name: _fake_copy(t, memo)
-                for name, t in (
-                    *model.named_parameters(remove_duplicate=False),
-                    *model.named_buffers(remove_duplicate=False),
-                )
-            }
-        self.exclude = {storage_key(t) for t in self.state.values()}
         self.static = self._static(params)
+        self._settings: dict[str, _Setting] = {}
+
+    def _setting(self, kind: str) -> _Setting:
+        if kind not in self._settings:
+            if kind == "cpu":
+                twin = on_cpu(self.model)
+                weights = {storage_key(t) for t in (*twin.parameters(), *twin.buffers())}
+                self._settings[kind] = _Setting(_RealCPU(), twin, None, weights)
+            else:
+                mode = _FakeCPU()
+                # Shapes, dtypes, ties and requires_grad are read off the caller's model: ``.to("meta")`` gives each
+                # path of a tied tensor its own copy, which would count it twice and run the passes with two
+                # tensors where there is one.
+                memo: dict[int, torch.Tensor] = {}
+                with mode:
+                    state = {
+                        name: _fake_copy(t, memo)
+                        for name, t in (
+                            *self.model.named_parameters(remove_duplicate=False),
+                            *self.model.named_buffers(remove_duplicate=False),
+                        )
+                    }
+                weights = {storage_key(t) for t in state.values()}
+                self._settings[kind] = _Setting(mode, on_meta(self.model), state, weights)
+        return self._settings[kind]
+
+    def _kind(self, originals: Sequence[torch.Tensor]) -> str:
+        if self.on != "auto":
+            return self.on
+        return "cpu" if trace_device(self.model, originals) == "cpu" else "fake"
 
     def _static(self, params: Any) -> tuple[tuple[str, nn.Module, ModuleMemory], ...]:
         """Per module path: what it holds whatever the inputs (weights, buffers, gradients, optimizer state)."""
@@ -647,25 +729,33 @@ class MemoryMeter:
         self,
         inputs: Sequence[torch.Tensor | InputSpec],
         keyword_inputs: Mapping[str, torch.Tensor | InputSpec] | None,
-    ) -> tuple[list[torch.Tensor], dict[str, torch.Tensor], list[torch.Tensor], dict[str, torch.Tensor]]:
+    ) -> tuple[list[torch.Tensor], dict[str, torch.Tensor], str, list[torch.Tensor], dict[str, torch.Tensor]]:
+        """The inputs as meta tensors (for their labels), where the passes run, and their stand-ins there."""
         originals = [i.meta_tensor() if isinstance(i, InputSpec) else i for i in inputs]
         keyword_originals = {
             k: v.meta_tensor() if isinstance(v, InputSpec) else v for k, v in (keyword_inputs or {}).items()
         }
+        kind = self._kind([*originals, *keyword_originals.values()])
+        if kind == "cpu":
+            stand_ins = zero_tensors(originals)
+            named = dict(zip(keyword_originals, zero_tensors(list(keyword_originals.values())), strict=True))
+            return originals, keyword_originals, kind, stand_ins, named
+        mode = self._setting(kind).mode
         memo: dict[int, torch.Tensor] = {}
-        with self.mode:
+        with mode:
             fake_inputs = [_fake_copy(t, memo) for t in originals]
             fake_keywords = {k: _fake_copy(t, memo) for k, t in keyword_originals.items()}
-        return originals, keyword_originals, fake_inputs, fake_keywords
+        return originals, keyword_originals, kind, fake_inputs, fake_keywords
 
-    def _pass(self, fakes: list[torch.Tensor], fake_keywords: dict[str, torch.Tensor], *, grad: bool) -> _Pass:
+    def _pass(self, kind: str, inputs: list[torch.Tensor], keywords: dict[str, torch.Tensor], *, grad: bool) -> _Pass:
+        setting = self._setting(kind)
         return _run(
-            self.mode,
-            self.meta_model,
-            self.state,
-            fakes,
-            fake_keywords,
-            self.exclude,
+            setting.mode,
+            setting.model,
+            setting.state,
+            inputs,
+            keywords,
+            setting.exclude,
             grad=grad,
             precision=self.precision,
         )
@@ -676,8 +766,8 @@ class MemoryMeter:
         keyword_inputs: Mapping[str, torch.Tensor | InputSpec] | None = None,
     ) -> tuple[int, int]:
         """(activations saved for backward, training peak) of a step on ``inputs``: the grad-enabled pass only."""
-        _, _, fakes, fake_keywords = self._inputs(inputs, keyword_inputs)
-        train = self._pass(fakes, fake_keywords, grad=True)
+        _, _, kind, stand_ins, named = self._inputs(inputs, keyword_inputs)
+        train = self._pass(kind, stand_ins, named, grad=True)
         saved = sum(size for size, _ in train.saved.values())
         return saved, _training_peak(self.resident, train.peak, saved, train.largest)
 
@@ -687,8 +777,8 @@ class MemoryMeter:
         keyword_inputs: Mapping[str, torch.Tensor | InputSpec] | None = None,
     ) -> int:
         """The inference peak on ``inputs`` without a KV cache: the no-grad pass only."""
-        _, _, fakes, fake_keywords = self._inputs(inputs, keyword_inputs)
-        return self.weights_and_buffers + self._pass(fakes, fake_keywords, grad=False).peak
+        _, _, kind, stand_ins, named = self._inputs(inputs, keyword_inputs)
+        return self.weights_and_buffers + self._pass(kind, stand_ins, named, grad=False).peak
 
     def audit(
         self,
@@ -698,9 +788,9 @@ class MemoryMeter:
         kv_cache_tokens: int | None = None,
     ) -> MemoryAudit:
         """Both passes on ``inputs``, as :func:`audit_memory` describes."""
-        originals, keyword_originals, fakes, fake_keywords = self._inputs(inputs, keyword_inputs)
-        train = self._pass(fakes, fake_keywords, grad=True)
-        infer = self._pass(fakes, fake_keywords, grad=False)
+        originals, keyword_originals, kind, stand_ins, named = self._inputs(inputs, keyword_inputs)
+        train = self._pass(kind, stand_ins, named, grad=True)
+        infer = self._pass(kind, stand_ins, named, grad=False)
 
         activations: dict[str, list[int]] = {}
         for size, path in train.saved.values():
@@ -724,9 +814,13 @@ class MemoryMeter:
             element_size = torch.empty((), dtype=dtype, device="meta").element_size()
             kv = kv_cache_layout(self.model, kv_cache_tokens, element_size)
 
-        notes = ["kernel choices and autocast policy are the CPU's (fake CPU tensors over meta storage)"]
-        if train.ops & {"mkldnn_rnn_layer", "mkldnn_rnn"}:
-            notes.append("an RNN ran on oneDNN: its run-time workspace, of a size only oneDNN knows, counts 0")
+        notes = [
+            "measured on a zero CPU copy, with the CPU's kernels"
+            if kind == "cpu"
+            else "kernel choices and autocast policy are the CPU's (fake CPU tensors over meta storage)"
+        ]
+        if train.ops & _ONEDNN_RNN:
+            notes.append("an RNN ran on oneDNN: its run-time workspace, of a size oneDNN picks per CPU, counts 0")
         if self.optimizer in (Optimizer.ADAM, Optimizer.ADAMW):
             notes.append("optimizer state: exp_avg and exp_avg_sq at each parameter's dtype, plus a 4-byte step")
         labels = tuple(_label(t) for t in originals) + tuple(f"{k}={_label(t)}" for k, t in keyword_originals.items())
@@ -743,6 +837,7 @@ class MemoryMeter:
             kv_cache=kv,
             built_on=self.built_on,
             notes=tuple(notes),
+            measured_on=kind,
         )
 
 
@@ -755,16 +850,18 @@ def audit_memory(
     precision: Precision | str = "fp32",
     kv_cache_tokens: int | None = None,
     registry: FormulaRegistry = REGISTRY,
+    on: str = "auto",
 ) -> MemoryAudit:
     """Bytes of a training step of ``model`` on ``inputs`` (tensors or :class:`InputSpec` shapes; ``keyword_inputs``
     passed by name) with ``optimizer`` at ``precision``, and of inference, as the module docstring defines them.
 
-    Nothing is allocated: the passes run on fake CPU tensors over meta storage, and the caller's model is not
-    touched. ``kv_cache_tokens`` (batch x sequence length) adds a decoder's KV cache to the inference peak.
-    Raises :class:`MemorySpecError` for an unknown optimizer or precision or an undetectable KV cache,
+    The passes run on a zero CPU copy for a small model and on fake CPU tensors over meta storage, which allocate
+    nothing, for a large one (``on``: :class:`MemoryMeter`); the caller's model is not touched.
+    ``kv_cache_tokens`` (batch x sequence length) adds a decoder's KV cache to the inference peak. Raises
+    :class:`MemorySpecError` for an unknown optimizer or precision or an undetectable KV cache,
     :class:`ForwardError` when the forward fails.
     """
-    meter = MemoryMeter(model, optimizer=optimizer, precision=precision, registry=registry)
+    meter = MemoryMeter(model, optimizer=optimizer, precision=precision, registry=registry, on=on)
     return meter.audit(inputs, keyword_inputs, kv_cache_tokens=kv_cache_tokens)
 
 

@@ -286,9 +286,12 @@ class FlopsAudit:
     flop_counter_ran: bool
     """Whether the trace recorded aten ops (it does when some module has no MAC rule of its own)."""
     built_on: str = "meta"
-    """Where the audited model's tensors were (``"meta"`` or ``"cpu"``); the pass itself always runs on meta."""
+    """Where the audited model's tensors were (``"meta"`` or ``"cpu"``)."""
     build_note: str = ""
     """Why the model was built where it was, when the caller says (``built on the CPU: ...``)."""
+    traced_on: str = "meta"
+    """Where the trace ran: ``"cpu"`` (a zero copy, for a small model) or ``"meta"`` (see
+    :func:`archaudit.trace.trace_device`); the counts are the same either way."""
 
     @property
     def counts(self) -> MacCount:

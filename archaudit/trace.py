@@ -1,6 +1,9 @@
-"""The trace: one forward pass on meta tensors, with forward hooks recording each module call as shapes.
+"""The trace: one forward pass, with forward hooks recording each module call as shapes.
 
-Nothing is allocated and no arithmetic is done: a model of billions of parameters costs what a small one does.
+It runs on meta tensors, where nothing is allocated and no arithmetic is done, so a model of billions of
+parameters costs what a small one does; or, for a small model, on a zero CPU copy (:func:`trace_device`), which
+spares torch's import of ``torch._dynamo`` that the first meta op pays. The shapes, and so the counts, are the
+same on both.
 Optionally (``record_ops=True``) a dispatch mode records, over the same pass, every aten op and the FLOPs that
 FlopCounterMode's formulas give it, charged to the innermost module call running when the op ran: so work done
 by modules without a MAC rule (custom modules that call ``torch.matmul`` themselves) is still counted, labelled
@@ -68,6 +71,8 @@ class Capture:
     """Per module path: aten op name (``"aten.tanh"``) -> number of times its own calls ran it."""
     own_elements: dict[str, dict[str, int]] | None = None
     """Per module path: column (``"activation"``) -> elements its own calls' ops of that column produced."""
+    data_dependent: str = ""
+    """With ``guard``: the first op whose result depends on values (:data:`DATA_DEPENDENT_OPS`) the pass ran."""
 
 
 def op_name(packet: Any) -> str:
@@ -84,6 +89,21 @@ def _elements(name: str, args: tuple[Any, ...], out: Any) -> int:
     return int(first.numel()) if isinstance(first, torch.Tensor) else 0
 
 
+_KEPT_WHOLE = frozenset(
+    {
+        "aten.native_batch_norm",
+        "aten._native_batch_norm_legit",
+        "aten._native_batch_norm_legit_no_training",
+        "aten._native_batch_norm_legit_functional",
+        "aten.native_layer_norm",
+        "aten.native_group_norm",
+    }
+)
+"""Ops run as they are rather than decomposed: their decompositions hold no product that FlopCounterMode counts, and
+the norm column counts their output's elements at the op itself. Decomposing them runs torch's Python references,
+whose first call imports ``torch._dynamo`` (about as long as importing torch)."""
+
+
 # TorchDispatchMode.__init_subclass__ and __init__ carry no annotations in torch.
 class _OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call]
     """Charges every aten op to the innermost module call on ``stack`` (the root's path, ``""``, outside any).
@@ -91,6 +111,10 @@ class _OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call]
     FLOPs come from FlopCounterMode's own formula table, and ops without a formula are decomposed first exactly as
     FlopCounterMode decomposes them, so the figures agree with it op for op.
     """
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return False  # as _ValueGuard: no torch._dynamo import at the first op of a CPU trace
 
     def __init__(
         self,
@@ -104,7 +128,14 @@ class _OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call]
         super().__init__()  # type: ignore[no-untyped-call]  # unannotated in torch
         from torch.utils.flop_counter import flop_registry
 
-        self.registry = flop_registry
+        aten = torch.ops.aten
+        # CPU attention's fused kernel does the products FlopCounterMode counts for the CUDA flash kernel (its
+        # arguments begin with query, key, value alike); FlopCounterMode has no entry for it, and on meta the math
+        # path's bmm are counted instead: the same MACs, so a CPU trace counts what a meta one does.
+        self.registry = {
+            **flop_registry,
+            aten._scaled_dot_product_flash_attention_for_cpu: flop_registry[aten._scaled_dot_product_flash_attention],
+        }
         self.stack, self.flops, self.ops, self.elements = stack, flops, ops, elements
         self.columns, self.applied = columns, applied
         # Results of ``applied`` ops (a norm's rsqrt) waiting for the element-wise mul that applies them, by id
@@ -128,7 +159,11 @@ class _OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call]
         kwargs = kwargs or {}
         if isinstance(func, torch._ops.HigherOrderOperator):
             return NotImplemented
-        if func not in self.registry and func is not torch.ops.prim.device.default:
+        if (
+            func not in self.registry
+            and func is not torch.ops.prim.device.default
+            and op_name(func._overloadpacket) not in _KEPT_WHOLE
+        ):
             with self:
                 decomposed = func.decompose(*args, **kwargs)
             if decomposed is not NotImplemented:
@@ -178,14 +213,133 @@ def on_meta(model: nn.Module) -> nn.Module:
         memo[id(tensor)] = (
             nn.Parameter(stand_in, requires_grad=tensor.requires_grad) if isinstance(tensor, nn.Parameter) else stand_in
         )
-    return copy.deepcopy(model, memo)
+    return _deepcopy(model, memo)
+
+
+def _deepcopy(model: nn.Module, memo: dict[int, Any]) -> nn.Module:
+    """``copy.deepcopy(model, memo)``, and each copied module's attributes as the original's.
+
+    A ``__setstate__`` may add what it takes for a missing attribute of an old pickle: ``nn.TransformerDecoderLayer``
+    sets ``activation = F.relu`` when ``activation`` is not in the state, which it never is when the activation is a
+    module (it is a child, in ``_modules``), and the plain attribute then shadows the child in the copy.
+    """
+    copied = copy.deepcopy(model, memo)
+    for original, twin in zip(model.modules(), copied.modules(), strict=True):
+        for name in set(vars(twin)) - set(vars(original)):
+            if name in twin._modules:
+                del twin.__dict__[name]
+    return copied
+
+
+CPU_TRACE_MAX_BYTES = 256 * 2**20
+"""A model whose parameters and buffers take at most this many bytes is traced on the CPU (:func:`trace_device`)."""
+CPU_TRACE_MAX_INPUT_ELEMENTS = 2**20
+"""... whose inputs hold at most this many elements in all ..."""
+CPU_TRACE_MAX_WORK = 2**36
+"""... and whose parameter count times its input elements is at most this: a bound on the multiply-adds the CPU
+forward computes, loose by about the input's width (a Linear's MACs are its input elements times its outputs, its
+weights its inputs times its outputs), so that a small model on a large input, whose real forward would take long,
+goes to meta. The large AMNL (12.4M parameters, 17 features) is traced on the CPU up to a window of 327."""
+
+
+def trace_device(model: nn.Module, inputs: Sequence[Any]) -> str:
+    """Where a trace of ``model`` on ``inputs`` (tensors or shapes with ``.shape``) runs: ``"cpu"`` for a small model
+    on small inputs, ``"meta"`` otherwise.
+
+    The counts are the same on both (the property tests hold them equal); only the cost differs. A first op on meta
+    tensors costs torch's import of ``torch._dynamo`` (its Python meta kernels are wrapped to disable it: about as
+    long as importing torch), which a small CPU forward on zero weights never pays; a large model on meta allocates
+    nothing, where a CPU copy would allocate its weights. A model that is neither on the CPU nor on meta (a GPU), or
+    that holds a tensor that is not a plain dense one, is traced on meta.
+    """
+    total = 0
+    for tensor in (*model.parameters(), *model.buffers()):
+        if nn.parameter.is_lazy(tensor) or tensor.device.type not in ("cpu", "meta") or tensor.layout != torch.strided:
+            return "meta"
+        total += tensor.numel() * tensor.element_size()
+        if total > CPU_TRACE_MAX_BYTES:
+            return "meta"
+    weights = sum(p.numel() for p in model.parameters())
+    elements = sum(prod(tuple(i.shape)) for i in inputs)
+    small = elements <= CPU_TRACE_MAX_INPUT_ELEMENTS and weights * elements <= CPU_TRACE_MAX_WORK
+    return "cpu" if small else "meta"
+
+
+def on_cpu(model: nn.Module) -> nn.Module:
+    """A CPU copy of ``model`` with every parameter and buffer zero, as :func:`on_meta` copies it (ties kept, the
+    caller's model not touched). Zeros, not uninitialised memory: a forward that branches on values takes the same
+    path on every run and every machine."""
+    memo: dict[int, Any] = {}
+    for tensor in (*model.parameters(), *model.buffers()):
+        if id(tensor) in memo:
+            continue
+        stand_in = torch.zeros(tuple(tensor.shape), dtype=tensor.dtype, device="cpu")
+        memo[id(tensor)] = (
+            nn.Parameter(stand_in, requires_grad=tensor.requires_grad) if isinstance(tensor, nn.Parameter) else stand_in
+        )
+    return _deepcopy(model, memo)
+
+
+DATA_DEPENDENT_OPS = frozenset(
+    {
+        "aten._local_scalar_dense",
+        "aten.is_nonzero",
+        "aten.equal",
+        "aten.allclose",
+        "aten.nonzero",
+        "aten.argwhere",
+        "aten.masked_select",
+        "aten.masked_scatter",
+        "aten._unique",
+        "aten._unique2",
+        "aten.unique_dim",
+        "aten.unique_consecutive",
+        "aten.repeat_interleave",
+        "aten.bincount",
+        "aten.histc",
+        "aten.multinomial",
+        "aten._assert_async",
+    }
+)
+"""Ops whose result (a Python value, or an output's shape) depends on the values computed: a CPU trace that runs one
+is not trusted to take the path any input would, and the trace is run again on meta, where the model either
+counts without values or fails saying so. Indexing with a boolean mask counts as one of these."""
+
+
+# TorchDispatchMode.__init_subclass__ and __init__ carry no annotations in torch.
+class _ValueGuard(TorchDispatchMode):  # type: ignore[no-untyped-call]
+    """Notes the first op of :data:`DATA_DEPENDENT_OPS` a CPU trace runs (``found``), and passes every op on."""
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return False  # torch wraps the dispatch of a mode that skips dynamo, importing torch._dynamo at its first op
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # unannotated in torch
+        self.found = ""
+
+    def __torch_dispatch__(
+        self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
+        if not self.found:
+            name = op_name(func._overloadpacket)
+            if name in DATA_DEPENDENT_OPS or (
+                name in ("aten.index", "aten.index_put", "aten.index_put_", "aten._index_put_impl_")
+                and any(
+                    isinstance(i, torch.Tensor) and i.dtype in (torch.bool, torch.uint8)
+                    for i in (args[1] if len(args) > 1 and isinstance(args[1], (list, tuple)) else ())
+                )
+            ):
+                self.found = name
+        return func(*args, **(kwargs or {}))
 
 
 _RNN_FORWARDS = {nn.RNN: nn.RNN.forward, nn.LSTM: nn.LSTM.forward, nn.GRU: nn.GRU.forward}
 
 
 def _rnn_shapes(module: nn.RNNBase, input: Any, hx: Any = None) -> Any:
-    """What ``module(input)`` returns, as meta tensors of the right shapes, without running the recurrence.
+    """What ``module(input)`` returns, as tensors of the right shapes on the input's device (zeros on the CPU),
+    without running the recurrence.
 
     PyTorch runs an RNN on meta tensors through Python decompositions of every gate of every step (about a
     second and a half for the large AMNL's BiLSTM); the shapes are plain arithmetic.
@@ -195,21 +349,21 @@ def _rnn_shapes(module: nn.RNNBase, input: Any, hx: Any = None) -> Any:
     states = directions * module.num_layers
 
     def state(batch: tuple[int, ...], size: int) -> torch.Tensor:
-        return torch.empty((states, *batch, size), device="meta", dtype=dtype)
+        return torch.zeros((states, *batch, size), device=device, dtype=dtype)
 
     if isinstance(input, PackedSequence):
-        dtype = input.data.dtype
+        dtype, device = input.data.dtype, input.data.device
         batch: tuple[int, ...] = (int(input.batch_sizes[0]),)
         output: Any = PackedSequence(
-            torch.empty((input.data.shape[0], directions * width), device="meta", dtype=dtype),
+            torch.zeros((input.data.shape[0], directions * width), device=device, dtype=dtype),
             input.batch_sizes,
             input.sorted_indices,
             input.unsorted_indices,
         )
     else:
-        dtype = input.dtype
+        dtype, device = input.dtype, input.device
         batch = () if input.dim() == 2 else (input.shape[0] if module.batch_first else input.shape[1],)
-        output = torch.empty((*input.shape[:-1], directions * width), device="meta", dtype=dtype)
+        output = torch.zeros((*input.shape[:-1], directions * width), device=device, dtype=dtype)
     h = state(batch, width)
     if isinstance(module, nn.LSTM):
         return output, (h, state(batch, module.hidden_size))
@@ -276,11 +430,14 @@ def capture(
     columns: Mapping[str, str] | None = None,
     applied: Mapping[str, str] | None = None,
     keyword_inputs: Mapping[str, torch.Tensor] | None = None,
+    guard: bool = False,
 ) -> Capture:
-    """Run ``model(*inputs, **keyword_inputs)`` (meta tensors) once, recording every module call as shapes, and
-    with ``record_ops`` every aten op charged to the call that ran it, and the elements of each op named in
-    ``columns`` (op name -> column) counted into its column; an op named in ``applied`` counts its column at the
-    element-wise ``aten.mul`` that applies its result (the output's elements), not at itself.
+    """Run ``model(*inputs, **keyword_inputs)`` (meta tensors, or zero CPU tensors on a zero CPU copy, as
+    :func:`trace_device` chooses) once, recording every module call as shapes; with ``guard``, noting the first op
+    whose result depends on values (:attr:`Capture.data_dependent`); with ``record_ops``, every aten op charged to
+    the call that ran it, and the elements of each op named in ``columns`` (op name -> column) counted into its
+    column; an op named in ``applied`` counts its column at the element-wise ``aten.mul`` that applies its result
+    (the output's elements), not at itself.
 
     Stock RNN/LSTM/GRU layers return tensors of their output shapes without running their recurrence (their
     MACs come from their analytic rule, not from this pass); a subclass that overrides ``forward`` runs as is.
@@ -318,7 +475,8 @@ def capture(
     try:
         sys.argv = [type(model).__name__]
         # what the model prints stays off archaudit's output
-        with contextlib.redirect_stdout(sys.stderr), meta_autocast():
+        value_guard = _ValueGuard() if guard else contextlib.nullcontext()
+        with contextlib.redirect_stdout(sys.stderr), meta_autocast(), value_guard:
             if record_ops:
                 result.own_flops, result.own_ops, result.own_elements = {}, {}, {}
                 with _OpRecorder(
@@ -327,6 +485,8 @@ def capture(
                     model(*inputs, **(keyword_inputs or {}))
             else:
                 model(*inputs, **(keyword_inputs or {}))
+        if isinstance(value_guard, _ValueGuard):
+            result.data_dependent = value_guard.found
     except (KeyboardInterrupt, ArchauditError):
         raise
     except BaseException as exc:  # noqa: BLE001 - the user's forward: SystemExit included
@@ -337,8 +497,9 @@ def capture(
             ["x".join(map(str, t.shape)) for t in inputs]
             + [f"{k}={'x'.join(map(str, t.shape))}" for k, t in (keyword_inputs or {}).items()]
         )
+        device = next((t.device.type for t in (*inputs, *(keyword_inputs or {}).values())), "meta")
         raise ForwardError(
-            f"forward on meta inputs [{shapes}] failed in module {where or '(root)'!r} ({kind}): {one_line(exc)}"
+            f"forward on {device} inputs [{shapes}] failed in module {where or '(root)'!r} ({kind}): {one_line(exc)}"
         ) from None
     finally:
         sys.argv = saved_argv

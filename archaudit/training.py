@@ -62,12 +62,12 @@ from torch.nn.utils.rnn import PackedSequence
 from .formulas.attention import attention_spec
 from .formulas.linear import bilinear_spec
 from .formulas.recurrent import cell_spec, recurrent_spec, recurrent_steps
-from .inputs import InputSpec, meta_tensors
+from .inputs import InputSpec, meta_tensors, zero_tensors
 from .macs import audit_macs
 from .optim import OPS_PER_ELEMENT, SettingError, parse_optimizer
 from .records import Call, FlopsAudit, FlopsRecord, MacCount, Packed
 from .registry import REGISTRY, FormulaRegistry
-from .trace import capture, model_device, on_meta
+from .trace import capture, model_device, on_cpu, on_meta, trace_device
 
 OptimizerError = SettingError
 """An unknown optimizer name (the name this module gave :class:`~archaudit.optim.SettingError`)."""
@@ -410,9 +410,10 @@ def _tensors(value: Any) -> Iterator[torch.Tensor]:
 
 
 def _grad_pass(
-    model: nn.Module, inputs: list[torch.Tensor], keywords: dict[str, torch.Tensor]
-) -> tuple[dict[str, list[Call]], dict[str, list[Grads]]]:
-    """The meta forward again, autograd on: each call's shapes, and which of its arguments require grad."""
+    model: nn.Module, inputs: list[torch.Tensor], keywords: dict[str, torch.Tensor], *, guard: bool
+) -> tuple[dict[str, list[Call]], dict[str, list[Grads]]] | None:
+    """The forward again (on meta, or on a zero CPU copy), autograd on: each call's shapes, and which of its
+    arguments require grad; ``None`` when ``guard`` saw an op whose result depends on values."""
     paths = {id(m): name for name, m in model.named_modules()}
     flags: dict[str, list[Grads]] = {}
 
@@ -435,20 +436,24 @@ def _grad_pass(
             handles.append(module.register_forward_hook(rnn_hook, with_kwargs=True))
     try:
         with torch.enable_grad():
-            captured = capture(model, inputs, keyword_inputs=keywords)
+            captured = capture(model, inputs, keyword_inputs=keywords, guard=guard)
     finally:
         for handle in handles:
             handle.remove()
-    return captured.calls, flags
+    return None if captured.data_dependent else (captured.calls, flags)
 
 
-def _meta_inputs(given: Sequence[torch.Tensor | InputSpec]) -> list[torch.Tensor]:
-    """Meta stand-ins; a floating-point tensor given with ``requires_grad=True`` keeps it."""
-    meta = meta_tensors(list(given))
-    for original, tensor in zip(given, meta, strict=True):
+def _stand_ins(given: Sequence[torch.Tensor | InputSpec], device: str) -> list[torch.Tensor]:
+    """Meta or zero CPU stand-ins; a floating-point tensor given with ``requires_grad=True`` keeps it."""
+    found = meta_tensors(list(given)) if device == "meta" else zero_tensors(list(given))
+    for original, tensor in zip(given, found, strict=True):
         if isinstance(original, torch.Tensor) and original.requires_grad and tensor.is_floating_point():
             tensor.requires_grad_(True)
-    return meta
+    return found
+
+
+def _named_stand_ins(given: Mapping[str, torch.Tensor | InputSpec], device: str) -> dict[str, torch.Tensor]:
+    return dict(zip(given, _stand_ins(list(given.values()), device), strict=True))
 
 
 def _backward(
@@ -500,27 +505,40 @@ def audit_training(
     ``keyword_inputs``: the forward (:func:`archaudit.macs.audit_macs`), the backward per module (activation and
     weight gradients, by ``backward_rules``), and ``optimizer``'s element-wise work (:data:`OPTIMIZER_OPS`).
 
-    Runs on the meta device, as :func:`audit_macs` does; the caller's model is not touched. Parameters with
+    Runs where :func:`audit_macs` does (a zero CPU copy for a small model, else meta); the caller's model is not
+    touched. Parameters with
     ``requires_grad=False`` are frozen: they get no weight gradient, and no activation gradient is counted upstream
     of the first tensor that needs one. Inputs do not require grad unless a tensor given does. ``forward``: the
     forward pass's MAC audit on the same inputs, when the caller has one (it is then not traced again).
     """
     optimizer = parse_optimizer(optimizer).value
     built_on = model_device(model)
-    meta_model = on_meta(model)
     if forward is None:
-        forward = audit_macs(meta_model, inputs, registry=registry, keyword_inputs=keyword_inputs)
-    meta_inputs = _meta_inputs(inputs)
-    keywords = dict(zip(keyword_inputs or {}, _meta_inputs(list((keyword_inputs or {}).values())), strict=True))
-    calls, grads = _grad_pass(meta_model, meta_inputs, keywords)
-    modules = dict(meta_model.named_modules())
+        forward = audit_macs(model, inputs, registry=registry, keyword_inputs=keyword_inputs)
+    named = dict(keyword_inputs or {})
+    found = None
+    if trace_device(model, [*inputs, *named.values()]) == "cpu":  # as audit_macs chooses, and falls back
+        twin = on_cpu(model)
+        try:
+            found = _grad_pass(twin, _stand_ins(inputs, "cpu"), _named_stand_ins(named, "cpu"), guard=True)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # noqa: BLE001 - the meta pass below is the authority: it raises what is wrong
+            found = None
+    if found is None:
+        twin = on_meta(model)
+        found = _grad_pass(twin, _stand_ins(inputs, "meta"), _named_stand_ins(named, "meta"), guard=False)
+    if found is None:  # without the guard a pass always answers
+        raise RuntimeError("the meta pass with gradients gave no calls")
+    calls, grads = found
+    modules = dict(twin.named_modules())
     records = []
     for r in forward.records:
         done = _backward(modules[r.name], r, calls.get(r.name, []), grads.get(r.name, []), registry, backward_rules)
         records.append(
             TrainingRecord(r.name, r.type, r.calls, r.macs, done.input, done.weight, done.exactness, done.note)
         )
-    trainable = sum(p.numel() for p in meta_model.parameters() if p.requires_grad)
+    trainable = sum(p.numel() for p in twin.parameters() if p.requires_grad)
     return TrainingAudit(type(model).__name__, forward.inputs, tuple(records), optimizer, trainable, built_on)
 
 

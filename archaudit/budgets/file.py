@@ -284,7 +284,7 @@ def run_budgets(path: str | Path) -> BudgetsReport:
         inputs = spec.entry.get("input")
         counted = ("macs", "flops", *MEMORY_KINDS)  # a baseline's MACs are counted on its own inputs
         if inputs is None and built.reference is not None and any(kind in spec.limits for kind in counted):
-            inputs = list(built.reference.example_input(batch=1, device="meta"))
+            inputs = list(built.reference.example_input(batch=1, device="cpu"))
         try:
             results.append(
                 check_budget(

@@ -21,8 +21,10 @@ def unsupported_ops_text(audit: FlopsAudit) -> str:
 
 
 def built_text(audit: FlopsAudit) -> str:
-    """Where the model was built, when not on meta (the pass itself always runs on meta)."""
-    return audit.build_note or (f"built on {audit.built_on}" if audit.built_on != "meta" else "")
+    """Where the model was built, when not on meta, and where it was traced, when not on meta."""
+    built = audit.build_note or (f"built on {audit.built_on}" if audit.built_on != "meta" else "")
+    traced = "traced on a zero CPU copy" if audit.traced_on == "cpu" else ""
+    return "; ".join(part for part in (built, traced) if part)
 
 
 def _column_cell(record: Any, column: str) -> str:
@@ -36,6 +38,7 @@ def flops_json(audit: FlopsAudit, comparison: ToolComparison | None = None) -> d
         "inputs": list(audit.inputs),
         "built_on": audit.built_on,
         "build_note": audit.build_note,
+        "traced_on": audit.traced_on,
         "convention": CONVENTION,
         "macs": audit.macs,
         "flops": audit.flops,
