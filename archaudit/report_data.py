@@ -14,6 +14,7 @@ from torch import nn
 
 from .records import FlopsAudit, ModelAudit
 from .registry import REGISTRY, FormulaRegistry
+from .workers import run_all
 
 if TYPE_CHECKING:
     from .claims.records import ClaimResult, Document
@@ -208,7 +209,6 @@ def build_report(
     assert flops is not None  # audit() counts MACs unless asked not to
     entry = built.reference
     model = built.model
-    comparison = audited.compare() if compare else None
     if claims_files is None:
         claims_files = list(entry.claims) if entry is not None else []
     from .claims import check_document
@@ -217,18 +217,28 @@ def build_report(
     # a model given in memory, which no file can name)
     if claims_target is None and not isinstance(name, str):
         claims_target = name
-    claims = tuple(
-        check_document(
-            path, target=claims_target, default_inputs=flops.inputs, throughput=throughput, registry=registry
+
+    def ours() -> tuple[Any, ...]:
+        claims = tuple(
+            check_document(
+                path, target=claims_target, default_inputs=flops.inputs, throughput=throughput, registry=registry
+            )
+            for path in claims_files
         )
-        for path in claims_files
-    )
+        training = audited.training(registry=registry) if cost else None
+        memory = audited.memory() if cost else None
+        return (claims, training, memory, *(_scaling(built) if cost else (None, "")))
+
+    # The peer tools' run is independent of everything else here: it goes to a worker beside the rest
+    # (archaudit.workers; a plain loop where there is one CPU), and its result is the same either way.
+    if compare:
+        both: list[Any] = run_all([ours, audited.compare])
+        (claims, training, memory, scaling, scaling_note), comparison = both
+    else:
+        (claims, training, memory, scaling, scaling_note), comparison = ours(), None
     given = f"the TARGET {name}" if isinstance(name, str) else "a model given in memory"
     shown = [str(i) for i in flops.inputs]
     command = f"archaudit report {built.name}" + "".join(f" --input {i}" for i in shown if entry is None)
-    training = audited.training(registry=registry) if cost else None
-    memory = audited.memory() if cost else None
-    scaling, scaling_note = _scaling(built) if cost else (None, "")
     return ModelReport(
         name=built.name,
         description=entry.description if entry else f"{type(model).__name__}, from {given}",
