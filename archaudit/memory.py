@@ -55,14 +55,13 @@ from typing import Any
 import torch
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
-from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from .errors import ArchauditError, ForwardError
 from .inputs import InputSpec, zero_tensors
 from .optim import Optimizer, Precision, SettingError, parse_optimizer, parse_precision
 from .registry import REGISTRY, FormulaRegistry
-from .trace import model_device, on_cpu, on_meta, trace_device
+from .trace import DispatchMode, model_device, on_cpu, on_meta, trace_device
 from .usercode import one_line
 from .walker import audit_params, module_paths
 
@@ -373,13 +372,8 @@ _PRIM_DEVICE = torch.ops.prim.device.default
 _ONEDNN_RNN = frozenset({"mkldnn_rnn_layer", "mkldnn_rnn"})
 
 
-# TorchDispatchMode.__init_subclass__ and __init__ carry no annotations in torch.
-class _RealCPU(TorchDispatchMode):  # type: ignore[no-untyped-call]
+class _RealCPU(DispatchMode):
     """The real CPU's counterpart of :class:`_FakeCPU`: hands every op to :attr:`tracker`, when one is set."""
-
-    @classmethod
-    def _should_skip_dynamo(cls) -> bool:
-        return False  # torch wraps the dispatch of a mode that skips dynamo, importing torch._dynamo at its first op
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # unannotated in torch

@@ -105,16 +105,22 @@ whose first call imports ``torch._dynamo`` (about as long as importing torch).""
 
 
 # TorchDispatchMode.__init_subclass__ and __init__ carry no annotations in torch.
-class _OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call]
+class DispatchMode(TorchDispatchMode):  # type: ignore[no-untyped-call]
+    """A ``TorchDispatchMode`` whose dispatch torch leaves unwrapped. torch wraps the ``__torch_dispatch__`` of a mode
+    that skips dynamo (its default) to disable it, importing ``torch._dynamo`` at the mode's first op: about as long
+    as importing torch, for modes that never run under ``torch.compile``."""
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return False
+
+
+class _OpRecorder(DispatchMode):
     """Charges every aten op to the innermost module call on ``stack`` (the root's path, ``""``, outside any).
 
     FLOPs come from FlopCounterMode's own formula table, and ops without a formula are decomposed first exactly as
     FlopCounterMode decomposes them, so the figures agree with it op for op.
     """
-
-    @classmethod
-    def _should_skip_dynamo(cls) -> bool:
-        return False  # as _ValueGuard: no torch._dynamo import at the first op of a CPU trace
 
     def __init__(
         self,
@@ -306,13 +312,8 @@ is not trusted to take the path any input would, and the trace is run again on m
 counts without values or fails saying so. Indexing with a boolean mask counts as one of these."""
 
 
-# TorchDispatchMode.__init_subclass__ and __init__ carry no annotations in torch.
-class _ValueGuard(TorchDispatchMode):  # type: ignore[no-untyped-call]
+class _ValueGuard(DispatchMode):
     """Notes the first op of :data:`DATA_DEPENDENT_OPS` a CPU trace runs (``found``), and passes every op on."""
-
-    @classmethod
-    def _should_skip_dynamo(cls) -> bool:
-        return False  # torch wraps the dispatch of a mode that skips dynamo, importing torch._dynamo at its first op
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # unannotated in torch

@@ -13,7 +13,6 @@ with its values, never fitted wrongly, and the others still are.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,11 +20,8 @@ from typing import Any
 from .errors import ArchauditError
 from .memory import MemoryMeter
 from .polynomial import DEFAULT_POINTS, NotPolynomialError, Polynomial, VariedInputs, describe, fit_polynomial
+from .trace import trace_device
 from .workers import run_all, workers
-
-AHEAD_AFTER_S = 0.25
-"""A pass slower than this (seconds, at its first size) has its next sizes measured ahead, side by side, when there
-are several workers: well above what forking a worker costs. Only the time taken depends on it, never a figure."""
 
 QUANTITIES = (
     ("parameters", "parameters"),
@@ -110,21 +106,20 @@ def vary(
     # Each pass runs only at the sizes a quantity it gives asks for: a linear inference peak needs one size fewer
     # than a quadratic training one, and its no-grad pass is not run at that size. With several workers a miss
     # also measures the next sizes of the same pass side by side (archaudit.workers): a fit asks for them next
-    # unless it is done. A size measured ahead that fails raises only if the fit asks for it. A pass's first size
-    # runs alone, and only a pass that took longer than a fork costs (AHEAD_AFTER_S) is measured ahead after it.
+    # unless it is done. A size measured ahead that fails raises only if the fit asks for it. Only a model whose
+    # passes run on meta or fake tensors (a large one: archaudit.trace.trace_device) is measured ahead: a small
+    # one's CPU passes take less than forking a worker.
     measured: dict[tuple[str, int], dict[str, int] | ArchauditError] = {}
-    slow: dict[str, bool] = {}
+    positional, named = varied.at(DEFAULT_POINTS[0])
+    ahead = workers() if trace_device(built.model, [*positional, *named.values()]) == "meta" else 1
 
     def at(source: Callable[[list[Any], dict[str, Any]], dict[str, int]], size: int) -> dict[str, int]:
         name = source.__name__
         if (name, size) not in measured:
-            ahead = workers() if slow.get(name) else 1
             later = DEFAULT_POINTS[DEFAULT_POINTS.index(size) + 1 :] if size in DEFAULT_POINTS else ()
-            sizes = [size, *(n for n in later if (name, n) not in measured)][:ahead]
-            started = time.perf_counter()
+            sizes = [size, *(n for n in later if (name, n) not in measured)][: ahead if name != "weights" else 1]
             for n, value in zip(sizes, run_all([_task(source, varied, n) for n in sizes]), strict=True):
                 measured[name, n] = value
-            slow.setdefault(name, time.perf_counter() - started > AHEAD_AFTER_S)
         value = measured[name, size]
         if isinstance(value, ArchauditError):
             raise value

@@ -187,15 +187,18 @@ def main() -> None:
               "",
               "The second anchor is the floor of any shape capture on meta tensors: torch's Python meta kernels "
               "import torch._dynamo and sympy on first use, whatever the model.",
-              "The full report runs torchinfo, fvcore and FlopCounterMode (on meta and on CPU) for its cross-tool "
-              "section; those tools' own cost (FlopCounterMode runs the BiLSTM through meta decompositions, about "
-              "1.5 s) is what separates it from `--no-compare`.", ""]
+              "`flops amnl` and `report amnl --no-compare` trace the model, and measure its memory, on a zero CPU "
+              "copy (a small model), so neither pays that floor. The full report runs torchinfo, fvcore and "
+              "FlopCounterMode (on meta and on CPU) for its cross-tool section, in a forked worker beside the other "
+              "sections; FlopCounterMode's own cost on meta (torch._dynamo's import and the BiLSTM's meta "
+              "decompositions) is what separates it from `--no-compare`.", ""]
     sections = json.loads(subprocess.run([sys.executable, "-c", SECTIONS], check=True, capture_output=True,
                                          text=True, cwd=ROOT).stdout.strip().splitlines()[-1])
     total = sum(sections.values())
     lines += ["### Where `archaudit report amnl`'s time goes", "",
-              "One fresh process, each step of the report timed in the order the report makes them (a first step "
-              "pays the one-time costs it meets first: imports, torch's first meta op).", "",
+              "One fresh process, each step of the report timed one after another in the order the report makes "
+              "them (a first step pays the one-time costs it meets first: imports, torch's first meta op). The "
+              "report itself runs the cross-tool section in a worker beside the others.", "",
               "| section | seconds | share |", "|---|---:|---:|"]
     lines += [f"| {name} | {seconds:.2f} | {100 * seconds / total:.0f}% |" for name, seconds in sections.items()]
     lines += [f"| total | {total:.2f} | 100% |", ""]
@@ -267,8 +270,9 @@ def main() -> None:
         seconds = wall(cmd, runs)
         lines.append(f"| `archaudit {label}` | {seconds:.2f} | {seconds / anchor_s:.2f}x |")
     lines += ["", "`--vary` evaluates the model at as many sizes as the fit needs (degree + 1, and 2 more to verify: 5 "
-              "for a transformer); `memory` runs a pass with gradients and one without on fake tensors, each "
-              "several times a trace, so `memory --vary` pays ten of those.", ""]
+              "for a transformer), a large model's next sizes side by side in forked workers (one per CPU); "
+              "`memory --vary` runs a pass with gradients at each size its training figures need and one without "
+              "at each its inference peak needs, on fake tensors, each several times a trace.", ""]
     lines += section5
 
     from archaudit.output import atomic_write

@@ -4,12 +4,14 @@ ORACLES
 * a plain loop over the same tasks (the results and the first error, in task order);
 * ``os.getpid()`` inside each task, for where it ran: a child's differs from the parent's.
 
-Forking is refused in a process with another thread alive, and a pytest-xdist worker has one, so every test that
-needs a fork runs its script in a fresh interpreter (:func:`_script`).
+Forking is refused in a process with another thread alive, and a pytest-xdist worker has one, so the scenarios
+that need a fork run in one fresh interpreter (:data:`SCENARIOS`, run once per test process by :func:`_found`),
+each printing its findings under its own key; the tests assert on them.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -25,142 +27,129 @@ from archaudit.errors import ArchauditError
 
 ROOT = Path(__file__).resolve().parents[1]
 
+SCENARIOS = textwrap.dedent(
+    """
+    import json, os, signal, threading
+    import torch
+    from archaudit import workers
+    from archaudit.errors import ArchauditError, ForwardError
+    from archaudit.workers import run_all
+    found = {}
+    me = os.getpid()
 
-def _script(code: str, *, count: int | str = 2, timeout: float = 120) -> dict:
-    """Run ``code`` in a fresh interpreter with ``ARCHAUDIT_WORKERS=count``; it prints one JSON line last."""
-    env = {**os.environ, workers.ENVIRONMENT: str(count)}
+    def count(n):
+        os.environ[workers.ENVIRONMENT] = str(n)
+
+    # order: rounds of 3, the first task of each here, the other two in children
+    count(3)
+    results = run_all([lambda i=i: (i * i, os.getpid()) for i in range(7)])
+    found["order"] = {"values": [v for v, _ in results], "here": [p == me for _, p in results]}
+
+    # one worker, or another thread alive: a plain loop
+    count(1)
+    found["one worker"] = [p == me for p in run_all([os.getpid] * 3)]
+    count(3)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    found["threaded"] = [p == me for p in run_all([os.getpid] * 3)]
+    stop.set()
+    other.join()
+
+    # the first error in task order, with its type and message
+    def fails(text):
+        def task():
+            raise ForwardError(f"{text} in {'child' if os.getpid() != me else 'parent'}")
+        return task
+    try:
+        run_all([lambda: 1, fails("second"), fails("third")])
+    except ForwardError as exc:
+        found["first error"] = [type(exc).__name__, str(exc)]
+
+    # errors that do not pickle keep their message and their kind
+    class Odd(ArchauditError):
+        def __init__(self, message, *, where):  # a keyword-only argument: unpickling it fails
+            super().__init__(message)
+    class Bug(Exception):
+        def __init__(self, message, *, where):
+            super().__init__(message)
+    def odd():
+        raise Odd("the model at fault", where=1)
+    def bug():
+        raise Bug("a broken invariant", where=1)
+    for name, task in (("odd", odd), ("bug", bug)):
+        count(2)
+        try:
+            run_all([lambda: 0, task])
+        except Exception as exc:
+            found[name] = [isinstance(exc, ArchauditError), str(exc)]
+
+    # a child killed before it answers: its task runs again here
+    def killed():
+        if os.getpid() != me:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return os.getpid()
+    found["killed"] = [p == me for p in run_all([os.getpid, killed])]
+
+    # torch kernels in children after the parent started its OpenMP pool (without torch.set_num_threads(1) in the
+    # child, its first parallel kernel waits forever on a pool it inherited but does not have)
+    x = torch.ones(600, 600)
+    (x @ x).sum()
+    total = lambda: float((x @ x).sum())
+    found["torch"] = run_all([total, total])
+
+    # vary side by side (three workers) and in a loop: a convolution with a kernel of 40 fails at T=31, the fifth
+    # size of DEFAULT_POINTS, which a fit of the linear MACs never needs (121, 77, 48, 148) but which three workers
+    # measuring ahead reach (121, 77, 48, then 148, 31, 123): its failure must not surface. A model whose passes
+    # run on meta is measured ahead; this one is made to count as one.
+    from torch import nn
+    from archaudit import varied
+    from archaudit.polynomial import parse_varied
+    varied.trace_device = lambda model, inputs: "meta"
+    model = nn.Sequential(nn.Conv1d(3, 4, 40), nn.ReLU())
+    for n in (3, 1):
+        count(n)
+        costs = varied.vary(model, parse_varied(["1x3xT"], "T"))
+        found[f"vary {n}"] = {k: str(p.coefficients) for k, p in costs.polynomials}
+    print(json.dumps(found))
+    """
+)
+
+
+@functools.cache
+def _found() -> dict:
     out = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=timeout,
+        [sys.executable, "-c", SCENARIOS], capture_output=True, text=True, cwd=ROOT, timeout=300
     )
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def test_results_come_back_in_task_order_from_children() -> None:
-    found = _script(
-        """
-        import json, os
-        from archaudit.workers import run_all
-        tasks = [lambda i=i: (i * i, os.getpid()) for i in range(7)]
-        results = run_all(tasks)
-        print(json.dumps({"values": [v for v, _ in results], "pids": [p for _, p in results], "me": os.getpid()}))
-        """,
-        count=3,
-    )
-    assert found["values"] == [i * i for i in range(7)]  # the loop's answer
-    # rounds of 3: the first task of each round runs here, the other two in children
-    here = [pid == found["me"] for pid in found["pids"]]
-    assert here == [True, False, False, True, False, False, True]
+    assert _found()["order"]["values"] == [i * i for i in range(7)]  # the loop's answer
+    assert _found()["order"]["here"] == [True, False, False, True, False, False, True]
 
 
 def test_one_worker_or_another_thread_means_a_plain_loop() -> None:
-    found = _script(
-        """
-        import json, os
-        from archaudit.workers import run_all
-        print(json.dumps({"pids": run_all([os.getpid] * 3), "me": os.getpid()}))
-        """,
-        count=1,
-    )
-    assert found["pids"] == [found["me"]] * 3
-    threaded = _script(
-        """
-        import json, os, threading
-        from archaudit.workers import run_all
-        stop = threading.Event()
-        other = threading.Thread(target=stop.wait)
-        other.start()
-        pids = run_all([os.getpid] * 3)
-        stop.set(); other.join()
-        print(json.dumps({"pids": pids, "me": os.getpid()}))
-        """,
-        count=3,
-    )
-    assert threaded["pids"] == [threaded["me"]] * 3
+    assert _found()["one worker"] == [True] * 3
+    assert _found()["threaded"] == [True] * 3
 
 
 def test_the_first_error_in_task_order_is_raised_with_its_type_and_message() -> None:
-    found = _script(
-        """
-        import json, os
-        from archaudit.errors import ForwardError
-        from archaudit.workers import run_all
-        def fails(text):
-            def task():
-                raise ForwardError(f"{text} in {'child' if os.getpid() != me else 'parent'}")
-            return task
-        me = os.getpid()
-        try:
-            run_all([lambda: 1, fails("second"), fails("third")])
-        except ForwardError as exc:
-            print(json.dumps({"type": type(exc).__name__, "message": str(exc)}))
-        """,
-        count=3,
-    )
-    assert found == {"type": "ForwardError", "message": "second in child"}
+    assert _found()["first error"] == ["ForwardError", "second in child"]
 
 
 def test_an_error_that_does_not_pickle_keeps_its_message_and_its_kind() -> None:
-    found = _script(
-        """
-        import json
-        from archaudit.errors import ArchauditError
-        from archaudit.workers import run_all
-        class Odd(ArchauditError):
-            def __init__(self, message, *, where):  # a keyword-only argument: unpickling it fails
-                super().__init__(message)
-        class Bug(Exception):
-            def __init__(self, message, *, where):
-                super().__init__(message)
-        def odd():
-            raise Odd("the model at fault", where=1)
-        def bug():
-            raise Bug("a broken invariant", where=1)
-        seen = {}
-        for name, task in (("odd", odd), ("bug", bug)):
-            try:
-                run_all([lambda: 0, task])
-            except Exception as exc:
-                seen[name] = [isinstance(exc, ArchauditError), str(exc)]
-        print(json.dumps(seen))
-        """
-    )
-    assert found["odd"] == [True, "the model at fault"]
-    assert found["bug"] == [False, "a worker's task failed: Bug: a broken invariant"]
+    assert _found()["odd"] == [True, "the model at fault"]
+    assert _found()["bug"] == [False, "a worker's task failed: Bug: a broken invariant"]
 
 
 def test_a_child_that_dies_has_its_task_run_again_here() -> None:
-    found = _script(
-        """
-        import json, os, signal
-        from archaudit.workers import run_all
-        me = os.getpid()
-        def task():
-            if os.getpid() != me:
-                os.kill(os.getpid(), signal.SIGKILL)  # killed before it answers
-            return os.getpid()
-        print(json.dumps({"pids": run_all([os.getpid, task]), "me": me}))
-        """
-    )
-    assert found["pids"] == [found["me"], found["me"]]
+    assert _found()["killed"] == [True, True]
 
 
 def test_children_run_torch_kernels_after_the_parent_started_its_thread_pool() -> None:
-    # Without torch.set_num_threads(1) in the child, the child's first parallel kernel waits forever on the
-    # OpenMP pool it inherited but does not have (the timeout below would fire).
-    found = _script(
-        """
-        import json, torch
-        from archaudit.workers import run_all
-        x = torch.ones(600, 600)
-        (x @ x).sum()  # the parent's OpenMP pool is up
-        total = lambda: float((x @ x).sum())
-        print(json.dumps(run_all([total, total])))
-        """,
-        timeout=60,
-    )
-    assert found == [600.0 * 600 * 600] * 2
+    assert _found()["torch"] == [600.0 * 600 * 600] * 2
 
 
 @pytest.mark.parametrize("value", ["0", "two", "-3"])
@@ -178,21 +167,6 @@ def test_the_default_is_the_cpus_this_process_may_use(monkeypatch: pytest.Monkey
 
 
 def test_vary_gives_the_same_polynomials_side_by_side_and_skips_failures_it_never_needs() -> None:
-    # A convolution with a kernel of 40 fails at T=31, the fifth size of DEFAULT_POINTS, which a fit of the linear
-    # MACs never needs (121, 77, 48, 148) but which two workers measuring ahead do reach: its failure must not
-    # surface. AHEAD_AFTER_S=0 makes every pass "slow", so the run measures ahead from the first miss.
-    code = """
-        import json, torch
-        from torch import nn
-        from archaudit import varied
-        from archaudit.polynomial import parse_varied
-        varied.AHEAD_AFTER_S = 0.0
-        model = nn.Sequential(nn.Conv1d(3, 4, 40), nn.ReLU())
-        costs = varied.vary(model, parse_varied(["1x3xT"], "T"))
-        print(json.dumps({k: str(p.coefficients) for k, p in costs.polynomials}))
-        """
-    side_by_side = _script(code, count=2)
-    in_a_loop = _script(code, count=1)
-    assert side_by_side == in_a_loop
+    assert _found()["vary 3"] == _found()["vary 1"]
     # MACs = 4 output channels x (T - 39) positions x 3 x 40 = 480*T - 18,720
-    assert side_by_side["macs"] == str((Fraction(-18720), Fraction(480)))
+    assert _found()["vary 3"]["macs"] == str((Fraction(-18720), Fraction(480)))
