@@ -61,7 +61,7 @@ from .errors import ArchauditError, ForwardError
 from .inputs import InputSpec, zero_tensors
 from .optim import Optimizer, Precision, SettingError, parse_optimizer, parse_precision
 from .registry import REGISTRY, FormulaRegistry
-from .trace import DispatchMode, model_device, on_cpu, on_meta, trace_device
+from .trace import DispatchMode, ValueGuard, model_device, on_cpu, on_meta, trace_device
 from .usercode import one_line
 from .walker import audit_params, module_paths
 
@@ -556,8 +556,8 @@ def _run(
         tracker.close()
         for handle in handles:
             handle.remove()
-        for module, training in modes:
-            module.training = training
+        for module, training in modes:  # by train(), top down: a module's own train() runs as it would
+            module.train(training)
 
 
 # --- KV cache --------------------------------------------------------------------------------------------------
@@ -654,6 +654,7 @@ class MemoryMeter:
         self.built_on = model_device(model)
         self.static = self._static(params)
         self._settings: dict[str, _Setting] = {}
+        self._chosen: str | None = None
 
     def _setting(self, kind: str) -> _Setting:
         if kind not in self._settings:
@@ -680,9 +681,42 @@ class MemoryMeter:
         return self._settings[kind]
 
     def _kind(self, originals: Sequence[torch.Tensor]) -> str:
+        """Where this meter's passes run: ``on`` when forced, else chosen at the first pass and kept (a fit over
+        sizes measures every size in one place), fake from the first CPU pass that had to fall back."""
         if self.on != "auto":
             return self.on
-        return "cpu" if trace_device(self.model, originals) == "cpu" else "fake"
+        if self._chosen is None:
+            self._chosen = "cpu" if trace_device(self.model, originals) == "cpu" else "fake"
+        return self._chosen
+
+    def _passes(
+        self,
+        inputs: Sequence[torch.Tensor | InputSpec],
+        keyword_inputs: Mapping[str, torch.Tensor | InputSpec] | None,
+        grads: Sequence[bool],
+    ) -> tuple[list[torch.Tensor], dict[str, torch.Tensor], str, list[_Pass]]:
+        """The passes (with gradients where ``grads`` says) on ``inputs``, and where they ran. A CPU pass that reads
+        a value (``.item()``, a boolean mask: :class:`archaudit.trace.ValueGuard`) or fails is run again, with every
+        later pass of this meter, on fake tensors, which measure without values or fail saying so."""
+        originals, keyword_originals, kind, stand_ins, named = self._inputs(inputs, keyword_inputs)
+        if kind == "cpu":
+            guard = ValueGuard()
+            try:
+                with guard:
+                    found = [self._pass(kind, stand_ins, named, grad=grad) for grad in grads]
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception:  # the fake passes below are the authority: they raise what is wrong
+                if self.on == "cpu":  # forced: the CPU's own error
+                    raise
+                found = []
+            if found and not guard.found:
+                return originals, keyword_originals, kind, found
+            if self.on == "cpu":
+                raise ForwardError(f"memory pass on zero CPU inputs read values ({guard.found}): measure it on fake")
+            self._chosen = "fake"
+            originals, keyword_originals, kind, stand_ins, named = self._inputs(inputs, keyword_inputs)
+        return originals, keyword_originals, kind, [self._pass(kind, stand_ins, named, grad=g) for g in grads]
 
     def _static(self, params: Any) -> tuple[tuple[str, nn.Module, ModuleMemory], ...]:
         """Per module path: what it holds whatever the inputs (weights, buffers, gradients, optimizer state)."""
@@ -760,8 +794,7 @@ class MemoryMeter:
         keyword_inputs: Mapping[str, torch.Tensor | InputSpec] | None = None,
     ) -> tuple[int, int]:
         """(activations saved for backward, training peak) of a step on ``inputs``: the grad-enabled pass only."""
-        _, _, kind, stand_ins, named = self._inputs(inputs, keyword_inputs)
-        train = self._pass(kind, stand_ins, named, grad=True)
+        _, _, _, (train,) = self._passes(inputs, keyword_inputs, (True,))
         saved = sum(size for size, _ in train.saved.values())
         return saved, _training_peak(self.resident, train.peak, saved, train.largest)
 
@@ -771,8 +804,8 @@ class MemoryMeter:
         keyword_inputs: Mapping[str, torch.Tensor | InputSpec] | None = None,
     ) -> int:
         """The inference peak on ``inputs`` without a KV cache: the no-grad pass only."""
-        _, _, kind, stand_ins, named = self._inputs(inputs, keyword_inputs)
-        return self.weights_and_buffers + self._pass(kind, stand_ins, named, grad=False).peak
+        _, _, _, (infer,) = self._passes(inputs, keyword_inputs, (False,))
+        return self.weights_and_buffers + infer.peak
 
     def audit(
         self,
@@ -782,9 +815,7 @@ class MemoryMeter:
         kv_cache_tokens: int | None = None,
     ) -> MemoryAudit:
         """Both passes on ``inputs``, as :func:`audit_memory` describes."""
-        originals, keyword_originals, kind, stand_ins, named = self._inputs(inputs, keyword_inputs)
-        train = self._pass(kind, stand_ins, named, grad=True)
-        infer = self._pass(kind, stand_ins, named, grad=False)
+        originals, keyword_originals, kind, (train, infer) = self._passes(inputs, keyword_inputs, (True, False))
 
         activations: dict[str, list[int]] = {}
         for size, path in train.saved.values():

@@ -14,7 +14,7 @@ from torch import nn
 
 from .records import FlopsAudit, ModelAudit
 from .registry import REGISTRY, FormulaRegistry
-from .workers import run_all
+from .workers import run_all, side_by_side
 
 if TYPE_CHECKING:
     from .claims.records import ClaimResult, Document
@@ -229,13 +229,15 @@ def build_report(
         memory = audited.memory() if cost else None
         return (claims, training, memory, *(_scaling(built) if cost else (None, "")))
 
-    # The peer tools' run is independent of everything else here: it goes to a worker beside the rest
-    # (archaudit.workers; a plain loop where there is one CPU), and its result is the same either way.
-    if compare:
+    # The peer tools' run is independent of everything else here: it goes to a worker beside the rest, which sees
+    # the model as it was before the rest ran (archaudit.workers); without workers it runs first, as before.
+    comparison = None
+    if compare and side_by_side():
         both: list[Any] = run_all([ours, audited.compare])
         (claims, training, memory, scaling, scaling_note), comparison = both
     else:
-        (claims, training, memory, scaling, scaling_note), comparison = ours(), None
+        comparison = audited.compare() if compare else None
+        claims, training, memory, scaling, scaling_note = ours()
     given = f"the TARGET {name}" if isinstance(name, str) else "a model given in memory"
     shown = [str(i) for i in flops.inputs]
     command = f"archaudit report {built.name}" + "".join(f" --input {i}" for i in shown if entry is None)

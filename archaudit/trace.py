@@ -312,12 +312,46 @@ is not trusted to take the path any input would, and the trace is run again on m
 counts without values or fails saying so. Indexing with a boolean mask counts as one of these."""
 
 
-class _ValueGuard(DispatchMode):
-    """Notes the first op of :data:`DATA_DEPENDENT_OPS` a CPU trace runs (``found``), and passes every op on."""
+_VALUE_READERS = ("tolist", "numpy", "__array__", "__dlpack__")
+"""Tensor methods that read values without dispatching an op: the guard wraps them while it is on."""
+
+
+class ValueGuard(DispatchMode):
+    """Notes the first op of :data:`DATA_DEPENDENT_OPS` a CPU pass runs, or the first value read without one
+    (:data:`_VALUE_READERS`), in ``found``; it passes every op on. The RNG is forked for the pass: a CPU pass
+    (dropout on zero weights) leaves the caller's random state as a meta pass would."""
 
     def __init__(self) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # unannotated in torch
         self.found = ""
+        self._saved: dict[str, Any] = {}
+        self._rng = torch.random.fork_rng(devices=[])
+
+    def __enter__(self) -> ValueGuard:
+        self._rng.__enter__()
+        for name in _VALUE_READERS:
+            original = getattr(torch.Tensor, name)
+            self._saved[name] = original
+
+            def reader(
+                tensor: torch.Tensor, *args: Any, _name: str = name, _original: Any = original, **kw: Any
+            ) -> Any:
+                if not self.found:
+                    self.found = f"Tensor.{_name}"
+                return _original(tensor, *args, **kw)
+
+            setattr(torch.Tensor, name, reader)
+        super().__enter__()  # type: ignore[no-untyped-call]  # unannotated in torch
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            super().__exit__(*exc)  # type: ignore[no-untyped-call]  # unannotated in torch
+        finally:
+            for name, original in self._saved.items():
+                setattr(torch.Tensor, name, original)
+            self._saved.clear()
+            self._rng.__exit__(None, None, None)
 
     def __torch_dispatch__(
         self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
@@ -476,7 +510,7 @@ def capture(
     try:
         sys.argv = [type(model).__name__]
         # what the model prints stays off archaudit's output
-        value_guard = _ValueGuard() if guard else contextlib.nullcontext()
+        value_guard = ValueGuard() if guard else contextlib.nullcontext()
         with contextlib.redirect_stdout(sys.stderr), meta_autocast(), value_guard:
             if record_ops:
                 result.own_flops, result.own_ops, result.own_elements = {}, {}, {}
@@ -486,7 +520,7 @@ def capture(
                     model(*inputs, **(keyword_inputs or {}))
             else:
                 model(*inputs, **(keyword_inputs or {}))
-        if isinstance(value_guard, _ValueGuard):
+        if isinstance(value_guard, ValueGuard):
             result.data_dependent = value_guard.found
     except (KeyboardInterrupt, ArchauditError):
         raise

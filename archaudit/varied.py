@@ -109,7 +109,7 @@ def vary(
     # unless it is done. A size measured ahead that fails raises only if the fit asks for it. Only a model whose
     # passes run on meta or fake tensors (a large one: archaudit.trace.trace_device) is measured ahead: a small
     # one's CPU passes take less than forking a worker.
-    measured: dict[tuple[str, int], dict[str, int] | ArchauditError] = {}
+    measured: dict[tuple[str, int], dict[str, int] | Exception] = {}
     positional, named = varied.at(DEFAULT_POINTS[0])
     ahead = workers() if trace_device(built.model, [*positional, *named.values()]) == "meta" else 1
 
@@ -121,7 +121,7 @@ def vary(
             for n, value in zip(sizes, run_all([_task(source, varied, n) for n in sizes]), strict=True):
                 measured[name, n] = value
         value = measured[name, size]
-        if isinstance(value, ArchauditError):
+        if isinstance(value, Exception):
             raise value
         return value
 
@@ -157,15 +157,17 @@ def _need(meter: MemoryMeter | None) -> MemoryMeter:
 
 def _task(
     source: Callable[[list[Any], dict[str, Any]], dict[str, int]], varied: VariedInputs, size: int
-) -> Callable[[], dict[str, int] | ArchauditError]:
+) -> Callable[[], dict[str, int] | Exception]:
     """``source`` at ``size``, its error returned (saying at which size it arose) rather than raised."""
 
-    def run() -> dict[str, int] | ArchauditError:
+    def run() -> dict[str, int] | Exception:
         positional, named = varied.at(size)
         try:
             return source(positional, named)
         except ArchauditError as exc:
             return type(exc)(f"--vary {varied.name}={size}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - raised only if the fit asks for this size, as a loop would
+            return exc
 
     return run
 

@@ -22,7 +22,9 @@ import contextlib
 import os
 import pickle
 import signal
+import sys
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -81,6 +83,11 @@ def workers() -> int:
     return max(1, min(available, MAX_WORKERS))
 
 
+def side_by_side() -> bool:
+    """Whether :func:`run_all` would run tasks in children here (more than one worker, and :func:`can_fork`)."""
+    return workers() > 1 and can_fork()
+
+
 def can_fork() -> bool:
     """Whether tasks may go to forked children here: ``fork`` exists and this is the only thread."""
     return hasattr(os, "fork") and threading.active_count() == 1
@@ -98,24 +105,32 @@ def run_all(tasks: Sequence[Callable[[], T]]) -> list[T]:
 
 
 def _round(tasks: Sequence[Callable[[], T]]) -> list[T]:
-    children: list[tuple[int, int]] = []  # (pid, read end of its pipe), for tasks[1:]
+    children: list[tuple[int, int]] = []  # (pid, read end of its pipe), for tasks[1:] that could be forked
+    answers: list[Any] = []
     try:
         for task in tasks[1:]:
-            children.append(_fork(task))
+            try:
+                children.append(_fork(task))
+            except Exception:  # noqa: BLE001 - no fork to be had (EAGAIN, ENOMEM, a warning made an error): the
+                break  # rest run here, in order
         first: Any
         try:
             first = tasks[0]()
         except Exception as exc:  # noqa: BLE001 - raised below, in task order, once the children are reaped
             first = _Raised(exc)
-        answers = [first, *(_collect(pid, read) for pid, read in children)]
-        children = []
+        answers.append(first)
+        while children:
+            pid, read = children[0]
+            answers.append(_collect(pid, read))
+            children.pop(0)  # reaped and closed: never killed or closed again below
     finally:
-        for pid, read in children:  # interrupted (or a child could not be forked): stop and reap the others
+        for pid, read in children:  # interrupted: stop and reap what is still running
             _kill(pid, read)
+    answers += [_LOST] * (len(tasks) - len(answers))  # tasks no child was forked for: run here, below
     results: list[T] = []
     for task, answer in zip(tasks, answers, strict=True):
         if answer is _LOST:
-            answer = task()  # the child died without answering: the same task, here
+            answer = task()  # no answer from a child (it died, or none was forked): the same task, here
         if isinstance(answer, _Raised):
             raise answer.exc
         if isinstance(answer, _Failed):
@@ -136,7 +151,19 @@ _LOST = object()
 
 def _fork(task: Callable[[], Any]) -> tuple[int, int]:
     read, write = os.pipe()
-    pid = os.fork()
+    for stream in (sys.stdout, sys.stderr):  # what is buffered here is written once, by this process
+        with contextlib.suppress(Exception):
+            stream.flush()
+    try:
+        with warnings.catch_warnings():
+            # Python 3.12 warns of fork() with other OS threads alive; torch's thread pools are idle here, and the
+            # child runs only its task and leaves
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+    except BaseException:
+        os.close(read)
+        os.close(write)
+        raise
     if pid == 0:  # the child: run, answer, and leave without running the parent's exit handlers or flushing its buffers
         status = 0
         try:
@@ -184,4 +211,4 @@ def _kill(pid: int, read: int) -> None:
         os.close(read)
 
 
-__all__ = ["ENVIRONMENT", "MAX_WORKERS", "WorkersError", "can_fork", "run_all", "workers"]
+__all__ = ["ENVIRONMENT", "MAX_WORKERS", "WorkersError", "can_fork", "run_all", "side_by_side", "workers"]

@@ -215,3 +215,50 @@ def test_every_reference_models_memory_is_the_same_on_a_zero_cpu_copy_and_on_fak
     assert (on_cpu.pop("measured_on"), on_fake.pop("measured_on")) == ("cpu", "fake")
     on_cpu.pop("notes"), on_fake.pop("notes")
     assert on_cpu == on_fake
+
+
+class _ReadsValues(nn.Module):
+    """Reads a value without an op (tolist): the dispatch-level guard cannot see it, the wrapped readers do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x) if x.abs().sum().tolist() == 0 else self.linear(self.linear(x))
+
+
+def test_a_value_read_without_an_op_is_caught_too() -> None:
+    from archaudit.errors import ForwardError
+
+    with pytest.raises(ForwardError, match="forward on meta inputs"):
+        audit_macs(_ReadsValues(), [_meta((2, 4))])
+    assert torch.Tensor.tolist.__qualname__ == "TensorBase.tolist"  # the guard put the original back
+
+
+@pytest.mark.parametrize("model", [_Routes(), _Masked(), _ReadsValues()], ids=lambda m: type(m).__name__)
+def test_memory_of_a_model_that_reads_values_is_measured_on_fake_tensors_and_fails_there(model) -> None:
+    """The zero CPU copy would take one branch silently; the memory audit does what the MAC audit does: the fake
+    pass, which fails naming the module, as it does when fake is asked for."""
+    from archaudit.errors import ForwardError
+    from archaudit.inputs import InputSpec
+    from archaudit.memory import audit_memory
+
+    shape = InputSpec((3, 4))
+    with pytest.raises(ForwardError, match="memory pass on fake CPU inputs") as auto:
+        audit_memory(model, [shape])
+    with pytest.raises(ForwardError) as fake:
+        audit_memory(model, [shape], on="fake")
+    assert str(auto.value) == str(fake.value)
+
+
+def test_a_cpu_pass_leaves_the_random_state_as_it_found_it() -> None:
+    from archaudit.inputs import InputSpec
+    from archaudit.memory import audit_memory
+
+    model = nn.Sequential(nn.Linear(8, 8), nn.Dropout(0.5)).train()
+    before = torch.get_rng_state()
+    found = audit_macs(model, [_meta((4, 8))])
+    memory = audit_memory(model, [InputSpec((4, 8))])
+    assert (found.traced_on, memory.measured_on) == ("cpu", "cpu")
+    assert torch.equal(torch.get_rng_state(), before)

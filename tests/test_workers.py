@@ -91,6 +91,16 @@ SCENARIOS = textwrap.dedent(
         return os.getpid()
     found["killed"] = [p == me for p in run_all([os.getpid, killed])]
 
+    # no fork to be had: the tasks run here, in order, with the same answers
+    real_fork = os.fork
+    def no_fork():
+        raise OSError(11, "Resource temporarily unavailable")
+    os.fork = no_fork
+    try:
+        found["no fork"] = [(v, p == me) for v, p in run_all([lambda i=i: (i, os.getpid()) for i in range(3)])]
+    finally:
+        os.fork = real_fork
+
     # torch kernels in children after the parent started its OpenMP pool (without torch.set_num_threads(1) in the
     # child, its first parallel kernel waits forever on a pool it inherited but does not have)
     x = torch.ones(600, 600)
@@ -146,6 +156,10 @@ def test_an_error_that_does_not_pickle_keeps_its_message_and_its_kind() -> None:
 
 def test_a_child_that_dies_has_its_task_run_again_here() -> None:
     assert _found()["killed"] == [True, True]
+
+
+def test_when_no_child_can_be_forked_the_tasks_run_here_in_order() -> None:
+    assert _found()["no fork"] == [[0, True], [1, True], [2, True]]
 
 
 def test_children_run_torch_kernels_after_the_parent_started_its_thread_pool() -> None:
