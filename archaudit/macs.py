@@ -30,7 +30,7 @@ from . import formulas as _formulas  # noqa: F401  (registers every MAC rule)
 from .inputs import InputSpec, meta_tensors, zero_tensors
 from .records import COLUMNS, FlopsAudit, FlopsRecord, MacCount, Status
 from .registry import REGISTRY, FormulaRegistry
-from .trace import Capture, capture, model_device, on_cpu, on_meta, op_name, trace_device
+from .trace import Capture, capture, cpu_else_meta, model_device, op_name, trace_device
 
 
 def _needs_flop_counter(model: nn.Module, registry: FormulaRegistry) -> bool:
@@ -69,35 +69,17 @@ def audit_macs(
     if trace_on not in ("auto", "meta", "cpu"):
         raise ValueError(f"{trace_on=}: one of 'auto', 'meta', 'cpu'")
     where = trace_device(model, [*inputs, *named.values()]) if trace_on == "auto" else trace_on
-    if where == "cpu":
-        try:
-            found = _audit_on(
-                model,
-                on_cpu(model),
-                zero_tensors(inputs),
-                dict(zip(named, zero_tensors(list(named.values())), strict=True)),
-                registry,
-                flop_counter,
-                guard=True,
-            )
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException:  # noqa: BLE001 - the meta trace below is the authority: it raises what is wrong
-            found = None
-        if found is not None:
-            records, labels, use_counter = found
-            return FlopsAudit(type(model).__name__, labels, records, use_counter, built_on, build_note, "cpu")
-    meta_inputs = meta_tensors(inputs)
-    meta_keywords = dict(zip(named, meta_tensors(list(named.values())), strict=True))
-    found = _audit_on(model, on_meta(model), meta_inputs, meta_keywords, registry, flop_counter, guard=False)
-    if found is None:  # without the guard a pass always answers
-        raise RuntimeError("the meta trace gave no records")
-    records, labels, use_counter = found
-    return FlopsAudit(type(model).__name__, labels, records, use_counter, built_on, build_note, "meta")
+
+    def run(twin: nn.Module, device: str) -> tuple[tuple[FlopsRecord, ...], tuple[str, ...], bool] | None:
+        stand_ins = zero_tensors if device == "cpu" else meta_tensors
+        keywords = dict(zip(named, stand_ins(list(named.values())), strict=True))
+        return _audit_on(twin, stand_ins(inputs), keywords, registry, flop_counter, guard=device == "cpu")
+
+    traced_on, _, (records, labels, use_counter) = cpu_else_meta(model, where, run)
+    return FlopsAudit(type(model).__name__, labels, records, use_counter, built_on, build_note, traced_on)
 
 
 def _audit_on(
-    model: nn.Module,
     copy: nn.Module,
     inputs: list[torch.Tensor],
     keywords: dict[str, torch.Tensor],
@@ -106,7 +88,7 @@ def _audit_on(
     *,
     guard: bool,
 ) -> tuple[tuple[FlopsRecord, ...], tuple[str, ...], bool] | None:
-    """The records of one trace of ``copy`` (``model`` on meta or zero CPU weights) on ``inputs``, its input labels and
+    """The records of one trace of ``copy`` (the model on meta or zero CPU weights) on ``inputs``, its input labels and
     whether the op formulas ran; ``None`` when ``guard`` saw an op whose result depends on values."""
     use_counter = _needs_flop_counter(copy, registry) if flop_counter is None else flop_counter
     with torch.no_grad():

@@ -20,10 +20,10 @@ import copy
 import dataclasses
 import sys
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from math import prod
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -284,6 +284,31 @@ def on_cpu(model: nn.Module) -> nn.Module:
             nn.Parameter(stand_in, requires_grad=tensor.requires_grad) if isinstance(tensor, nn.Parameter) else stand_in
         )
     return _deepcopy(model, memo)
+
+
+T = TypeVar("T")
+
+
+def cpu_else_meta(model: nn.Module, where: str, run: Callable[[nn.Module, str], T | None]) -> tuple[str, nn.Module, T]:
+    """``run(copy, device)`` on a zero CPU copy of ``model`` (:func:`on_cpu`) when ``where`` is ``"cpu"``, and on
+    a meta copy (:func:`on_meta`) when ``where`` is ``"meta"`` or the CPU run fails or answers ``None`` (its guard
+    saw a value read): the meta run is the authority, and raises what is wrong. Returns where it ran, the copy and
+    the answer. ``run`` makes its own stand-in inputs for ``device``, and guards the CPU run itself."""
+    if where == "cpu":
+        try:
+            twin = on_cpu(model)
+            found = run(twin, "cpu")
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # noqa: BLE001 - the meta run below raises what is wrong
+            found = None
+        if found is not None:
+            return "cpu", twin, found
+    twin = on_meta(model)
+    answer = run(twin, "meta")
+    if answer is None:  # an unguarded run always answers
+        raise RuntimeError("a meta pass gave no answer")
+    return "meta", twin, answer
 
 
 DATA_DEPENDENT_OPS = frozenset(

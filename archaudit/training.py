@@ -67,7 +67,7 @@ from .macs import audit_macs
 from .optim import OPS_PER_ELEMENT, SettingError, parse_optimizer
 from .records import Call, FlopsAudit, FlopsRecord, MacCount, Packed
 from .registry import REGISTRY, FormulaRegistry
-from .trace import capture, model_device, on_cpu, on_meta, trace_device
+from .trace import capture, cpu_else_meta, model_device, trace_device
 
 OptimizerError = SettingError
 """An unknown optimizer name (the name this module gave :class:`~archaudit.optim.SettingError`)."""
@@ -516,20 +516,12 @@ def audit_training(
     if forward is None:
         forward = audit_macs(model, inputs, registry=registry, keyword_inputs=keyword_inputs)
     named = dict(keyword_inputs or {})
-    found = None
-    if trace_device(model, [*inputs, *named.values()]) == "cpu":  # as audit_macs chooses, and falls back
-        twin = on_cpu(model)
-        try:
-            found = _grad_pass(twin, _stand_ins(inputs, "cpu"), _named_stand_ins(named, "cpu"), guard=True)
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException:  # noqa: BLE001 - the meta pass below is the authority: it raises what is wrong
-            found = None
-    if found is None:
-        twin = on_meta(model)
-        found = _grad_pass(twin, _stand_ins(inputs, "meta"), _named_stand_ins(named, "meta"), guard=False)
-    if found is None:  # without the guard a pass always answers
-        raise RuntimeError("the meta pass with gradients gave no calls")
+    where = trace_device(model, [*inputs, *named.values()])  # as audit_macs chooses, and falls back
+
+    def run(twin: nn.Module, device: str) -> tuple[dict[str, list[Call]], dict[str, list[Grads]]] | None:
+        return _grad_pass(twin, _stand_ins(inputs, device), _named_stand_ins(named, device), guard=device == "cpu")
+
+    _, twin, found = cpu_else_meta(model, where, run)
     calls, grads = found
     modules = dict(twin.named_modules())
     records = []
