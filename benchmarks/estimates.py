@@ -18,7 +18,6 @@ The files hold counts only, no timings: they come out byte-identical on any mach
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 import warnings
@@ -219,6 +218,7 @@ def chart_svg(c: Cost, max_positions: int) -> bytes:
 
 def _draw(plt: Any, c: Cost, max_positions: int) -> bytes:
     from archaudit.polynomial import Polynomial, formula
+    from archaudit.render.charts import finish_svg
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     sizes = _sizes()
@@ -264,11 +264,8 @@ def _draw(plt: Any, c: Cost, max_positions: int) -> bytes:
     ax.set_ylabel("forward MACs (FLOPs = 2 x MACs)")
     ax.set_title(f"{c.model} (small config): forward MACs against T, terms stacked")
     ax.legend(fontsize=8, loc="upper left")
-    ax.spines[["top", "right"]].set_visible(False)
-    buffer = io.StringIO()  # SVG, as every chart of reports/: text, the same bytes whatever the image libraries
-    fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "archaudit"}, bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue().encode("utf-8")
+    # SVG, as every chart of reports/: text, the same bytes whatever the image libraries
+    return finish_svg(plt, fig, ax).encode("utf-8")
 
 
 # ----------------------------------------------------------------------------------------------- reports

@@ -12,6 +12,7 @@ from ..polynomial import Polynomial
 from ..report_data import EfficiencyRow, Share
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
 
@@ -51,9 +52,13 @@ def _count_formatter() -> FuncFormatter:
     return FuncFormatter(fmt)
 
 
-def _svg(fig: Figure) -> str | None:
+def finish_svg(plt: ModuleType, fig: Figure, ax: Axes) -> str:
+    """A drawn chart as deterministic SVG text (no date in its metadata), with the top and right spines hidden, and
+    the figure closed: the last step of every chart in ``reports/``."""
+    ax.spines[["top", "right"]].set_visible(False)
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "archaudit"}, bbox_inches="tight")
+    plt.close(fig)
     return buffer.getvalue()
 
 
@@ -73,10 +78,7 @@ def distribution_svg(shares: Sequence[Share], title: str) -> str | None:
     ax.xaxis.set_major_formatter(_count_formatter())
     ax.set_title(title)
     ax.set_xlim(0, max(values or [1]) * 1.45)
-    ax.spines[["top", "right"]].set_visible(False)
-    svg = _svg(fig)
-    plt.close(fig)
-    return svg
+    return finish_svg(plt, fig, ax)
 
 
 def efficiency_svg(rows: Sequence[EfficiencyRow], title: str) -> str | None:
@@ -106,10 +108,7 @@ def efficiency_svg(rows: Sequence[EfficiencyRow], title: str) -> str | None:
     ax.set_ylabel("average RMSE as the document claims")
     ax.set_title(title)
     ax.legend(fontsize=8, loc="upper left")
-    ax.spines[["top", "right"]].set_visible(False)
-    svg = _svg(fig)
-    plt.close(fig)
-    return svg
+    return finish_svg(plt, fig, ax)
 
 
 def scaling_svg(polynomial: Polynomial, title: str, at: int | None = None) -> str | None:
@@ -155,7 +154,4 @@ def scaling_svg(polynomial: Polynomial, title: str, at: int | None = None) -> st
     ax.set_ylabel("share of the MACs (%)")
     ax.set_title(title)
     ax.legend(fontsize=8, loc="lower left")
-    ax.spines[["top", "right"]].set_visible(False)
-    svg = _svg(fig)
-    plt.close(fig)
-    return svg
+    return finish_svg(plt, fig, ax)
