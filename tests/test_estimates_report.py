@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
+from benchmark_scripts import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "reports"
-PATH = ROOT / "benchmarks" / "estimates.py"
 FILES = ("estimates.md", "estimates.json", "estimates-cost.svg")
 
 # Found, not imported: importing transformers at collection would cost every pytest-xdist worker its import time.
@@ -30,12 +29,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def _script() -> Any:
-    spec = importlib.util.spec_from_file_location("benchmarks_estimates", PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script("estimates")
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ the audited figures, checked without allow_unsupported.
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+from benchmark_scripts import load_script
 
 # Found, not imported: importing transformers at collection would cost every pytest-xdist worker its import time.
 NEEDS_TRANSFORMERS = pytest.mark.skipif(
@@ -18,16 +18,10 @@ NEEDS_TRANSFORMERS = pytest.mark.skipif(
 )
 COMMITTED = Path(__file__).resolve().parents[1] / "reports" / "models.md"
 
-PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "models.py"
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("benchmarks_models", PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script("models")
 
 
 def _committed_row(name: str) -> list[str]:
