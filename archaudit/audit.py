@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from .estimates import Estimate, TransformerDims
     from .memory import MemoryAudit
-    from .peers import ToolComparison
+    from .peers import ToolComparison, ToolRuns
     from .training import TrainingAudit
 
 
@@ -220,18 +220,33 @@ class Audit:
 
     def compare(self) -> ToolComparison:
         """torchinfo, fvcore and FlopCounterMode on the same model and inputs, beside archaudit's MACs."""
-        from .peers import compare_tools
+        return self.line_up(self.run_tools())
 
-        if self.flops is None:
-            raise ArchauditError(f"{self.name}: no MACs were counted (audit with macs=True) to compare tools against")
+    def run_tools(self, half: str | None = None) -> ToolRuns:
+        """The peer tools' runs on this audit's model and inputs: all of them, or one of
+        :data:`archaudit.peers.HALVES` (independent of each other: side by side, then :meth:`line_up`)."""
+        from .peers import run_tools
+
+        self._macs_counted()
         # the tools that run on meta get the model itself when it was built there, else a meta copy
-        return compare_tools(
-            self.flops,
+        return run_tools(
             on_meta(self.target.model),
             self.inputs,
             self.target.cpu_copy,
+            half=half,
             meta_keywords=dict(self.keyword_inputs),
         )
+
+    def line_up(self, runs: ToolRuns) -> ToolComparison:
+        """The tools' runs beside archaudit's MACs, per top-level module."""
+        from .peers import line_up
+
+        return line_up(self._macs_counted(), self.target.model, runs)
+
+    def _macs_counted(self) -> FlopsAudit:
+        if self.flops is None:
+            raise ArchauditError(f"{self.name}: no MACs were counted (audit with macs=True) to compare tools against")
+        return self.flops
 
     def training(self, optimizer: str = "adam", *, registry: FormulaRegistry | None = None) -> TrainingAudit:
         """MACs of one training step on the audit's inputs: forward, backward (activation and weight gradients,

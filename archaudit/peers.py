@@ -25,7 +25,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from .records import FlopsAudit, FlopsRecord, MacCount
-from .trace import meta_autocast, op_name
+from .trace import meta_autocast, op_name, spare_dynamo
 from .usercode import one_line
 
 TOOLS = ("torchinfo", "fvcore", "flop_counter_meta", "flop_counter_cpu")
@@ -246,6 +246,7 @@ def _run_flop_counter(
         handles.append(module.register_forward_pre_hook(enter))
         handles.append(module.register_forward_hook(leave))
     counter = FlopCounterMode(display=False)
+    spare_dynamo()  # FlopCounterMode's own dispatch is wrapped to disable dynamo (imported above, so looked at now)
     try:
         with torch.no_grad(), counter, _OpLog(stack, ops):
             model(*inputs, **(keywords or {}))
@@ -390,43 +391,73 @@ def cpu_inputs(inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     ]
 
 
-def compare_tools(
-    audit: FlopsAudit,
+@dataclass
+class ToolRuns:
+    """What some of the tools gave, before they are lined up: per tool, its MACs per top-level module (and
+    ``"__total__"``) or its error, a note on how it was run, and what it attributes to each module path. Plain
+    values, so a half run in a worker crosses back to the process that lines them up."""
+
+    results: dict[str, dict[str, int]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    seen: dict[str, _Attribution] = field(default_factory=dict)
+
+    def merged(self, other: ToolRuns) -> ToolRuns:
+        return ToolRuns(
+            {**self.results, **other.results},
+            {**self.errors, **other.errors},
+            {**self.notes, **other.notes},
+            {**self.seen, **other.seen},
+        )
+
+
+HALVES = ("meta", "cpu")
+"""The two independent halves of the tools' runs: FlopCounterMode on meta (the slow one: torch's Python meta
+decompositions), and everything else (torchinfo, fvcore and FlopCounterMode on a CPU copy)."""
+
+
+def run_tools(
     meta_model: nn.Module,
     meta_inputs: Sequence[torch.Tensor],
     cpu_copy: Callable[[], nn.Module] | None = None,
     *,
+    half: str | None = None,
     meta_keywords: Mapping[str, torch.Tensor] | None = None,
     cpu_limit_params: int = 200_000_000,
     cpu_limit_input_bytes: int = 256 * 2**20,
-) -> ToolComparison:
-    """Run each tool on the same model and inputs and line their MACs up per top-level module.
+) -> ToolRuns:
+    """Run the tools of one of :data:`HALVES` (``half``), or all of them, on the same model and inputs.
 
     torchinfo and FlopCounterMode run on the model as built (on meta); fvcore (which traces real tensors) and
     FlopCounterMode on CPU run on ``cpu_copy()``, a fresh CPU copy from the same builder, when it is given and the
     model has at most ``cpu_limit_params`` parameters. No tool is handed a TARGET to resolve again.
     """
+    if half not in (None, *HALVES):
+        raise ValueError(f"half must be one of {HALVES} or None, not {half!r}")
     keywords = dict(meta_keywords or {})
-    results: dict[str, dict[str, int]] = {}
-    errors: dict[str, str] = {}
-    notes: dict[str, str] = {}
-    seen = {tool: _Attribution() for tool in TOOLS}
+    runs = ToolRuns()
+    results, errors, notes = runs.results, runs.errors, runs.notes
 
-    def attempt(tool: str, fn: Callable[[], dict[str, int]]) -> None:
+    def attempt(tool: str, fn: Callable[[_Attribution], dict[str, int]]) -> None:
+        seen = runs.seen[tool] = _Attribution()
         try:
             # the same harness as archaudit's own trace: stdout kept off archaudit's output, and torch.autocast a null
             # context on meta (torch knows no autocast there; it casts nothing that a tool would count)
+            spare_dynamo()
             with contextlib.redirect_stdout(sys.stderr), meta_autocast():
-                results[tool] = fn()
+                results[tool] = fn(seen)
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # noqa: BLE001 - a tool failing is a finding, reported beside the others
             errors[tool] = failure(tool, exc)
 
-    attempt(
-        "flop_counter_meta",
-        lambda: _flop_counter(meta_model, meta_inputs, notes, "flop_counter_meta", seen["flop_counter_meta"], keywords),
-    )
+    if half in (None, "meta"):
+        attempt(
+            "flop_counter_meta",
+            lambda seen: _flop_counter(meta_model, meta_inputs, notes, "flop_counter_meta", seen, keywords),
+        )
+    if half == "meta":
+        return runs
     n_params = sum(p.numel() for p in meta_model.parameters())
     input_bytes = sum(t.numel() * t.element_size() for t in [*meta_inputs, *keywords.values()])
     if cpu_copy is None or n_params > cpu_limit_params or input_bytes > cpu_limit_input_bytes:
@@ -439,25 +470,53 @@ def compare_tools(
         for tool in ("fvcore", "flop_counter_cpu"):
             errors[tool] = why
         # torchinfo's figures do not depend on the device; on meta it pays for the meta decompositions
-        attempt("torchinfo", lambda: _torchinfo(meta_model, meta_inputs, seen["torchinfo"], keywords))
-    else:
-        cpu_model = cpu_copy()
-        real = cpu_inputs([*meta_inputs, *keywords.values()])
-        real_inputs, real_keywords = (
-            real[: len(meta_inputs)],
-            dict(zip(keywords, real[len(meta_inputs) :], strict=True)),
-        )
-        cpu_model.eval()
-        attempt("torchinfo", lambda: _torchinfo(cpu_model, real_inputs, seen["torchinfo"], real_keywords))
-        attempt("fvcore", lambda: _fvcore(cpu_model, real_inputs, seen["fvcore"], real_keywords))
-        attempt(
-            "flop_counter_cpu",
-            lambda: _flop_counter(
-                cpu_model, real_inputs, notes, "flop_counter_cpu", seen["flop_counter_cpu"], real_keywords
-            ),
-        )
+        attempt("torchinfo", lambda seen: _torchinfo(meta_model, meta_inputs, seen, keywords))
+        return runs
+    cpu_model = cpu_copy()
+    real = cpu_inputs([*meta_inputs, *keywords.values()])
+    real_inputs, real_keywords = (
+        real[: len(meta_inputs)],
+        dict(zip(keywords, real[len(meta_inputs) :], strict=True)),
+    )
+    cpu_model.eval()
+    attempt("torchinfo", lambda seen: _torchinfo(cpu_model, real_inputs, seen, real_keywords))
+    attempt("fvcore", lambda seen: _fvcore(cpu_model, real_inputs, seen, real_keywords))
+    attempt(
+        "flop_counter_cpu",
+        lambda seen: _flop_counter(cpu_model, real_inputs, notes, "flop_counter_cpu", seen, real_keywords),
+    )
+    return runs
 
-    modules = dict(meta_model.named_modules())
+
+def compare_tools(
+    audit: FlopsAudit,
+    meta_model: nn.Module,
+    meta_inputs: Sequence[torch.Tensor],
+    cpu_copy: Callable[[], nn.Module] | None = None,
+    *,
+    meta_keywords: Mapping[str, torch.Tensor] | None = None,
+    cpu_limit_params: int = 200_000_000,
+    cpu_limit_input_bytes: int = 256 * 2**20,
+) -> ToolComparison:
+    """Run each tool on the same model and inputs (:func:`run_tools`) and line their MACs up per top-level
+    module (:func:`line_up`)."""
+    runs = run_tools(
+        meta_model,
+        meta_inputs,
+        cpu_copy,
+        meta_keywords=meta_keywords,
+        cpu_limit_params=cpu_limit_params,
+        cpu_limit_input_bytes=cpu_limit_input_bytes,
+    )
+    return line_up(audit, meta_model, runs)
+
+
+def line_up(audit: FlopsAudit, model: nn.Module, runs: ToolRuns) -> ToolComparison:
+    """The tools' MACs beside archaudit's per top-level module of ``model`` (the audited model, on any device: only
+    its structure is read), with the known reason for each difference."""
+    results, errors, notes = runs.results, runs.errors, runs.notes
+    seen = {tool: runs.seen.get(tool, _Attribution()) for tool in TOOLS}
+    modules = dict(model.named_modules())
     subtrees: dict[str, list[tuple[nn.Module, FlopsRecord]]] = {}
     for record in audit.records:
         subtrees.setdefault(_top_level(record.name), []).append((modules[record.name], record))
@@ -465,13 +524,13 @@ def compare_tools(
     for record in audit.records:
         key = _top_level(record.name)
         ours[key] = ours.get(key, 0) + record.macs
-    names = [name for name, _ in meta_model.named_children()] + ["(own)"]
+    names = [name for name, _ in model.named_children()] + ["(own)"]
     rows = []
     for name in names:
         values = {tool: results[tool].get(name, 0) if tool in results else None for tool in TOOLS}
         if name == "(own)" and not ours.get(name) and not any(values.values()):
             continue
-        module = getattr(meta_model, name, None) if name != "(own)" else meta_model
+        module = getattr(model, name, None) if name != "(own)" else model
         rows.append(
             ToolRow(
                 name=name,

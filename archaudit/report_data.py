@@ -5,7 +5,7 @@ Renderers (``archaudit.render``) only format this; nothing here formats text for
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -229,12 +229,16 @@ def build_report(
         memory = audited.memory() if cost else None
         return (claims, training, memory, *(_scaling(built) if cost else (None, "")))
 
-    # The peer tools' run is independent of everything else here: it goes to a worker beside the rest, which sees
-    # the model as it was before the rest ran (archaudit.workers); without workers it runs first, as before.
+    # The peer tools' runs are independent of everything else here: FlopCounterMode on meta goes to a worker beside
+    # the rest, which sees the model as it was before the rest ran (archaudit.workers), and the other tools run here
+    # before the rest; without workers all of them run first, as before.
     comparison = None
     if compare and side_by_side():
-        both: list[Any] = run_all([ours, audited.compare])
-        (claims, training, memory, scaling, scaling_note), comparison = both
+        # FlopCounterMode on meta, the slowest tool, in the worker; the other tools here first, then the rest
+        tasks: list[Callable[[], Any]] = [lambda: (audited.run_tools("cpu"), ours()), lambda: audited.run_tools("meta")]
+        here, meta_half = run_all(tasks)
+        cpu_half, (claims, training, memory, scaling, scaling_note) = here
+        comparison = audited.line_up(meta_half.merged(cpu_half))
     else:
         comparison = audited.compare() if compare else None
         claims, training, memory, scaling, scaling_note = ours()

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from .errors import TargetError
+from .trace import spare_dynamo
 from .usercode import user_code
 
 if TYPE_CHECKING:
@@ -104,6 +105,7 @@ def _call(target: str, builder: Callable[[], object], meta: bool) -> nn.Module:
     where = " on the meta device" if meta else ""
     with user_code(target, TargetError, f"calling it{where}"):
         if meta:
+            spare_dynamo()
             with torch.device("meta"):
                 model = builder()
         else:

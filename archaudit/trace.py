@@ -18,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import gc
+import importlib.abc
 import sys
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,6 +28,7 @@ from math import prod
 from typing import Any, TypeVar
 
 import torch
+import torch._compile
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -113,6 +116,62 @@ class DispatchMode(TorchDispatchMode):  # type: ignore[no-untyped-call]
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
         return False
+
+    def __enter__(self) -> Any:
+        spare_dynamo()  # the ops it sees run torch's Python references, which would import dynamo
+        return super().__enter__()  # type: ignore[no-untyped-call]  # unannotated in torch
+
+
+# torch wraps many of its Python functions (every elementwise reference behind a meta kernel, every dispatch mode's
+# ``__torch_dispatch__``) in ``torch._disable_dynamo``, whose wrapper imports ``torch._dynamo`` at its first call
+# (about as long as importing torch) to build the function's dynamo-disabled twin, then caches that twin on the
+# function as ``__dynamo_disable``. While ``torch._dynamo`` is not imported nothing can be compiling, so the twin
+# is the function itself: :func:`spare_dynamo` caches exactly that, and takes it back the moment anything imports
+# ``torch._dynamo`` (a fake tensor mode, ``torch.compile``), before dynamo's first line runs.
+_TWIN = "__dynamo_disable"
+_WRAPPER_CODE = torch._compile._disable_dynamo(lambda: None).__code__
+_WRAPPED_AT = _WRAPPER_CODE.co_freevars.index("fn") if "fn" in _WRAPPER_CODE.co_freevars else -1
+_spared: list[Any] = []
+_scanned_modules = 0
+
+
+class _DynamoImportWatch(importlib.abc.MetaPathFinder):
+    """Takes every cached twin back when ``torch._dynamo`` is first imported; finds nothing itself (it stays on
+    ``sys.meta_path``: removing itself there would make the import skip the next finder)."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
+        if fullname == "torch._dynamo":
+            take_back_dynamo()
+
+
+_WATCH = _DynamoImportWatch()
+
+
+def take_back_dynamo() -> None:
+    """Undo :func:`spare_dynamo`: each function it gave itself as its dynamo-disabled twin has it removed, so its
+    next call imports ``torch._dynamo`` and disables it as torch intends."""
+    while _spared:
+        fn = _spared.pop()
+        if vars(fn).get(_TWIN) is fn:
+            delattr(fn, _TWIN)
+
+
+def spare_dynamo() -> None:
+    """Let torch's dynamo-disabled functions run without importing ``torch._dynamo`` while nothing has imported it
+    (see above). Idempotent, and cheap once done: it looks again only when modules were imported since."""
+    global _scanned_modules
+    if "torch._dynamo" in sys.modules or _WRAPPED_AT < 0 or len(sys.modules) == _scanned_modules:
+        return
+    _scanned_modules = len(sys.modules)
+    if _WATCH not in sys.meta_path:
+        sys.meta_path.insert(0, _WATCH)
+    for wrapper in gc.get_referrers(_WRAPPER_CODE):
+        if getattr(wrapper, "__code__", None) is not _WRAPPER_CODE or not wrapper.__closure__:
+            continue
+        fn = wrapper.__closure__[_WRAPPED_AT].cell_contents
+        if getattr(fn, _TWIN, None) is None and hasattr(fn, "__dict__"):
+            setattr(fn, _TWIN, fn)
+            _spared.append(fn)
 
 
 class _OpRecorder(DispatchMode):
@@ -366,7 +425,7 @@ class ValueGuard(DispatchMode):
                 return _original(tensor, *args, **kw)
 
             setattr(torch.Tensor, name, reader)
-        super().__enter__()  # type: ignore[no-untyped-call]  # unannotated in torch
+        super().__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -502,6 +561,7 @@ def capture(
     Stock RNN/LSTM/GRU layers return tensors of their output shapes without running their recurrence (their
     MACs come from their analytic rule, not from this pass); a subclass that overrides ``forward`` runs as is.
     """
+    spare_dynamo()
     paths = {id(m): name for name, m in model.named_modules()}
     result = Capture()
     stack: list[str] = []
