@@ -119,7 +119,7 @@ class Audit:
 
     target: BuiltTarget
     inputs: tuple[torch.Tensor, ...]
-    """The meta tensors the trace ran on (empty when no MACs were counted)."""
+    """The meta tensors the trace ran on (empty when no MACs were counted, unless resolved with ``with_inputs``)."""
     params: ModelAudit
     flops: FlopsAudit | None
     """None when the audit was asked for parameters only."""
@@ -407,6 +407,7 @@ def audit(
     registry: FormulaRegistry = REGISTRY,
     macs: bool = True,
     keyword_inputs: Mapping[str, Any] | None = None,
+    with_inputs: bool = False,
     **more_keyword_inputs: Any,
 ) -> Audit:
     """Audit ``target``: an ``nn.Module``, a TARGET string (``package.module:callable``, ``file.py:callable`` or
@@ -415,9 +416,10 @@ def audit(
     ``inputs`` are its positional inputs and ``keyword_inputs`` those it takes by name, each a shape string
     (``"1x3x32x32"``, ``"1x128:int64"``), an :class:`~archaudit.inputs.InputSpec` or a tensor (only its shape
     and dtype are used); with none, the example the model carries is used (a reference model's,
-    ``example_input_array``, ``dummy_inputs``). ``device``, ``registry``, ``macs`` and ``keyword_inputs`` are
-    archaudit's own names: a model input called one of those goes in ``keyword_inputs={...}``, a mapping of inputs
-    by name that is merged with the others. ``macs=False`` walks the parameters only.
+    ``example_input_array``, ``dummy_inputs``). ``device``, ``registry``, ``macs``, ``with_inputs`` and
+    ``keyword_inputs`` are archaudit's own names: a model input called one of those goes in ``keyword_inputs={...}``,
+    a mapping of inputs by name that is merged with the others. ``macs=False`` walks the parameters only; with
+    ``with_inputs`` it also resolves the inputs (as meta tensors), without tracing: what a memory audit needs.
     """
     named_given = merge_keyword_inputs(keyword_inputs, more_keyword_inputs)
     if isinstance(target, BuiltTarget):
@@ -427,11 +429,13 @@ def audit(
     else:
         built = build_target(target, device=device)
     params = audit_params(built.model, registry=registry)
-    if not macs:
+    if not macs and not with_inputs:
         return Audit(built, (), params, None, registry=registry)
     positional, named = resolve_inputs(built, inputs, named_given)
     tensors = tuple(meta_tensors(positional))
     keywords = tuple(zip(named, meta_tensors(list(named.values())), strict=True))
+    if not macs:
+        return Audit(built, tensors, params, None, keywords, registry)
     flops = audit_macs(built.model, tensors, registry=registry, build_note=built.note, keyword_inputs=dict(keywords))
     return Audit(built, tensors, params, flops, keywords, registry)
 

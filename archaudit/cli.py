@@ -132,7 +132,8 @@ def _cmd_memory(args: argparse.Namespace) -> int:
             )
         return _varied(args, optimizer=args.optimizer, precision=args.precision)
     positional, named = parse_inputs(args.input or [])
-    audited = audit(args.target, *positional, device=args.device, keyword_inputs=named)
+    # the memory passes need the inputs, not the MAC trace
+    audited = audit(args.target, *positional, device=args.device, keyword_inputs=named, macs=False, with_inputs=True)
     memory = audited.memory(args.optimizer, args.precision, kv_cache_tokens=args.kv_cache_tokens)
     _emit(json.dumps(memory_json(memory), indent=2) if args.format == "json" else memory_markdown(memory, audited.name))
     return EXIT_OK

@@ -634,7 +634,7 @@ class MemoryMeter:
     with the CPU's real kernels, and anything else on fake CPU tensors over meta storage, which take the CPU's
     kernel choices without allocating (``"cpu"`` or ``"fake"`` force one). The figures are the same on both (the
     property tests hold them equal); a zero CPU copy spares the import of ``torch._dynamo`` that the fake mode costs
-    (about as long as importing torch).
+    (it reads dynamo's configuration: about as long as importing torch).
     """
 
     def __init__(

@@ -1,9 +1,10 @@
 """The trace: one forward pass, with forward hooks recording each module call as shapes.
 
 It runs on meta tensors, where nothing is allocated and no arithmetic is done, so a model of billions of
-parameters costs what a small one does; or, for a small model, on a zero CPU copy (:func:`trace_device`), which
-spares torch's import of ``torch._dynamo`` that the first meta op pays. The shapes, and so the counts, are the
-same on both.
+parameters costs what a small one does; or, for a small model, on a zero CPU copy (:func:`trace_device`), whose
+C++ kernels are cheaper than the Python meta kernels torch runs for many ops on meta (and whose first convolution
+does not import sympy for a shape check). The shapes, and so the counts, are the same on both. Neither imports
+``torch._dynamo`` (:func:`spare_dynamo`).
 Optionally (``record_ops=True``) a dispatch mode records, over the same pass, every aten op and the FLOPs that
 FlopCounterMode's formulas give it, charged to the innermost module call running when the op ran: so work done
 by modules without a MAC rule (custom modules that call ``torch.matmul`` themselves) is still counted, labelled
@@ -103,8 +104,8 @@ _KEPT_WHOLE = frozenset(
     }
 )
 """Ops run as they are rather than decomposed: their decompositions hold no product that FlopCounterMode counts, and
-the norm column counts their output's elements at the op itself. Decomposing them runs torch's Python references,
-whose first call imports ``torch._dynamo`` (about as long as importing torch)."""
+the norm column counts their output's elements at the op itself. Decomposing them would run torch's Python
+references for every element-wise step."""
 
 
 # TorchDispatchMode.__init_subclass__ and __init__ carry no annotations in torch.
@@ -311,10 +312,10 @@ def trace_device(model: nn.Module, inputs: Sequence[Any]) -> str:
     """Where a trace of ``model`` on ``inputs`` (tensors or shapes with ``.shape``) runs: ``"cpu"`` for a small model
     on small inputs, ``"meta"`` otherwise.
 
-    The counts are the same on both (the property tests hold them equal); only the cost differs. A first op on meta
-    tensors costs torch's import of ``torch._dynamo`` (its Python meta kernels are wrapped to disable it: about as
-    long as importing torch), which a small CPU forward on zero weights never pays; a large model on meta allocates
-    nothing, where a CPU copy would allocate its weights. A model that is neither on the CPU nor on meta (a GPU), or
+    The counts are the same on both (the property tests hold them equal); only the cost differs. Many ops on meta
+    tensors run Python meta kernels (and a first convolution imports sympy for a shape check), where a small CPU
+    forward on zero weights runs C++ kernels; a large model on meta allocates nothing, where a CPU copy would
+    allocate its weights. A model that is neither on the CPU nor on meta (a GPU), or
     that holds a tensor that is not a plain dense one, is traced on meta.
     """
     total = 0

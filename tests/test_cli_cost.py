@@ -151,6 +151,19 @@ def test_memory_markdown(capsys):
     assert "precision bf16-mixed" in out and "## Inference (no gradients)" in out and "training peak" in out
 
 
+def test_memory_runs_no_mac_trace(capsys, monkeypatch: pytest.MonkeyPatch):
+    """The memory passes need the inputs, not the MAC trace: ``archaudit memory`` never calls audit_macs (its
+    figures are those of the same command with the trace, pinned by the tests above and by reports/)."""
+    import sys
+
+    def no_trace(*args, **kwargs):
+        raise AssertionError("archaudit memory ran a MAC trace")
+
+    monkeypatch.setattr(sys.modules["archaudit.audit"], "audit_macs", no_trace)
+    out = json_of(capsys, "memory", "dcnn", "--format", "json")
+    assert out["weights"] > 0 and out["activations"] > 0
+
+
 def test_memory_refuses_a_kv_cache_for_a_model_without_one(capsys):
     assert "no decoder layout found in AMNL" in refused(capsys, "memory", "amnl-compact", "--kv-cache-tokens", "16")
 
