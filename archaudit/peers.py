@@ -438,12 +438,13 @@ def run_tools(
     runs = ToolRuns()
     results, errors, notes = runs.results, runs.errors, runs.notes
 
-    def attempt(tool: str, fn: Callable[[_Attribution], dict[str, int]]) -> None:
+    def attempt(tool: str, fn: Callable[[_Attribution], dict[str, int]], *, on_meta: bool = False) -> None:
         seen = runs.seen[tool] = _Attribution()
         try:
             # the same harness as archaudit's own trace: stdout kept off archaudit's output, and torch.autocast a null
             # context on meta (torch knows no autocast there; it casts nothing that a tool would count)
-            spare_dynamo()
+            if on_meta:
+                spare_dynamo()  # torch's Python meta kernels would import dynamo
             with contextlib.redirect_stdout(sys.stderr), meta_autocast():
                 results[tool] = fn(seen)
         except KeyboardInterrupt:
@@ -455,6 +456,7 @@ def run_tools(
         attempt(
             "flop_counter_meta",
             lambda seen: _flop_counter(meta_model, meta_inputs, notes, "flop_counter_meta", seen, keywords),
+            on_meta=True,
         )
     if half == "meta":
         return runs
@@ -470,7 +472,7 @@ def run_tools(
         for tool in ("fvcore", "flop_counter_cpu"):
             errors[tool] = why
         # torchinfo's figures do not depend on the device; on meta it pays for the meta decompositions
-        attempt("torchinfo", lambda seen: _torchinfo(meta_model, meta_inputs, seen, keywords))
+        attempt("torchinfo", lambda seen: _torchinfo(meta_model, meta_inputs, seen, keywords), on_meta=True)
         return runs
     cpu_model = cpu_copy()
     real = cpu_inputs([*meta_inputs, *keywords.values()])

@@ -118,10 +118,6 @@ class DispatchMode(TorchDispatchMode):  # type: ignore[no-untyped-call]
     def _should_skip_dynamo(cls) -> bool:
         return False
 
-    def __enter__(self) -> Any:
-        spare_dynamo()  # the ops it sees run torch's Python references, which would import dynamo
-        return super().__enter__()  # type: ignore[no-untyped-call]  # unannotated in torch
-
 
 # torch wraps many of its Python functions (every elementwise reference behind a meta kernel, every dispatch mode's
 # ``__torch_dispatch__``) in ``torch._disable_dynamo``, whose wrapper imports ``torch._dynamo`` at its first call
@@ -365,6 +361,7 @@ def cpu_else_meta(model: nn.Module, where: str, run: Callable[[nn.Module, str], 
         if found is not None:
             return "cpu", twin, found
     twin = on_meta(model)
+    spare_dynamo()
     answer = run(twin, "meta")
     if answer is None:  # an unguarded run always answers
         raise RuntimeError("a meta pass gave no answer")
@@ -426,7 +423,7 @@ class ValueGuard(DispatchMode):
                 return _original(tensor, *args, **kw)
 
             setattr(torch.Tensor, name, reader)
-        super().__enter__()
+        super().__enter__()  # type: ignore[no-untyped-call]  # unannotated in torch
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -562,7 +559,8 @@ def capture(
     Stock RNN/LSTM/GRU layers return tensors of their output shapes without running their recurrence (their
     MACs come from their analytic rule, not from this pass); a subclass that overrides ``forward`` runs as is.
     """
-    spare_dynamo()
+    if any(t.device.type == "meta" for t in (*inputs, *(keyword_inputs or {}).values())):
+        spare_dynamo()  # a CPU pass runs no Python meta kernel: no need to look
     paths = {id(m): name for name, m in model.named_modules()}
     result = Capture()
     stack: list[str] = []
