@@ -421,6 +421,11 @@ def audit(
     a mapping of inputs by name that is merged with the others. ``macs=False`` walks the parameters only; with
     ``with_inputs`` it also resolves the inputs (as meta tensors), without tracing: what a memory audit needs.
     """
+    if not isinstance(with_inputs, bool):
+        raise TypeError(
+            f"with_inputs={with_inputs!r}: archaudit's own flag (True or False); "
+            "a model input of that name goes in keyword_inputs={...}"
+        )
     named_given = merge_keyword_inputs(keyword_inputs, more_keyword_inputs)
     if isinstance(target, BuiltTarget):
         built = target

@@ -412,8 +412,9 @@ class ToolRuns:
 
 
 HALVES = ("meta", "cpu")
-"""The two independent halves of the tools' runs: FlopCounterMode on meta (the slow one: torch's Python meta
-decompositions), and everything else (torchinfo, fvcore and FlopCounterMode on a CPU copy)."""
+"""The two independent halves of the tools' runs: the tools on meta (FlopCounterMode, the slow one: torch's Python
+meta decompositions; and torchinfo where no CPU copy may be made), and those on a CPU copy (torchinfo, fvcore and
+FlopCounterMode), or the reason they did not run."""
 
 
 def run_tools(
@@ -452,17 +453,21 @@ def run_tools(
         except BaseException as exc:  # noqa: BLE001 - a tool failing is a finding, reported beside the others
             errors[tool] = failure(tool, exc)
 
+    n_params = sum(p.numel() for p in meta_model.parameters())
+    input_bytes = sum(t.numel() * t.element_size() for t in [*meta_inputs, *keywords.values()])
+    on_cpu = cpu_copy is not None and n_params <= cpu_limit_params and input_bytes <= cpu_limit_input_bytes
     if half in (None, "meta"):
         attempt(
             "flop_counter_meta",
             lambda seen: _flop_counter(meta_model, meta_inputs, notes, "flop_counter_meta", seen, keywords),
             on_meta=True,
         )
+        if not on_cpu:
+            # torchinfo's figures do not depend on the device; on meta it pays for the meta decompositions
+            attempt("torchinfo", lambda seen: _torchinfo(meta_model, meta_inputs, seen, keywords), on_meta=True)
     if half == "meta":
         return runs
-    n_params = sum(p.numel() for p in meta_model.parameters())
-    input_bytes = sum(t.numel() * t.element_size() for t in [*meta_inputs, *keywords.values()])
-    if cpu_copy is None or n_params > cpu_limit_params or input_bytes > cpu_limit_input_bytes:
+    if cpu_copy is None or not on_cpu:
         if cpu_copy is None:
             why = "needs real tensors; no CPU build was given"
         elif n_params > cpu_limit_params:
@@ -471,8 +476,6 @@ def run_tools(
             why = f"needs real tensors; skipped for inputs of {input_bytes:,} bytes (at most {cpu_limit_input_bytes:,})"
         for tool in ("fvcore", "flop_counter_cpu"):
             errors[tool] = why
-        # torchinfo's figures do not depend on the device; on meta it pays for the meta decompositions
-        attempt("torchinfo", lambda seen: _torchinfo(meta_model, meta_inputs, seen, keywords), on_meta=True)
         return runs
     cpu_model = cpu_copy()
     real = cpu_inputs([*meta_inputs, *keywords.values()])

@@ -103,9 +103,10 @@ def _resolve_callable(target: str) -> Callable[[], object]:
 
 def _call(target: str, builder: Callable[[], object], meta: bool) -> nn.Module:
     where = " on the meta device" if meta else ""
+    if meta:
+        spare_dynamo()  # before the user's code: a failure here is archaudit's, never the builder's
     with user_code(target, TargetError, f"calling it{where}"):
         if meta:
-            spare_dynamo()
             with torch.device("meta"):
                 model = builder()
         else:

@@ -3,8 +3,8 @@
 It runs on meta tensors, where nothing is allocated and no arithmetic is done, so a model of billions of
 parameters costs what a small one does; or, for a small model, on a zero CPU copy (:func:`trace_device`), whose
 C++ kernels are cheaper than the Python meta kernels torch runs for many ops on meta (and whose first convolution
-does not import sympy for a shape check). The shapes, and so the counts, are the same on both. Neither imports
-``torch._dynamo`` (:func:`spare_dynamo`).
+does not import sympy for a shape check). The shapes, and so the counts, are the same on both. Neither trace imports
+``torch._dynamo`` (:func:`spare_dynamo`); the memory audit's fake tensors do.
 Optionally (``record_ops=True``) a dispatch mode records, over the same pass, every aten op and the FLOPs that
 FlopCounterMode's formulas give it, charged to the innermost module call running when the op ran: so work done
 by modules without a MAC rule (custom modules that call ``torch.matmul`` themselves) is still counted, labelled
@@ -123,11 +123,15 @@ class DispatchMode(TorchDispatchMode):  # type: ignore[no-untyped-call]
 # ``__torch_dispatch__``) in ``torch._disable_dynamo``, whose wrapper imports ``torch._dynamo`` at its first call
 # (about as long as importing torch) to build the function's dynamo-disabled twin, then caches that twin on the
 # function as ``__dynamo_disable``. While ``torch._dynamo`` is not imported nothing can be compiling, so the twin
-# is the function itself: :func:`spare_dynamo` caches exactly that, and takes it back the moment anything imports
-# ``torch._dynamo`` (a fake tensor mode, ``torch.compile``), before dynamo's first line runs.
+# is the function itself: :func:`spare_dynamo` caches a twin that calls it, and takes it back the moment anything
+# imports ``torch._dynamo`` (a fake tensor mode, ``torch.compile``), before dynamo's first line runs. Should dynamo
+# arrive by another way (a finder ahead of archaudit's, a module put in ``sys.modules``), each twin sees it at its
+# next call and hands over to torch's own.
 _TWIN = "__dynamo_disable"
 _WRAPPER_CODE = torch._compile._disable_dynamo(lambda: None).__code__
-_WRAPPED_AT = _WRAPPER_CODE.co_freevars.index("fn") if "fn" in _WRAPPER_CODE.co_freevars else -1
+_FREE = _WRAPPER_CODE.co_freevars
+_WRAPPED_AT = _FREE.index("fn") if "fn" in _FREE else -1
+_RECURSIVE_AT = _FREE.index("recursive") if "recursive" in _FREE else -1
 _spared: list[Any] = []
 _scanned_modules = 0
 
@@ -144,20 +148,42 @@ class _DynamoImportWatch(importlib.abc.MetaPathFinder):
 _WATCH = _DynamoImportWatch()
 
 
+def _twin(fn: Callable[..., Any], recursive: bool) -> Callable[..., Any]:
+    """``fn`` as its own dynamo-disabled twin while ``torch._dynamo`` is not imported; torch's twin once it is."""
+
+    def twin(*args: Any, **kwargs: Any) -> Any:
+        if "torch._dynamo" in sys.modules:  # imported without the watch seeing it: torch's own twin from now on
+            import torch._dynamo
+
+            disabled = torch._dynamo.disable(fn, recursive, wrapping=False)  # type: ignore[no-untyped-call]
+            setattr(fn, _TWIN, disabled)
+            return disabled(*args, **kwargs)
+        return fn(*args, **kwargs)
+
+    twin.archaudit_spared = True  # type: ignore[attr-defined]
+    return twin
+
+
+def spared(fn: Any) -> bool:
+    """Whether ``fn`` holds a twin :func:`spare_dynamo` gave it."""
+    return getattr(vars(fn).get(_TWIN) if hasattr(fn, "__dict__") else None, "archaudit_spared", False) is True
+
+
 def take_back_dynamo() -> None:
-    """Undo :func:`spare_dynamo`: each function it gave itself as its dynamo-disabled twin has it removed, so its
-    next call imports ``torch._dynamo`` and disables it as torch intends."""
+    """Undo :func:`spare_dynamo`: each function it gave a twin has it removed, so its next call imports
+    ``torch._dynamo`` and disables it as torch intends."""
     while _spared:
         fn = _spared.pop()
-        if vars(fn).get(_TWIN) is fn:
+        if spared(fn):
             delattr(fn, _TWIN)
 
 
 def spare_dynamo() -> None:
     """Let torch's dynamo-disabled functions run without importing ``torch._dynamo`` while nothing has imported it
-    (see above). Idempotent, and cheap once done: it looks again only when modules were imported since."""
+    (see above). Idempotent, and cheap once done: it looks again only when modules were imported since. A function
+    that takes no attribute (a bound method) is left as torch made it."""
     global _scanned_modules
-    if "torch._dynamo" in sys.modules or _WRAPPED_AT < 0 or len(sys.modules) == _scanned_modules:
+    if "torch._dynamo" in sys.modules or min(_WRAPPED_AT, _RECURSIVE_AT) < 0 or len(sys.modules) == _scanned_modules:
         return
     _scanned_modules = len(sys.modules)
     if _WATCH not in sys.meta_path:
@@ -166,9 +192,13 @@ def spare_dynamo() -> None:
         if getattr(wrapper, "__code__", None) is not _WRAPPER_CODE or not wrapper.__closure__:
             continue
         fn = wrapper.__closure__[_WRAPPED_AT].cell_contents
-        if getattr(fn, _TWIN, None) is None and hasattr(fn, "__dict__"):
-            setattr(fn, _TWIN, fn)
-            _spared.append(fn)
+        if getattr(fn, _TWIN, None) is not None:
+            continue
+        try:
+            setattr(fn, _TWIN, _twin(fn, bool(wrapper.__closure__[_RECURSIVE_AT].cell_contents)))
+        except (AttributeError, TypeError):  # a bound method or a builtin: it keeps torch's lazy import
+            continue
+        _spared.append(fn)
 
 
 class _OpRecorder(DispatchMode):

@@ -138,3 +138,9 @@ def test_a_report_counts_with_the_registry_it_is_given():
     linears = [r for r in ours.flops.records if r.type == "Linear"]
     assert linears and all(r.macs == 7 for r in linears)
     assert ours.flops.macs != stock.flops.macs and ours.params.total == stock.params.total
+
+
+def test_with_inputs_is_a_flag_and_an_input_of_that_name_is_refused():
+    """archaudit's own keyword is a bool: a shape passed under its name would be swallowed silently otherwise."""
+    with pytest.raises(TypeError, match=r"with_inputs='1x8'.*keyword_inputs"):
+        archaudit.audit(nn.Linear(8, 2), with_inputs="1x8")

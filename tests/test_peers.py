@@ -144,3 +144,20 @@ def test_torchinfo_counts_nothing_for_work_without_parameters():
     assert row.tools["torchinfo"] == 0 and row.archaudit == 72
     assert row.reasons["torchinfo"] == "Gram counts 0 (it owns no parameters) (-72)"
     assert row.reasons["flop_counter_meta"] == "agrees"
+
+
+def test_the_halves_of_the_tools_runs_add_up_to_all_of_them() -> None:
+    """Oracle: run_tools with no half (every tool in one process). Where no CPU copy may be made, torchinfo runs on
+    meta in the meta half (the worker's), and the CPU half only says why its tools did not run."""
+    from archaudit.peers import run_tools
+
+    with torch.device("meta"):
+        model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    x = torch.empty(3, 4, device="meta")
+    meta, cpu, whole = (run_tools(model, [x], None, half=half) for half in ("meta", "cpu", None))
+    assert set(meta.results) == {"flop_counter_meta", "torchinfo"} and not meta.errors
+    assert not cpu.results and set(cpu.errors) == {"fvcore", "flop_counter_cpu"}
+    merged = meta.merged(cpu)
+    assert (merged.results, merged.errors) == (whole.results, whole.errors)
+    # Linear(4, 8) + Linear(8, 2) on 3 rows: 3x4x8 + 3x8x2 = 96 + 48 = 144 MACs
+    assert whole.results["flop_counter_meta"]["__total__"] == 144
