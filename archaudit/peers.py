@@ -518,8 +518,13 @@ def compare_tools(
 
 def line_up(audit: FlopsAudit, model: nn.Module, runs: ToolRuns) -> ToolComparison:
     """The tools' MACs beside archaudit's per top-level module of ``model`` (the audited model, on any device: only
-    its structure is read), with the known reason for each difference."""
-    results, errors, notes = runs.results, runs.errors, runs.notes
+    its structure is read), with the known reason for each difference. A tool in neither half given is said not to
+    have run, never shown as a bare gap."""
+    results, notes = runs.results, runs.notes
+    errors = dict(runs.errors)
+    for tool in TOOLS:
+        if tool not in results and tool not in errors:
+            errors[tool] = "not run (its half of the tools' runs was not given)"
     seen = {tool: runs.seen.get(tool, _Attribution()) for tool in TOOLS}
     modules = dict(model.named_modules())
     subtrees: dict[str, list[tuple[nn.Module, FlopsRecord]]] = {}

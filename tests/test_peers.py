@@ -161,3 +161,11 @@ def test_the_halves_of_the_tools_runs_add_up_to_all_of_them() -> None:
     assert (merged.results, merged.errors) == (whole.results, whole.errors)
     # Linear(4, 8) + Linear(8, 2) on 3 rows: 3x4x8 + 3x8x2 = 96 + 48 = 144 MACs
     assert whole.results["flop_counter_meta"]["__total__"] == 144
+
+
+def test_a_tool_in_no_half_given_is_said_not_to_have_run() -> None:
+    """line_up with only the CPU half: the tools of the meta half carry a reason, not a bare None."""
+    audited = archaudit.audit("dcnn")
+    comparison = audited.line_up(audited.run_tools("cpu"))
+    assert comparison.errors["flop_counter_meta"].startswith("not run")
+    assert comparison.totals["flop_counter_meta"] is None and comparison.totals["torchinfo"] is not None
