@@ -234,7 +234,6 @@ def build_report(
     # before the rest; without workers all of them run first, as before.
     comparison = None
     if compare and side_by_side():
-        # FlopCounterMode on meta, the slowest tool, in the worker; the other tools here first, then the rest
         tasks: list[Callable[[], Any]] = [lambda: (audited.run_tools("cpu"), ours()), lambda: audited.run_tools("meta")]
         here, meta_half = run_all(tasks)
         cpu_half, (claims, training, memory, scaling, scaling_note) = here
