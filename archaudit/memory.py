@@ -61,7 +61,16 @@ from .errors import ArchauditError, ForwardError
 from .inputs import InputSpec, zero_tensors
 from .optim import Optimizer, Precision, SettingError, parse_optimizer, parse_precision
 from .registry import REGISTRY, FormulaRegistry
-from .trace import DispatchMode, ValueGuard, model_device, on_cpu, on_meta, trace_device
+from .trace import (
+    DispatchMode,
+    ValueGuard,
+    lend_dynamo_config,
+    model_device,
+    on_cpu,
+    on_meta,
+    spare_dynamo,
+    trace_device,
+)
 from .usercode import one_line
 from .walker import audit_params, module_paths
 
@@ -663,7 +672,9 @@ class MemoryMeter:
                 weights = {storage_key(t) for t in (*twin.parameters(), *twin.buffers())}
                 self._settings[kind] = _Setting(_RealCPU(), twin, None, weights)
             else:
+                lend_dynamo_config()
                 mode = _FakeCPU()
+                spare_dynamo()  # the fake mode's dispatch and the meta kernels under it are dynamo-disabled functions
                 # Shapes, dtypes, ties and requires_grad are read off the caller's model: ``.to("meta")`` gives each
                 # path of a tied tensor its own copy, which would count it twice and run the passes with two
                 # tensors where there is one.
@@ -777,6 +788,8 @@ class MemoryMeter:
 
     def _pass(self, kind: str, inputs: list[torch.Tensor], keywords: dict[str, torch.Tensor], *, grad: bool) -> _Pass:
         setting = self._setting(kind)
+        if kind == "fake":
+            spare_dynamo()  # any imported since the fake weights were made
         return _run(
             setting.mode,
             setting.model,

@@ -4,7 +4,7 @@ It runs on meta tensors, where nothing is allocated and no arithmetic is done, s
 parameters costs what a small one does; or, for a small model, on a zero CPU copy (:func:`trace_device`), whose
 C++ kernels are cheaper than the Python meta kernels torch runs for many ops on meta (and whose first convolution
 does not import sympy for a shape check). The shapes, and so the counts, are the same on both. Neither trace imports
-``torch._dynamo`` (:func:`spare_dynamo`); the memory audit's fake tensors do.
+``torch._dynamo`` (:func:`spare_dynamo`), nor do the memory audit's fake tensors (:func:`lend_dynamo_config`).
 Optionally (``record_ops=True``) a dispatch mode records, over the same pass, every aten op and the FLOPs that
 FlopCounterMode's formulas give it, charged to the innermost module call running when the op ran: so work done
 by modules without a MAC rule (custom modules that call ``torch.matmul`` themselves) is still counted, labelled
@@ -20,8 +20,13 @@ import contextlib
 import copy
 import dataclasses
 import gc
+import importlib
 import importlib.abc
+import importlib.machinery
+import importlib.util
+import os
 import sys
+import types
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -199,6 +204,45 @@ def spare_dynamo() -> None:
         except (AttributeError, TypeError):  # a bound method or a builtin: it keeps torch's lazy import
             continue
         _spared.append(fn)
+
+
+class _DynamoStandIn(types.ModuleType):
+    """``torch._dynamo`` while nothing has imported it: its ``config`` (dynamo's own module, loaded alone), and any
+    other name from the real package, imported at that first use (as ``torch``'s lazy ``__getattr__`` would)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(importlib.import_module("torch._dynamo"), name)
+
+
+def lend_dynamo_config() -> None:
+    """Let a fake tensor mode run without importing ``torch._dynamo``: ``FakeTensorMode`` reads two flags and a profile
+    table of dynamo's configuration, and importing it imports the whole package (about as long as importing torch,
+    and longer than a training pass on fake tensors of a 6.4-billion-parameter stack). ``torch._dynamo.config``, a
+    module of settings that imports nothing of dynamo, is loaded alone under its own name, and ``torch._dynamo`` is
+    a stand-in holding it; anything else asked of the stand-in imports the real package, whose ``from . import
+    config`` then finds this same module in ``sys.modules``: one configuration, loaded once, as dynamo loads it.
+    Nothing is done once dynamo is imported, or when the configuration is not where torch keeps it."""
+    if "torch._dynamo" in sys.modules or "_dynamo" in vars(torch):
+        return
+    name = "torch._dynamo.config"
+    found = sys.modules.get(name)
+    if found is None:
+        where = os.path.join(os.path.dirname(torch.__file__), "_dynamo")
+        spec = importlib.machinery.PathFinder.find_spec(name, [where])
+        if spec is None or spec.loader is None:
+            return
+        found = importlib.util.module_from_spec(spec)
+        sys.modules[name] = found
+        try:
+            spec.loader.exec_module(found)
+        except BaseException as exc:
+            del sys.modules[name]
+            if isinstance(exc, Exception):
+                return  # torch's own way, then: the fake mode imports dynamo
+            raise
+    stand_in = _DynamoStandIn("torch._dynamo")
+    stand_in.config = found  # type: ignore[attr-defined]
+    torch._dynamo = stand_in
 
 
 class _OpRecorder(DispatchMode):

@@ -34,6 +34,10 @@ _SCRIPT = textwrap.dedent(
     runs = audited.run_tools("meta")
     facts["fcm_meta_total"] = runs.results["flop_counter_meta"]["__total__"]
     facts["dynamo_after_fcm_meta"] = "torch._dynamo" in sys.modules
+    from archaudit.memory import audit_memory
+    facts["memory_fake"] = audit_memory(layer, [x], on="fake").as_json()
+    facts["dynamo_after_fake_memory"] = "torch._dynamo" in sys.modules
+    lent = sys.modules.get("torch._dynamo.config")
 
     # a bound method wrapped by torch's lazy decorator takes no attribute: it is left as torch made it (calling it
     # fails in torch itself, with or without archaudit)
@@ -50,8 +54,14 @@ _SCRIPT = textwrap.dedent(
     facts["twins_before"] = sum(trace.spared(fn) for fn in spared)
     if sys.argv[1] == "behind-the-watch":  # dynamo arrives without the finder seeing it: each twin hands over
         sys.meta_path.remove(trace._WATCH)
+        # and by a name the stand-in for torch._dynamo does not hold, which imports the real package
+        facts["compiling_through_the_stand_in"] = torch._dynamo.is_compiling()
     import torch._dynamo
+    facts["dynamo_is_the_package"] = type(torch._dynamo).__name__ == "module" and torch._dynamo.__file__ is not None
+    facts["config_kept"] = lent is not None and torch._dynamo.config is lent is sys.modules["torch._dynamo.config"]
+    facts["memory_fake_with_dynamo"] = audit_memory(layer, [x], on="fake").as_json()
     facts["twins_after_import"] = sum(trace.spared(fn) for fn in spared)
+    facts["twins_or_handed_over_after_import"] = sum("__dynamo_disable" in vars(fn) for fn in spared)
     facts["macs_with_dynamo"] = audit_macs(layer, [x], trace_on="meta").macs
     facts["fcm_meta_total_with_dynamo"] = audited.run_tools("meta").results["flop_counter_meta"]["__total__"]
     facts["handed_over"] = sum(
@@ -76,6 +86,7 @@ def test_a_meta_trace_and_flop_counter_on_meta_never_import_dynamo() -> None:
     facts = _facts("watched")
     assert facts["dynamo_after_meta_trace"] is False
     assert facts["dynamo_after_fcm_meta"] is False
+    assert facts["dynamo_after_fake_memory"] is False
     assert facts["bound_method_left"] is True
     # the functions were spared (each given archaudit's twin), not merely never called
     assert facts["spared"] == facts["twins_before"] and int(facts["twins_before"]) > 100  # type: ignore[call-overload]
@@ -89,10 +100,20 @@ def test_importing_dynamo_takes_every_twin_back() -> None:
 
 def test_a_twin_hands_over_to_torch_when_dynamo_arrives_unseen() -> None:
     facts = _facts("behind-the-watch")
-    assert facts["twins_after_import"] == facts["spared"]  # nobody took them back ...
+    # nobody took them back (those called since, by dynamo's import, hold torch's own disabled function) ...
+    assert facts["twins_or_handed_over_after_import"] == facts["spared"]
     # ... and each one called since holds torch's own disabled function now (the trace and FlopCounterMode call many)
     assert int(facts["handed_over"]) > 10  # type: ignore[call-overload]
     assert facts["macs"] == facts["macs_with_dynamo"]
+
+
+def test_the_fake_memory_audit_reads_dynamo_s_config_alone_and_dynamo_keeps_it() -> None:
+    for way in ("watched", "behind-the-watch"):
+        facts = _facts(way)
+        assert facts["dynamo_is_the_package"] is True, way
+        assert facts["config_kept"] is True, way  # one config module, loaded once: the one dynamo imports
+        assert facts["memory_fake"] == facts["memory_fake_with_dynamo"], way
+    assert _facts("behind-the-watch")["compiling_through_the_stand_in"] is False
 
 
 def test_counts_are_the_same_with_dynamo_imported() -> None:
