@@ -243,6 +243,22 @@ class Audit:
 
         return line_up(self._macs_counted(), self.target.model, runs)
 
+    def with_macs(self) -> Audit:
+        """This audit with its MACs counted (one trace on its inputs), or itself when they are. An audit made with
+        ``macs=False`` must have resolved its inputs (``with_inputs=True``)."""
+        if self.flops is not None:
+            return self
+        if not self.inputs and not self.keyword_inputs:
+            raise ArchauditError(f"{self.name}: no inputs were resolved (audit with with_inputs=True) to trace on")
+        flops = audit_macs(
+            self.target.model,
+            self.inputs,
+            registry=self.registry,
+            build_note=self.target.note,
+            keyword_inputs=dict(self.keyword_inputs),
+        )
+        return replace(self, flops=flops)
+
     def _macs_counted(self) -> FlopsAudit:
         if self.flops is None:
             raise ArchauditError(f"{self.name}: no MACs were counted (audit with macs=True) to compare tools against")
@@ -439,10 +455,8 @@ def audit(
     positional, named = resolve_inputs(built, inputs, named_given)
     tensors = tuple(meta_tensors(positional))
     keywords = tuple(zip(named, meta_tensors(list(named.values())), strict=True))
-    if not macs:
-        return Audit(built, tensors, params, None, keywords, registry)
-    flops = audit_macs(built.model, tensors, registry=registry, build_note=built.note, keyword_inputs=dict(keywords))
-    return Audit(built, tensors, params, flops, keywords, registry)
+    resolved = Audit(built, tensors, params, None, keywords, registry)
+    return resolved.with_macs() if macs else resolved
 
 
 __all__ = ["Audit", "audit", "built_model", "resolve_inputs"]

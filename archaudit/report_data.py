@@ -14,6 +14,7 @@ from torch import nn
 
 from .records import FlopsAudit, ModelAudit
 from .registry import REGISTRY, FormulaRegistry
+from .trace import trace_device
 from .workers import run_all, side_by_side
 
 if TYPE_CHECKING:
@@ -204,9 +205,17 @@ def build_report(
     as a polynomial in it."""
     from .audit import audit
 
-    audited = audit(name, *(inputs or ()), device=device, registry=registry, keyword_inputs=keyword_inputs)
-    built, params, flops = audited.target, audited.params, audited.flops
-    assert flops is not None  # audit() counts MACs unless asked not to
+    # inputs first, MACs below: a large model's memory passes may go to a worker beside its trace
+    resolved = audit(
+        name,
+        *(inputs or ()),
+        device=device,
+        registry=registry,
+        keyword_inputs=keyword_inputs,
+        macs=False,
+        with_inputs=True,
+    )
+    built = resolved.target
     entry = built.reference
     model = built.model
     if claims_files is None:
@@ -218,29 +227,53 @@ def build_report(
     if claims_target is None and not isinstance(name, str):
         claims_target = name
 
-    def ours() -> tuple[Any, ...]:
+    def ours(audited: Any, *, memory: bool = True) -> tuple[Any, ...]:
+        """What archaudit itself measures beyond the trace, on ``audited`` (an audit with its MACs counted)."""
         claims = tuple(
             check_document(
-                path, target=claims_target, default_inputs=flops.inputs, throughput=throughput, registry=registry
+                path,
+                target=claims_target,
+                default_inputs=audited.flops.inputs,
+                throughput=throughput,
+                registry=registry,
             )
             for path in claims_files
         )
         training = audited.training(registry=registry) if cost else None
-        memory = audited.memory() if cost else None
-        return (claims, training, memory, *(_scaling(built) if cost else (None, "")))
+        measured = audited.memory() if cost and memory else None
+        return (audited, claims, training, measured, *(_scaling(built) if cost else (None, "")))
 
     # The peer tools' runs are independent of everything else here: FlopCounterMode on meta goes to a worker beside
     # the rest, which sees the model as it was before the rest ran (archaudit.workers), and the other tools run here
-    # before the rest; without workers all of them run first, as before.
+    # before the rest; without workers all of them run first, as before. Without the tools, a model whose passes
+    # run on meta and fake tensors (a large one: archaudit.trace.trace_device) has its memory measured in a worker
+    # beside the trace and the training audit, which cost about as much; a small one's CPU passes take less than
+    # forking a worker.
     comparison = None
     if compare and side_by_side():
-        tasks: list[Callable[[], Any]] = [lambda: (audited.run_tools("cpu"), ours()), lambda: audited.run_tools("meta")]
+        counted = resolved.with_macs()
+        tasks: list[Callable[[], Any]] = [
+            lambda: (counted.run_tools("cpu"), ours(counted)),
+            lambda: counted.run_tools("meta"),
+        ]
         here, meta_half = run_all(tasks)
-        cpu_half, (claims, training, memory, scaling, scaling_note) = here
+        cpu_half, (audited, claims, training, memory, scaling, scaling_note) = here
         comparison = audited.line_up(meta_half.merged(cpu_half))
+    elif (
+        cost
+        and not compare
+        and side_by_side()
+        and trace_device(model, [*resolved.inputs, *(t for _, t in resolved.keyword_inputs)]) == "meta"
+    ):
+        beside: list[Callable[[], Any]] = [lambda: ours(resolved.with_macs(), memory=False), resolved.memory]
+        here, memory = run_all(beside)
+        audited, claims, training, _, scaling, scaling_note = here
     else:
+        audited = resolved.with_macs()
         comparison = audited.compare() if compare else None
-        claims, training, memory, scaling, scaling_note = ours()
+        audited, claims, training, memory, scaling, scaling_note = ours(audited)
+    params, flops = audited.params, audited.flops
+    assert flops is not None  # counted above
     given = f"the TARGET {name}" if isinstance(name, str) else "a model given in memory"
     shown = [str(i) for i in flops.inputs]
     command = f"archaudit report {built.name}" + "".join(f" --input {i}" for i in shown if entry is None)

@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 from fractions import Fraction
@@ -121,6 +122,28 @@ SCENARIOS = textwrap.dedent(
         count(n)
         costs = varied.vary(model, parse_varied(["1x3xT"], "T"))
         found[f"vary {n}"] = {k: str(p.coefficients) for k, p in costs.polynomials}
+
+    # a report whose passes run on meta and fake tensors (a large model; this one is made to count as one) measures
+    # memory in a worker beside the trace and the training audit, and says what a loop says
+    import importlib
+    from archaudit import report_data
+    audit_module = importlib.import_module("archaudit.audit")  # the module, not the function archaudit.audit
+    from archaudit.render.model import report_json
+    report_data.trace_device = lambda model, inputs: "meta"
+    where = []
+    measure = audit_module.Audit.memory
+    def spied(self, *args, **kwargs):
+        with open(os.environ["ARCHAUDIT_TEST_PIDS"], "a") as out:
+            out.write(f"{os.getpid()}\\n")
+        return measure(self, *args, **kwargs)
+    audit_module.Audit.memory = spied
+    layer = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True)
+    for n in (2, 1):
+        count(n)
+        made = report_data.build_report(layer, inputs=["2x5x16"], compare=False)
+        found[f"report {n}"] = report_json(made)
+        found[f"report {n} memory here"] = [int(p) == me for p in open(os.environ["ARCHAUDIT_TEST_PIDS"])]
+        os.remove(os.environ["ARCHAUDIT_TEST_PIDS"])
     print(json.dumps(found))
     """
 )
@@ -128,9 +151,11 @@ SCENARIOS = textwrap.dedent(
 
 @functools.cache
 def _found() -> dict:
-    out = subprocess.run(
-        [sys.executable, "-c", SCENARIOS], capture_output=True, text=True, cwd=ROOT, timeout=300
-    )
+    with tempfile.TemporaryDirectory() as where:
+        out = subprocess.run(
+            [sys.executable, "-c", SCENARIOS], capture_output=True, text=True, cwd=ROOT, timeout=300,
+            env={**os.environ, "ARCHAUDIT_TEST_PIDS": str(Path(where) / "pids")},
+        )
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -184,3 +209,11 @@ def test_vary_gives_the_same_polynomials_side_by_side_and_skips_failures_it_neve
     assert _found()["vary 3"] == _found()["vary 1"]
     # MACs = 4 output channels x (T - 39) positions x 3 x 40 = 480*T - 18,720
     assert _found()["vary 3"]["macs"] == str((Fraction(-18720), Fraction(480)))
+
+
+def test_a_report_on_meta_measures_memory_beside_the_trace_and_says_what_a_loop_says() -> None:
+    found = _found()
+    assert found["report 2 memory here"] == [False]  # once, in a child
+    assert found["report 1 memory here"] == [True]  # once, here
+    assert found["report 2"]["memory"] is not None
+    assert found["report 2"] == found["report 1"]
