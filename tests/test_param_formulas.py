@@ -8,6 +8,7 @@ not) is held to the same oracle.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Any, Callable
@@ -293,6 +294,25 @@ def doc_mha(d: int) -> int:
 
 
 LINEAR_CONDITIONS = {"bias=True": lambda m: m.bias is not None}
+
+
+def test_a_configuration_is_built_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every formula claim on a layer draws the same configurations; their numel() is the same each time."""
+    from archaudit.claims import layer_formulas
+
+    built: list[dict] = []
+    family = layer_formulas.LAYER_FAMILIES["Linear"]
+    counting = dataclasses.replace(family, build=lambda c: built.append(c) or family.build(c))
+    monkeypatch.setitem(layer_formulas.LAYER_FAMILIES, "Linear", counting)
+    layer_formulas.numel_of.cache_clear()
+    try:
+        first = check_layer_formula("Linear", "in × out + out", examples=20)
+        # the 20 draws, each built once: the canonical counterexample (the base with bias=False) is the second draw
+        assert len(built) == 20 and first.conditions == ("bias=True",)
+        again = check_layer_formula("Linear", "in × out + out", examples=20)
+        assert len(built) == 20 and again == first  # none built again
+    finally:
+        layer_formulas.numel_of.cache_clear()
 
 
 @given(module=meta_module(nn.Linear, linear_kwargs()))

@@ -8,6 +8,7 @@ the formula holds on every drawn configuration, with a counterexample for each c
 
 from __future__ import annotations
 
+import functools
 import itertools
 import random
 from collections.abc import Callable
@@ -176,6 +177,16 @@ class FormulaVerdict:
     scope: str = ""
 
 
+@functools.lru_cache(maxsize=4096)
+def numel_of(layer: str, config: tuple[tuple[str, Any], ...]) -> int:
+    """``numel()`` of every parameter of ``layer`` built on meta with ``config`` (its items, in order): what a
+    configuration gives never changes, and every formula claim on a layer draws the same configurations, so each is
+    built once per process."""
+    with torch.device("meta"):
+        module = LAYER_FAMILIES[layer].build(dict(config))
+    return sum(p.numel() for p in module.parameters())
+
+
 def check_layer_formula(layer: str, expression: str, *, examples: int = 200) -> FormulaVerdict:
     if layer not in LAYER_FAMILIES:
         raise KeyError(f"no layer family {layer!r} for formula claims; known: {', '.join(LAYER_FAMILIES)}")
@@ -183,9 +194,7 @@ def check_layer_formula(layer: str, expression: str, *, examples: int = 200) -> 
     text = expression.replace("in ", "in_ ").replace("in×", "in_×").replace("in*", "in_*")
     outcomes: list[tuple[dict[str, Any], bool]] = []
     for config in configurations(layer, examples):
-        with torch.device("meta"):
-            module = family.build(config)
-        actual = sum(p.numel() for p in module.parameters())
+        actual = numel_of(layer, tuple(config.items()))
         outcomes.append((config, evaluate(text, family.variables(config)) == actual))
     if all(ok for _, ok in outcomes):
         return FormulaVerdict(layer, expression, len(outcomes), True, (), (), scope=family.scope)
@@ -195,7 +204,7 @@ def check_layer_formula(layer: str, expression: str, *, examples: int = 200) -> 
         for subset in itertools.combinations(names, size):
             within = [ok for config, ok in outcomes if all(tests[n](config) for n in subset)]
             if within and all(within):
-                counter = tuple(_counterexample(family, text, name) for name in subset)
+                counter = tuple(_counterexample(layer, text, name) for name in subset)
                 return FormulaVerdict(layer, expression, len(outcomes), False, subset, counter, scope=family.scope)
     return FormulaVerdict(
         layer,
@@ -203,17 +212,17 @@ def check_layer_formula(layer: str, expression: str, *, examples: int = 200) -> 
         len(outcomes),
         False,
         (),
-        (_counterexample(family, text, None),),
+        (_counterexample(layer, text, None),),
         never_holds=True,
         scope=family.scope,
     )
 
 
-def _counterexample(family: LayerFamily, text: str, condition: str | None) -> str:
+def _counterexample(layer: str, text: str, condition: str | None) -> str:
     """The canonical counterexample: the small base configuration with one condition violated."""
+    family = LAYER_FAMILIES[layer]
     config = dict(family.base) if condition is None else {**family.base, **family.violations[condition]}
-    with torch.device("meta"):
-        actual = sum(p.numel() for p in family.build(config).parameters())
+    actual = numel_of(layer, tuple(config.items()))
     formula = evaluate(text, family.variables(config))
     prefix = f"{condition} violated: " if condition else ""
     verb = "has" if formula != actual else "has (and the formula agrees)"
