@@ -1,5 +1,5 @@
-"""archaudit's meta passes and FlopCounterMode's run on meta never import ``torch._dynamo`` (about as long as
-importing torch), and anything that does import it gets torch's own behaviour back before dynamo's first line.
+"""archaudit's CPU and meta passes, its fake memory passes and FlopCounterMode's run on meta never import
+``torch._dynamo`` (about as long as importing torch), and anything that does import it gets torch's own behaviour back before dynamo's first line.
 
 Oracle: ``sys.modules`` of a fresh interpreter, and the ``__dynamo_disable`` attribute torch's lazy wrapper caches
 on each function (``torch._compile._disable_dynamo``), read directly."""
@@ -25,6 +25,13 @@ _SCRIPT = textwrap.dedent(
     from archaudit.macs import audit_macs
 
     facts = {}
+    # the CLI on a small model: its trace runs on a zero CPU copy, which runs no Python meta kernel
+    import contextlib, io
+    from archaudit.cli import main
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        facts["flops_amnl_rc"] = main(["flops", "amnl", "--format", "json"])
+    facts["flops_amnl_on_cpu"] = '"traced_on": "cpu"' in printed.getvalue()
+    facts["dynamo_after_flops_amnl"] = "torch._dynamo" in sys.modules
     with torch.device("meta"):
         layer = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True)
     x = torch.empty(2, 5, 16, device="meta")
@@ -80,6 +87,12 @@ def _facts(way: str) -> dict[str, object]:
     out = subprocess.run([sys.executable, "-c", _SCRIPT, way], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_flops_of_a_small_model_never_imports_dynamo() -> None:
+    facts = _facts("watched")
+    assert facts["flops_amnl_rc"] == 0 and facts["flops_amnl_on_cpu"] is True
+    assert facts["dynamo_after_flops_amnl"] is False
 
 
 def test_a_meta_trace_and_flop_counter_on_meta_never_import_dynamo() -> None:
