@@ -6,6 +6,8 @@ Oracle for the pinned counts: numel() through archaudit's walker, with the arith
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
@@ -31,13 +33,18 @@ def test_every_built_model_has_expected_outputs():
     assert sorted(BUILT) == sorted(EXPECTED_OUTPUTS)
 
 
+@functools.cache
+def _built(name, device):
+    with torch.device(device):
+        return get_reference(name).build()
+
+
 @pytest.mark.parametrize("name", BUILT)
 @pytest.mark.parametrize("device", ["cpu", "meta"])
 @pytest.mark.parametrize("training", [True, False])
 def test_forward_runs_with_documented_shapes(name, device, training):
     entry = get_reference(name)
-    with torch.device(device):
-        model = entry.build()
+    model = _built(name, device)  # one build serves both modes
     model.train(training)
     with torch.no_grad():
         out = model(*entry.example_input(batch=2, device=device))
