@@ -13,7 +13,7 @@ forked children of a process whose OpenMP pool has started hang in their first p
 A task's exception reaches the caller as it was raised (the first failing task's, in task order, as a loop would
 raise it); a child that dies without an answer (killed, out of memory) has its task run again here, so an answer
 never depends on a worker's fate. Children are reaped before ``run_all`` returns or raises, and killed first when
-it is interrupted.
+it is interrupted or when the task it runs itself fails (that error is the first in task order).
 """
 
 from __future__ import annotations
@@ -113,37 +113,25 @@ def _round(tasks: Sequence[Callable[[], T]]) -> list[T]:
                 children.append(_fork(task))
             except Exception:  # noqa: BLE001 - no fork to be had (EAGAIN, ENOMEM, a warning made an error): the
                 break  # rest run here, in order
-        first: Any
-        try:
-            first = tasks[0]()
-        except Exception as exc:  # noqa: BLE001 - raised below, in task order, once the children are reaped
-            first = _Raised(exc)
-        answers.append(first)
+        # the parent's own task: its error is the first in task order, so no child's answer can matter and the
+        # children are stopped (below) rather than waited for
+        answers.append(tasks[0]())
         while children:
             pid, read = children[0]
             answers.append(_collect(pid, read))
             children.pop(0)  # reaped and closed: never killed or closed again below
     finally:
-        for pid, read in children:  # interrupted: stop and reap what is still running
+        for pid, read in children:  # interrupted, or the first task failed: stop and reap what is still running
             _kill(pid, read)
     answers += [_LOST] * (len(tasks) - len(answers))  # tasks no child was forked for: run here, below
     results: list[T] = []
     for task, answer in zip(tasks, answers, strict=True):
         if answer is _LOST:
             answer = task()  # no answer from a child (it died, or none was forked): the same task, here
-        if isinstance(answer, _Raised):
-            raise answer.exc
         if isinstance(answer, _Failed):
             raise answer.error()
         results.append(answer)
     return results
-
-
-class _Raised:
-    """The exception the parent's own task raised, kept as it is."""
-
-    def __init__(self, exc: Exception) -> None:
-        self.exc = exc
 
 
 _LOST = object()

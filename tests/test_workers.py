@@ -67,6 +67,14 @@ SCENARIOS = textwrap.dedent(
     except ForwardError as exc:
         found["first error"] = [type(exc).__name__, str(exc)]
 
+    # a failure of the parent's own task, the first in task order, stops the children: their answers cannot matter
+    import time
+    started = time.perf_counter()
+    try:
+        run_all([fails("first"), lambda: time.sleep(30)])
+    except ForwardError as exc:
+        found["parent's failure"] = [str(exc), time.perf_counter() - started < 20]
+
     # errors that do not pickle keep their message and their kind
     class Odd(ArchauditError):
         def __init__(self, message, *, where):  # a keyword-only argument: unpickling it fails
@@ -130,7 +138,6 @@ SCENARIOS = textwrap.dedent(
     audit_module = importlib.import_module("archaudit.audit")  # the module, not the function archaudit.audit
     from archaudit.render.model import report_json
     report_data.trace_device = lambda model, inputs: "meta"
-    where = []
     measure = audit_module.Audit.memory
     def spied(self, *args, **kwargs):
         with open(os.environ["ARCHAUDIT_TEST_PIDS"], "a") as out:
@@ -172,6 +179,8 @@ def test_one_worker_or_another_thread_means_a_plain_loop() -> None:
 
 def test_the_first_error_in_task_order_is_raised_with_its_type_and_message() -> None:
     assert _found()["first error"] == ["ForwardError", "second in child"]
+    # the child sleeping 30 s was stopped, not waited for
+    assert _found()["parent's failure"] == ["first in parent", True]
 
 
 def test_an_error_that_does_not_pickle_keeps_its_message_and_its_kind() -> None:
