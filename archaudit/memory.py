@@ -642,8 +642,10 @@ class MemoryMeter:
     ``on="auto"`` measures a small model on small inputs (:func:`archaudit.trace.trace_device`) on a zero CPU copy,
     with the CPU's real kernels, and anything else on fake CPU tensors over meta storage, which take the CPU's
     kernel choices without allocating (``"cpu"`` or ``"fake"`` force one). The figures are the same on both (the
-    property tests hold them equal); a zero CPU copy spares the import of ``torch._dynamo`` that the fake mode costs
-    (it reads dynamo's configuration: about as long as importing torch).
+    property tests hold them equal); a zero CPU copy spares the fake mode's work per op. The fake mode reads only
+    dynamo's configuration, loaded alone (:func:`archaudit.trace.lend_dynamo_config`), so it imports
+    ``torch._dynamo`` only for a forward that hands it a tensor it did not make (``torch.tensor`` of data, a plain
+    tensor attribute), whose conversion torch does with dynamo's help.
     """
 
     def __init__(

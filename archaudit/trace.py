@@ -129,9 +129,9 @@ class DispatchMode(TorchDispatchMode):  # type: ignore[no-untyped-call]
 # (about as long as importing torch) to build the function's dynamo-disabled twin, then caches that twin on the
 # function as ``__dynamo_disable``. While ``torch._dynamo`` is not imported nothing can be compiling, so the twin
 # is the function itself: :func:`spare_dynamo` caches a twin that calls it, and takes it back the moment anything
-# imports ``torch._dynamo`` (a fake tensor mode, ``torch.compile``), before dynamo's first line runs. Should dynamo
-# arrive by another way (a finder ahead of archaudit's, a module put in ``sys.modules``), each twin sees it at its
-# next call and hands over to torch's own.
+# imports ``torch._dynamo`` (``torch.compile``, a fake tensor mode handed a tensor it did not make), before
+# dynamo's first line runs. Should dynamo arrive by another way (a finder ahead of archaudit's, a module put in
+# ``sys.modules``), each twin sees it at its next call and hands over to torch's own.
 _TWIN = "__dynamo_disable"
 _WRAPPER_CODE = torch._compile._disable_dynamo(lambda: None).__code__
 _FREE = _WRAPPER_CODE.co_freevars
@@ -213,6 +213,15 @@ class _DynamoStandIn(types.ModuleType):
     def __getattr__(self, name: str) -> Any:
         return getattr(importlib.import_module("torch._dynamo"), name)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Its ``config`` is its own; any other name is set on the real package, imported then, which replaces
+        the stand-in as ``torch._dynamo``: nothing set here is lost (``from torch import _dynamo`` binds the
+        stand-in itself, for good)."""
+        if name == "config":
+            super().__setattr__(name, value)
+        else:
+            setattr(importlib.import_module("torch._dynamo"), name, value)
+
 
 def lend_dynamo_config() -> None:
     """Let a fake tensor mode run without importing ``torch._dynamo``: ``FakeTensorMode`` reads two flags and a profile
@@ -241,7 +250,7 @@ def lend_dynamo_config() -> None:
                 return  # torch's own way, then: the fake mode imports dynamo
             raise
     stand_in = _DynamoStandIn("torch._dynamo")
-    stand_in.config = found  # type: ignore[attr-defined]
+    stand_in.config = found
     torch._dynamo = stand_in
 
 
@@ -377,10 +386,10 @@ forward computes, loose by about the input's width (a Linear's MACs are its inpu
 weights its inputs times its outputs), so that a small model on a large input, whose real forward would take long,
 goes to meta. The large AMNL (12.4M parameters, 17 features) is traced on the CPU up to a window of 327."""
 TOKEN_WORK = 16
-"""... where an integer input's element (a token id) counts as this many: a token model's MACs are about its weights
-times its tokens, so the bound is tight there, and without this a model of 55M parameters on 1,024 tokens (48
-billion MACs: 0.7 s on two cores) would run on the CPU where its meta trace takes 0.14 s. With it, a token model
-runs on the CPU up to about 2**32 MACs."""
+"""... where an element of an input that holds ids (integers or booleans: token ids, masks) counts as this many: a
+token model's MACs are about its weights times its tokens, so the bound is tight there, and without this a model of
+55M parameters on 1,024 tokens (48 billion MACs: 0.7 s on two cores) would run on the CPU where its meta trace
+takes 0.14 s. With it, a token model runs on the CPU up to about 2**32 MACs."""
 
 
 def _has_width(spec: Any) -> bool:

@@ -14,8 +14,8 @@ reports/benchmarks.md (with the machine they were measured on).
    on the same model (goal: at most 1.5x).
 5. `archaudit report` on that stack against FlopCounterMode's own script on it (goal: at most 1.0x).
 
-Every timed figure is the median of several runs in fresh processes (so imports and memory are counted the way
-a user meets them).
+Every timed figure is the median of 5 runs in fresh processes (so imports and memory are counted the way a user
+meets them), taken in rounds that run each command of a table once beside its anchor (see ``walls``).
 """
 
 from __future__ import annotations
@@ -34,13 +34,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
-def wall(cmd: list[str], runs: int) -> float:
-    times = []
+def walls(cmds: list[list[str]], runs: int) -> list[float]:
+    """Each command's median wall time over ``runs`` rounds, every round running each command once in turn: a
+    noisy machine's drift over the run moves a command and its anchor alike, where timing one command's runs and
+    then the next's would put the drift into their ratio."""
+    times: list[list[float]] = [[] for _ in cmds]
     for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for found, cmd in zip(times, cmds, strict=True):
+            start = time.perf_counter()
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+            found.append(time.perf_counter() - start)
+    return [statistics.median(found) for found in times]
 
 
 STACK = r"""
@@ -162,19 +166,27 @@ def main() -> None:
     parser.add_argument("--output", default=str(ROOT / "reports" / "benchmarks.md"))
     parser.add_argument("--quick", action="store_true", help="fewer runs and layer counts (a smoke run)")
     args = parser.parse_args()
-    runs = 1 if args.quick else 3
+    runs = 1 if args.quick else 5
     lines = ["# Benchmarks", "", f"Measured on: {machine()}.", "",
-             "Ratios against anchors measured in the same run; timings are medians of fresh processes. "
+             "Ratios against anchors measured in the same run; timings are medians of "
+             f"{runs} fresh process{'es' if runs > 1 else ''}, taken in rounds that run each command of a table once "
+             "beside its anchor. "
              "Regenerate with `python benchmarks/run.py` (figures are specific to the machine above).", ""]
 
-    torch_s = wall([sys.executable, "-c", "import torch"], runs)
-    # torch's Python meta kernels import torch._dynamo and sympy on first use: any meta forward outside archaudit pays it
-    meta_s = wall([sys.executable, "-c", "import torch; torch.nn.ReLU()(torch.empty(1, device='meta'))"], runs)
     exe = [sys.executable, "-m", "archaudit"]
-    report_s = wall([*exe, "report", "amnl"], runs)
-    no_compare_s = wall([*exe, "report", "amnl", "--no-compare"], runs)
-    params_s = wall([*exe, "params", "amnl", "--meta"], runs)
-    flops_s = wall([*exe, "flops", "amnl"], runs)
+    torch_s, meta_s, report_s, no_compare_s, params_s, flops_s = walls(
+        [
+            [sys.executable, "-c", "import torch"],
+            # torch's Python meta kernels import torch._dynamo and sympy on first use: any meta forward outside
+            # archaudit pays it
+            [sys.executable, "-c", "import torch; torch.nn.ReLU()(torch.empty(1, device='meta'))"],
+            [*exe, "report", "amnl"],
+            [*exe, "report", "amnl", "--no-compare"],
+            [*exe, "params", "amnl", "--meta"],
+            [*exe, "flops", "amnl"],
+        ],
+        runs,
+    )
     lines += ["## 1. `archaudit report amnl` against `python -c \"import torch\"` (goals: at most 2.0x, and 1.25x "
               "for `--no-compare` and `flops`)", "",
               "| command | seconds | ratio to import torch | ratio to import torch + one meta op |",
@@ -210,8 +222,8 @@ def main() -> None:
     counts = [8, 16] if args.quick else [8, 16, 32, 64]
     rows = []
     for layers in counts:
-        ours = [stack_run(layers, "archaudit") for _ in range(runs)]
-        theirs = [stack_run(layers, "flop_counter") for _ in range(runs)]
+        pairs = [(stack_run(layers, "archaudit"), stack_run(layers, "flop_counter")) for _ in range(runs)]
+        ours, theirs = [a for a, _ in pairs], [f for _, f in pairs]
         a = statistics.median(r["seconds"] for r in ours)
         f = statistics.median(r["seconds"] for r in theirs)
         assert ours[0]["macs"] == theirs[0]["macs"], (ours[0], theirs[0])
@@ -246,7 +258,6 @@ def main() -> None:
     stack = "benchmarks/stack.py:build"
     at = ["--device", "meta", "--input", "1x512x4096"]
     varied = ["--device", "meta", "--input", "1xTx4096", "--vary", "T"]
-    anchor_s = wall([*exe, "flops", stack, *at], runs)
     commands = [
         ("flops --training", [*exe, "flops", stack, *at, "--training"]),
         ("memory", [*exe, "memory", stack, *at]),
@@ -254,13 +265,16 @@ def main() -> None:
         ("memory --vary T", [*exe, "memory", stack, *varied]),
         ("diff A A", [*exe, "diff", stack, stack, *at]),
     ]
-    report_stack = wall([*exe, "report", stack, *at, "--no-compare"], runs)
-    fcm_stack = wall([sys.executable, "-c", FCM_SCRIPT], runs)
+    anchor_s, *seconds_each = walls([[*exe, "flops", stack, *at], *(cmd for _, cmd in commands)], runs)
+    fcm_stack, report_stack = walls(
+        [[sys.executable, "-c", FCM_SCRIPT], [*exe, "report", stack, *at, "--no-compare"]], runs
+    )
     section5 = ["## 5. `archaudit report` on the 6.4-billion-parameter stack against FlopCounterMode's own script "
               "(goal: at most 1.0x)", "",
               "Whole processes: `archaudit report benchmarks/stack.py:build --device meta --input 1x512x4096 "
               "--no-compare` against a script that imports torch, builds the same model on meta and runs "
-              "FlopCounterMode over one forward pass.", "",
+              "FlopCounterMode over one forward pass. The report measures the model's memory (on fake tensors) "
+              "in a forked worker beside its trace and training audit.", "",
               "| command | seconds | ratio |", "|---|---:|---:|",
               f"| FlopCounterMode script (anchor) | {fcm_stack:.2f} | 1.00x |",
               f"| `archaudit report` | {report_stack:.2f} | {report_stack / fcm_stack:.2f}x |", ""]
@@ -270,15 +284,17 @@ def main() -> None:
               "input 1x512x4096 (1xTx4096 where T varies); whole processes, imports included.", "",
               "| command | seconds | ratio to `archaudit flops` |", "|---|---:|---:|",
               f"| `archaudit flops` (anchor) | {anchor_s:.2f} | 1.00x |"]
-    for label, cmd in commands:
-        seconds = wall(cmd, runs)
+    for (label, _), seconds in zip(commands, seconds_each, strict=True):
         lines.append(f"| `archaudit {label}` | {seconds:.2f} | {seconds / anchor_s:.2f}x |")
     lines += ["", "`--vary` evaluates the model at as many sizes as the fit needs (degree + 1, and 2 more to verify: 5 "
               "for a transformer), a large model's next sizes side by side in forked workers (one per CPU); "
               "`memory --vary` runs a pass with gradients at each size its training figures need and one without "
-              "at each its inference peak needs, on fake tensors, each several times a trace. The commands that "
-              "trace on meta (`flops`, `--training`, `flops --vary`, `diff`) import no torch._dynamo; `memory` "
-              "does, because a fake tensor mode reads dynamo's configuration (about as long as importing torch).", ""]
+              "at each its inference peak needs, on fake tensors, each several times a trace. No command imports "
+              "torch._dynamo on this stack: those that trace on meta spare it (archaudit.trace.spare_dynamo), and "
+              "`memory`'s "
+              "fake tensor mode reads only dynamo's configuration module, loaded alone "
+              "(archaudit.trace.lend_dynamo_config). What `memory` pays beyond a trace is the fake mode's work per "
+              "op and its import of torch's symbolic shapes (sympy) at its first uncached op.", ""]
     lines += section5
 
     from archaudit.output import atomic_write

@@ -32,6 +32,9 @@ _SCRIPT = textwrap.dedent(
         facts["flops_amnl_rc"] = main(["flops", "amnl", "--format", "json"])
     facts["flops_amnl_on_cpu"] = '"traced_on": "cpu"' in printed.getvalue()
     facts["dynamo_after_flops_amnl"] = "torch._dynamo" in sys.modules
+    # the passes below must spare dynamo by themselves: undo what the CLI's build did
+    trace.take_back_dynamo()
+    trace._scanned_modules = 0
     with torch.device("meta"):
         layer = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True)
     x = torch.empty(2, 5, 16, device="meta")
@@ -62,13 +65,16 @@ _SCRIPT = textwrap.dedent(
     if sys.argv[1] == "behind-the-watch":  # dynamo arrives without the finder seeing it: each twin hands over
         sys.meta_path.remove(trace._WATCH)
         # and by a name the stand-in for torch._dynamo does not hold, which imports the real package
-        facts["compiling_through_the_stand_in"] = torch._dynamo.is_compiling()
+        held = torch._dynamo  # the stand-in, as `from torch import _dynamo` would bind it for good
+        facts["stand_in_before"] = type(held) is trace._DynamoStandIn
+        held.archaudit_mark = 7  # set on the real package, imported then
+        facts["compiling_through_the_stand_in"] = held.is_compiling()
     import torch._dynamo
-    facts["dynamo_is_the_package"] = type(torch._dynamo).__name__ == "module" and torch._dynamo.__file__ is not None
+    facts["twins_after_import"] = sum(trace.spared(fn) for fn in spared)
+    facts["dynamo_is_the_package"] = torch._dynamo is sys.modules["torch._dynamo"]
+    facts["mark_on_the_package"] = getattr(torch._dynamo, "archaudit_mark", None) == 7
     facts["config_kept"] = lent is not None and torch._dynamo.config is lent is sys.modules["torch._dynamo.config"]
     facts["memory_fake_with_dynamo"] = audit_memory(layer, [x], on="fake").as_json()
-    facts["twins_after_import"] = sum(trace.spared(fn) for fn in spared)
-    facts["twins_or_handed_over_after_import"] = sum("__dynamo_disable" in vars(fn) for fn in spared)
     facts["macs_with_dynamo"] = audit_macs(layer, [x], trace_on="meta").macs
     facts["fcm_meta_total_with_dynamo"] = audited.run_tools("meta").results["flop_counter_meta"]["__total__"]
     facts["handed_over"] = sum(
@@ -113,8 +119,7 @@ def test_importing_dynamo_takes_every_twin_back() -> None:
 
 def test_a_twin_hands_over_to_torch_when_dynamo_arrives_unseen() -> None:
     facts = _facts("behind-the-watch")
-    # nobody took them back (those called since, by dynamo's import, hold torch's own disabled function) ...
-    assert facts["twins_or_handed_over_after_import"] == facts["spared"]
+    assert facts["twins_after_import"] == facts["spared"]  # nobody took them back ...
     # ... and each one called since holds torch's own disabled function now (the trace and FlopCounterMode call many)
     assert int(facts["handed_over"]) > 10  # type: ignore[call-overload]
     assert facts["macs"] == facts["macs_with_dynamo"]
@@ -126,7 +131,9 @@ def test_the_fake_memory_audit_reads_dynamo_s_config_alone_and_dynamo_keeps_it()
         assert facts["dynamo_is_the_package"] is True, way
         assert facts["config_kept"] is True, way  # one config module, loaded once: the one dynamo imports
         assert facts["memory_fake"] == facts["memory_fake_with_dynamo"], way
-    assert _facts("behind-the-watch")["compiling_through_the_stand_in"] is False
+    behind = _facts("behind-the-watch")
+    assert behind["stand_in_before"] is True and behind["compiling_through_the_stand_in"] is False
+    assert behind["mark_on_the_package"] is True  # what was set on the stand-in is on the package
 
 
 def test_counts_are_the_same_with_dynamo_imported() -> None:

@@ -243,6 +243,17 @@ def test_all_hold_and_pinned_counts_still_gate(tmp_path, capsys):
 # ============================================================================================== the line index
 
 
+def test_lines_are_found_in_a_file_of_thousands_of_claims(tmp_path):
+    n = 3200
+    body = "".join(f'\n[[claims]]\nid = "c{i}"\nwhere = "row {i}"\nprinted = "{i + 1}"\nkind = "total"\n'
+                   for i in range(n))
+    path = tmp_path / "many.toml"
+    path.write_text('[document]\nid = "d"\ntitle = "t"\nsource = "s"\nmodel = "amnl"\n' + body)
+    document = load_claims(path)
+    # 5 lines of [document], then 6 per claim (a blank line, [[claims]], then id): claim i's id on line 6i + 8
+    assert [c.line for c in document.claims[:2]] == [8, 14] and document.claims[-1].line == 6 * n + 2
+
+
 def test_each_file_is_scanned_once(tmp_path, capsys, monkeypatch):
     """One pass over each file's text, whatever the number of keys looked up: the budgets file and the
     claims file it names, once each. (This is what keeps finding lines linear in the file; an earlier loader that

@@ -7,7 +7,6 @@ model and for hypothesis-drawn layers of every family with a MAC rule.
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 from archaudit.macs import audit_macs
@@ -115,7 +114,8 @@ def test_the_choice_goes_by_weights_inputs_and_work() -> None:
 def test_a_token_id_counts_as_sixteen_elements_of_work() -> None:
     # A token model's MACs are about its weights times its tokens: the bound is tight there, where a float input's
     # elements overstate the positions by the feature width. 2**20 weights: 2**15 float elements are 2**35 of work
-    # (CPU); 2**15 token ids are 16 x 2**35 = 2**39 (meta), 2**11 of them 2**35 (CPU).
+    # (CPU); 2**15 token ids are 16 x 2**35 = 2**39 (meta); 2**12 of them are 2**20 x 16 x 2**12 = 2**36, the bound
+    # itself (CPU), and one more is past it (meta).
     with torch.device("meta"):
         lm = nn.Sequential(nn.Embedding(2**10, 2**9), nn.Linear(2**9, 2**9, bias=False))  # 2**19 + 2**18 weights ...
         lm.append(nn.Linear(2**9, 2**9, bias=False))  # ... + 2**18: 2**20
@@ -123,7 +123,8 @@ def test_a_token_id_counts_as_sixteen_elements_of_work() -> None:
     assert trace_device(lm, [_meta((1, 2**15))]) == "cpu"
     tokens = torch.empty(1, 2**15, dtype=torch.int64, device="meta")
     assert trace_device(lm, [tokens]) == "meta"
-    assert trace_device(lm, [tokens[:, : 2**11]]) == "cpu"
+    assert trace_device(lm, [tokens[:, : 2**12]]) == "cpu"
+    assert trace_device(lm, [tokens[:, : 2**12 + 1]]) == "meta"
 
 
 class _Routes(nn.Module):

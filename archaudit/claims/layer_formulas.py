@@ -181,7 +181,8 @@ class FormulaVerdict:
 def numel_of(layer: str, config: tuple[tuple[str, Any], ...]) -> int:
     """``numel()`` of every parameter of ``layer`` built on meta with ``config`` (its items, in order): what a
     configuration gives never changes, and every formula claim on a layer draws the same configurations, so each is
-    built once per process."""
+    built once per process. Keyed by the layer's name: code that replaces a family in :data:`LAYER_FAMILIES` clears
+    it (``numel_of.cache_clear()``)."""
     with torch.device("meta"):
         module = LAYER_FAMILIES[layer].build(dict(config))
     return sum(p.numel() for p in module.parameters())
