@@ -142,3 +142,42 @@ def test_counts_are_the_same_with_dynamo_imported() -> None:
     # 2x2x5x5x8x2 + linear1 10x16x32 + linear2 10x32x16 = 7,680 + 2,560 + 1,600 + 5,120 + 5,120 = 22,080
     assert facts["macs"] == facts["macs_with_dynamo"] == 22_080
     assert facts["fcm_meta_total"] == facts["fcm_meta_total_with_dynamo"]
+
+
+_LIFTING = textwrap.dedent(
+    """
+    import json, sys
+    import torch
+    from torch import nn
+    from archaudit.memory import audit_memory
+
+    class Lifting(nn.Module):  # hands the fake mode tensors it did not make: a lifted constant, a plain attribute
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(8, 8)
+            self.scale = torch.ones(8)
+        def forward(self, x):
+            return self.linear(x) * torch.tensor(2.0) + self.scale
+
+    model = Lifting()
+    x = torch.empty(3, 8, device="meta")
+    first = audit_memory(model, [x], on="fake").as_json()  # dynamo is imported during this pass, by torch
+    facts = {"dynamo_imported_by_the_pass": "torch._dynamo" in sys.modules}
+    facts["same_again"] = audit_memory(model, [x], on="fake").as_json() == first
+    on_cpu = audit_memory(model, [x], on="cpu").as_json()
+    facts["same_on_cpu"] = {k: v for k, v in on_cpu.items() if k not in ("measured_on", "notes")} == {
+        k: v for k, v in first.items() if k not in ("measured_on", "notes")
+    }
+    print(json.dumps(facts))
+    """
+)
+
+
+def test_a_fake_pass_that_imports_dynamo_midway_measures_what_it_measures_after() -> None:
+    """A forward that hands the fake mode a tensor it did not make has torch import dynamo during the pass (the
+    stand-in cannot spare that); the twins are taken back mid-pass, and the figures are those of a pass with dynamo
+    imported from the start and of the CPU."""
+    out = subprocess.run([sys.executable, "-c", _LIFTING], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    facts = json.loads(out.stdout.strip().splitlines()[-1])
+    assert facts == {"dynamo_imported_by_the_pass": True, "same_again": True, "same_on_cpu": True}
