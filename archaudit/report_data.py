@@ -241,7 +241,12 @@ def build_report(
         )
         training = audited.training(registry=registry) if cost else None
         measured = audited.memory() if cost and memory else None
-        return (audited, claims, training, measured, *(_scaling(built) if cost else (None, "")))
+        return (claims, training, measured, *(_scaling(built) if cost else (None, "")))
+
+    def traced_then_ours() -> tuple[Any, tuple[Any, ...]]:
+        """The trace, then the rest but memory, here: what runs beside a large model's memory passes."""
+        counted = resolved.with_macs()
+        return counted, ours(counted, memory=False)
 
     # The peer tools' runs are independent of everything else here: FlopCounterMode on meta goes to a worker beside
     # the rest, which sees the model as it was before the rest ran (archaudit.workers), and the other tools run here
@@ -251,13 +256,13 @@ def build_report(
     # forking a worker.
     comparison = None
     if compare and side_by_side():
-        counted = resolved.with_macs()
+        audited = resolved.with_macs()
         tasks: list[Callable[[], Any]] = [
-            lambda: (counted.run_tools("cpu"), ours(counted)),
-            lambda: counted.run_tools("meta"),
+            lambda: (audited.run_tools("cpu"), ours(audited)),
+            lambda: audited.run_tools("meta"),
         ]
         here, meta_half = run_all(tasks)
-        cpu_half, (audited, claims, training, memory, scaling, scaling_note) = here
+        cpu_half, (claims, training, memory, scaling, scaling_note) = here
         comparison = audited.line_up(meta_half.merged(cpu_half))
     elif (
         cost
@@ -265,13 +270,12 @@ def build_report(
         and side_by_side()
         and trace_device(model, [*resolved.inputs, *(t for _, t in resolved.keyword_inputs)]) == "meta"
     ):
-        beside: list[Callable[[], Any]] = [lambda: ours(resolved.with_macs(), memory=False), resolved.memory]
-        here, memory = run_all(beside)
-        audited, claims, training, _, scaling, scaling_note = here
+        beside: list[Callable[[], Any]] = [traced_then_ours, resolved.memory]
+        (audited, (claims, training, _, scaling, scaling_note)), memory = run_all(beside)
     else:
         audited = resolved.with_macs()
         comparison = audited.compare() if compare else None
-        audited, claims, training, memory, scaling, scaling_note = ours(audited)
+        claims, training, memory, scaling, scaling_note = ours(audited)
     params, flops = audited.params, audited.flops
     assert flops is not None  # counted above
     given = f"the TARGET {name}" if isinstance(name, str) else "a model given in memory"

@@ -417,8 +417,9 @@ def trace_device(model: nn.Module, inputs: Sequence[Any]) -> str:
         if total > CPU_TRACE_MAX_BYTES:
             return "meta"
     weights = sum(p.numel() for p in model.parameters())
-    elements = sum(prod(tuple(i.shape)) for i in inputs)
-    work = weights * sum(prod(tuple(i.shape)) * (1 if _has_width(i) else TOKEN_WORK) for i in inputs)
+    sizes = [(prod(tuple(i.shape)), _has_width(i)) for i in inputs]
+    elements = sum(n for n, _ in sizes)
+    work = weights * sum(n if wide else n * TOKEN_WORK for n, wide in sizes)
     small = elements <= CPU_TRACE_MAX_INPUT_ELEMENTS and work <= CPU_TRACE_MAX_WORK
     return "cpu" if small else "meta"
 
