@@ -381,15 +381,17 @@ def fit_polynomial(
     points: Sequence[int] | None = None,
     max_degree: int = 4,
     verify: int = VERIFY,
+    ahead: Callable[[Sequence[int]], None] | None = None,
 ) -> Polynomial:
     """The exact polynomial of lowest degree (at most ``max_degree``) that ``evaluate`` is at ``points``; raises
-    :class:`NotPolynomialError` naming the values when there is none."""
+    :class:`NotPolynomialError` naming the values when there is none. ``ahead`` as for :func:`fit_many`."""
     return fit_many(
         lambda n: {"the count": evaluate(n)},
         variable=variable,
         points=points,
         max_degree=max_degree,
         verify=verify,
+        ahead=ahead,
     )["the count"]
 
 
@@ -400,10 +402,16 @@ def fit_many(
     points: Sequence[int] | None = None,
     max_degree: int = 4,
     verify: int = VERIFY,
+    ahead: Callable[[Sequence[int]], None] | None = None,
 ) -> dict[str, Polynomial]:
     """Several counts at once (``{"parameters": ..., "macs": ...}``), each size evaluated once, in order, and no more
     sizes than the highest degree needs (``degree + 1 + verify``). Every count is checked at every size evaluated
-    past its interpolation. Raises :class:`NotPolynomialError` naming every count that is not a polynomial."""
+    past its interpolation. Raises :class:`NotPolynomialError` naming every count that is not a polynomial.
+
+    ``ahead``, when given, hears before each evaluation the sizes from that one on which the fit will evaluate
+    unless an evaluation fails: those a fit needs of the degree the values so far prove (the degree of the
+    polynomial through them, a lower bound on any polynomial's) or of the degree being tried, whichever is
+    higher. A caller can evaluate them side by side (``archaudit.varied``); none of them is a guess."""
     sizes = _check_points(points, max_degree, verify)
     seen: list[dict[str, int]] = []
     keys: tuple[str, ...] = ()
@@ -413,6 +421,8 @@ def fit_many(
     open_keys: list[str] = []
     refused: list[str] = []
     for count, size in enumerate(sizes, start=1):
+        if ahead is not None:
+            ahead(sizes[count - 1 : _needed(sizes, seen, open_keys, degree, verify, variable)])
         seen.append(_values(evaluate(size), size, variable, keys))
         if count == 1:
             keys = tuple(seen[0])
@@ -441,6 +451,26 @@ def fit_many(
     if refused:
         raise _refusal(refused, sizes[: len(seen)], seen, variable, max_degree)
     return {key: fits[key] for key in keys}
+
+
+def _needed(
+    sizes: tuple[int, ...],
+    seen: Sequence[Mapping[str, int]],
+    open_keys: Sequence[str],
+    degree: Mapping[str, int],
+    verify: int,
+    variable: str,
+) -> int:
+    """How many sizes the fit evaluates at least, from the values seen: for each open count, a fit of the higher
+    of the degree it is trying and the degree of the polynomial through its values (which any polynomial through
+    them has at least), needs that degree + 1 + ``verify``."""
+    if not seen:
+        return min(len(sizes), 1 + verify)
+    xs = sizes[: len(seen)]
+    proved = (
+        max(degree[key], _interpolate(xs, [values[key] for values in seen], variable).degree) for key in open_keys
+    )
+    return min(len(sizes), max((d + 1 + verify for d in proved), default=len(seen) + 1))
 
 
 def _check_points(points: Sequence[int] | None, max_degree: int, verify: int) -> tuple[int, ...]:

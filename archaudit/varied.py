@@ -13,7 +13,7 @@ with its values, never fitted wrongly, and the others still are.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,18 +105,22 @@ def vary(
 
     # Each pass runs only at the sizes a quantity it gives asks for: a linear inference peak needs one size fewer
     # than a quadratic training one, and its no-grad pass is not run at that size. With several workers a miss
-    # also measures the next sizes of the same pass side by side (archaudit.workers): a fit asks for them next
-    # unless it is done. A size measured ahead that fails raises only if the fit asks for it. Only a model whose
-    # passes run on meta or fake tensors (a large one: archaudit.trace.trace_device) is measured ahead: a small
-    # one's CPU passes take less than forking a worker.
+    # also measures side by side (archaudit.workers) the next sizes the fit has said it will ask for (its
+    # ``ahead``: those a polynomial of the degree its values prove needs), and no others: a round of one pass runs
+    # here, without a fork. Only a model whose passes run on meta or fake tensors (a large one:
+    # archaudit.trace.trace_device) is measured ahead: a small one's CPU passes take less than forking a worker.
     measured: dict[tuple[str, int], dict[str, int] | Exception] = {}
+    planned: list[int] = []
     positional, named = varied.at(DEFAULT_POINTS[0])
     ahead = workers() if trace_device(built.model, [*positional, *named.values()]) == "meta" else 1
+
+    def plan(sizes: Sequence[int]) -> None:
+        planned[:] = sizes
 
     def at(source: Callable[[list[Any], dict[str, Any]], dict[str, int]], size: int) -> dict[str, int]:
         name = source.__name__
         if (name, size) not in measured:
-            later = DEFAULT_POINTS[DEFAULT_POINTS.index(size) + 1 :] if size in DEFAULT_POINTS else ()
+            later = planned[planned.index(size) + 1 :] if size in planned else []
             sizes = [size, *(n for n in later if (name, n) not in measured)][: ahead if name != "weights" else 1]
             for n, value in zip(sizes, run_all([_task(source, varied, n) for n in sizes]), strict=True):
                 measured[name, n] = value
@@ -143,7 +147,7 @@ def vary(
             else macs
         )
         try:
-            found.append((key, fit_polynomial(_one(at, source, key), variable=varied.name)))
+            found.append((key, fit_polynomial(_one(at, source, key), variable=varied.name, ahead=plan)))
         except NotPolynomialError as exc:
             refused.append((key, str(exc)))
     return VariedCosts(built.name, varied, tuple(found), tuple(refused))

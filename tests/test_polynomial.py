@@ -108,6 +108,43 @@ def test_fit_many_evaluates_each_size_once_and_no_more_than_needed() -> None:
     assert fits["parameters"].verified_at == DEFAULT_POINTS[1:5]
 
 
+
+def test_ahead_is_told_the_sizes_the_fit_will_evaluate_at_least() -> None:
+    """Oracle: the sizes evaluated, and the degree the values so far prove (that of the polynomial through them):
+    before each evaluation ``ahead`` hears the sizes from this one to the last that a fit of the proved degree (at
+    least that of the fit being tried) needs, d + 1 + VERIFY. Each size it names is evaluated: none is a guess."""
+    told: list[list[int]] = []
+    calls: list[int] = []
+
+    def evaluate(n: int) -> dict[str, int]:
+        calls.append(n)
+        return {"quadratic": 3 * n * n + 1, "constant": 7}
+
+    fit_many(evaluate, ahead=lambda sizes: told.append(list(sizes)))
+    p = list(DEFAULT_POINTS)
+    # nothing seen: degree 0, 3 sizes; one value: still 0; two different values: degree 1, 4 sizes; three
+    # values on a parabola: degree 2, 5 sizes
+    assert told == [p[0:3], p[1:3], p[2:4], p[3:5], p[4:5]]
+    assert calls == p[:5]
+    assert all(size in calls for sizes in told for size in sizes)
+
+
+def test_ahead_follows_a_fit_that_fails_and_goes_up_a_degree() -> None:
+    """Oracle: a count equal at the first two sizes and different at the third (0 at 121 and 77, a parabola through
+    both): the values prove degree 0, then 2 at the third; ``ahead`` never names a size the fit skips."""
+    told: list[list[int]] = []
+    calls: list[int] = []
+    a, b = DEFAULT_POINTS[:2]
+
+    def evaluate(n: int) -> dict[str, int]:
+        calls.append(n)
+        return {"count": (n - a) * (n - b)}
+
+    fit_polynomial(lambda n: evaluate(n)["count"], ahead=lambda sizes: told.append(list(sizes)))
+    p = list(DEFAULT_POINTS)
+    assert told == [p[0:3], p[1:3], p[2:3], p[3:5], p[4:5]]
+    assert calls == p[:5]
+
 def test_a_fit_accepted_early_is_rechecked_at_later_sizes() -> None:
     """Oracle: a count constant on the first three sizes (121, 77, 48) and different at the fourth; the degree-0
     fit it passes first must be dropped when another count makes the fit evaluate the fourth size."""

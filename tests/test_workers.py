@@ -118,18 +118,27 @@ SCENARIOS = textwrap.dedent(
     found["torch"] = run_all([total, total])
 
     # vary side by side (three workers) and in a loop: a convolution with a kernel of 40 fails at T=31, the fifth
-    # size of DEFAULT_POINTS, which a fit of the linear MACs never needs (121, 77, 48, 148) but which three workers
-    # measuring ahead reach (121, 77, 48, then 148, 31, 123): its failure must not surface. A model whose passes
-    # run on meta is measured ahead; this one is made to count as one.
+    # size of DEFAULT_POINTS, which a fit of the linear MACs never needs (121, 77, 48, 148): three workers measure
+    # the first three together (a fit needs at least three), then 148 alone (two values proved degree 1, which
+    # needs four), never 31. A model whose passes run on meta is measured ahead; this one is made to count as one.
     from torch import nn
     from archaudit import varied
     from archaudit.polynomial import parse_varied
     varied.trace_device = lambda model, inputs: "meta"
     model = nn.Sequential(nn.Conv1d(3, 4, 40), nn.ReLU())
+    rounds = []
+    real_run_all = varied.run_all
+    def logged(tasks):
+        rounds.append(len(tasks))
+        return real_run_all(tasks)
+    varied.run_all = logged
     for n in (3, 1):
         count(n)
+        rounds.clear()
         costs = varied.vary(model, parse_varied(["1x3xT"], "T"))
         found[f"vary {n}"] = {k: str(p.coefficients) for k, p in costs.polynomials}
+        found[f"vary {n} rounds"] = list(rounds)
+    varied.run_all = real_run_all
 
     # a report whose passes run on meta and fake tensors (a large model; this one is made to count as one) measures
     # memory in a worker beside the trace and the training audit, and says what a loop says
@@ -216,6 +225,10 @@ def test_the_default_is_the_cpus_this_process_may_use(monkeypatch: pytest.Monkey
 
 def test_vary_gives_the_same_polynomials_side_by_side_and_skips_failures_it_never_needs() -> None:
     assert _found()["vary 3"] == _found()["vary 1"]
+    # the parameters first, one size a round (nothing to measure), then the MACs: (121, 77, 48), then
+    # 148 alone with three workers; one size a round in a loop
+    assert _found()["vary 3 rounds"] == [1, 1, 1, 3, 1]
+    assert _found()["vary 1 rounds"] == [1] * 7
     # MACs = 4 output channels x (T - 39) positions x 3 x 40 = 480*T - 18,720
     assert _found()["vary 3"]["macs"] == str((Fraction(-18720), Fraction(480)))
 
