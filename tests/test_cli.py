@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,35 @@ def test_python_dash_m_and_console_script_agree(capsys):
     script = Path(sys.executable).with_name("archaudit")
     bad = subprocess.run([str(script), "params", "nosuch:x"], capture_output=True, text=True)
     assert bad.returncode == EXIT_BAD_INPUT and "Traceback" not in bad.stderr
+
+
+def test_the_console_script_runs_atexit_handlers_and_flushes_before_it_exits(tmp_path):
+    """The entry points end the process without Python's teardown of torch (archaudit.cli.exit_process): the
+    handlers the model's code registered with atexit still run, and what the command and the model's code wrote
+    to stdout and stderr arrives whole through a pipe. Oracle: the file the handler writes, and the outputs."""
+    marker = tmp_path / "atexit-ran"
+    target = tmp_path / "model.py"
+    target.write_text(
+        "import atexit, sys\n"
+        "from torch import nn\n"
+        "def build():\n"
+        f"    atexit.register(lambda: open({str(marker)!r}, 'w').write('ran'))\n"
+        "    atexit.register(print, 'goodbye from the model')  # after every write of the command's own\n"
+        "    sys.stderr.write('from the model, unflushed')\n"
+        "    return nn.Sequential(*[nn.Linear(8, 8) for _ in range(200)])\n",
+        encoding="utf-8",
+    )
+    script = Path(sys.executable).with_name("archaudit")
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout to a pipe: block-buffered
+    for command in ([str(script)], [sys.executable, "-m", "archaudit"]):
+        marker.unlink(missing_ok=True)
+        done = subprocess.run(
+            [*command, "params", f"{target}:build", "--format", "json"], capture_output=True, text=True, env=buffered
+        )
+        assert done.returncode == EXIT_OK, done.stderr
+        assert marker.read_text() == "ran"
+        assert done.stderr.endswith("from the model, unflushed")
+        # 200 layers of 8*8 + 8 parameters, all in the JSON, its last byte included
+        report, goodbye = done.stdout.rsplit("\n", 2)[0], done.stdout.rsplit("\n", 2)[1]
+        assert goodbye == "goodbye from the model"
+        assert json.loads(report)["total"] == 200 * (8 * 8 + 8)
