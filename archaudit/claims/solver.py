@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,24 +63,76 @@ class Family:
         return sum(c.count(**{name: config[name] for name in c.axes}) for c in self.components)
 
 
-def evaluate_grid(family: Family) -> np.ndarray:
-    """Totals over the whole grid, shaped ``[len(axis) for axis in family.axes]``."""
+BLOCK = 1 << 18
+"""Totals the solver holds at once: a grid larger than this is never materialised, but summed and searched a block
+of whole leading-axis slices at a time, in one reused buffer (2 MB). A fresh array of a whole grid of millions costs
+more in the page faults of its first writes than the arithmetic on it does."""
+
+
+def _parts(family: Family, limit: float) -> tuple[tuple[int, ...], list[np.ndarray]]:
+    """The grid's shape, and its components' totals as arrays of its dimensions (size 1 on the axes a component
+    does not use), summed two at a time while the smallest such sum (fewest elements; then the first pair) has at
+    most ``limit`` elements: partial sums over a few axes stay small (integer sums: the order changes no total)."""
     names = [a.name for a in family.axes]
     shape = tuple(len(a.values) for a in family.axes)
-    total = np.zeros(shape, dtype=np.int64)
+    parts: list[np.ndarray] = []
     for component in family.components:
         sub_axes = [family.axis(name) for name in component.axes]
-        sub = np.empty(tuple(len(a.values) for a in sub_axes), dtype=np.int64)
-        for index in itertools.product(*(range(len(a.values)) for a in sub_axes)):
-            sub[index] = component.count(**{a.name: a.values[i] for a, i in zip(sub_axes, index, strict=False)})
+        counts = [
+            component.count(**dict(zip(component.axes, values, strict=True)))
+            for values in itertools.product(*(a.values for a in sub_axes))
+        ]  # in C order over the component's axes, as the reshape below reads them
+        sub = np.array(counts, dtype=np.int64).reshape(tuple(len(a.values) for a in sub_axes))
         # place the component's axes at their positions in the full grid, size 1 elsewhere
         order = sorted(range(len(component.axes)), key=lambda i: names.index(component.axes[i]))
         sub = np.transpose(sub, order)
         view_shape = [1] * len(shape)
         for i in order:
             view_shape[names.index(component.axes[i])] = shape[names.index(component.axes[i])]
-        total += sub.reshape(view_shape)
-    return total
+        parts.append(sub.reshape(view_shape))
+    while len(parts) > 1:
+        size, i, j = min(
+            (math.prod(np.broadcast_shapes(a.shape, b.shape)), i, j)
+            for i, a in enumerate(parts)
+            for j, b in enumerate(parts[i + 1 :], start=i + 1)
+        )
+        if size > limit:
+            break
+        merged = parts[i] + parts[j]
+        parts = [p for k, p in enumerate(parts) if k not in (i, j)] + [merged]
+    return shape, parts
+
+
+def evaluate_grid(family: Family) -> np.ndarray:
+    """Totals over the whole grid, shaped ``[len(axis) for axis in family.axes]``."""
+    shape, parts = _parts(family, math.inf)
+    if not parts:
+        return np.zeros(shape, dtype=np.int64)
+    return np.ascontiguousarray(np.broadcast_to(parts[0], shape), dtype=np.int64)
+
+
+def grid_blocks(family: Family) -> Iterator[tuple[int, np.ndarray]]:
+    """The grid's totals in C order (as ``evaluate_grid(family).ravel()``), as (flat offset, block) pairs: each
+    block whole slices of the leading axis, at most :data:`BLOCK` totals unless one slice is larger. A block is a
+    view of one buffer that the next block overwrites: read it before asking for the next."""
+    shape, parts = _parts(family, BLOCK)
+    if not shape:  # no axes: one configuration
+        shape, parts = (1,), [p.reshape(1) for p in parts]
+    row = math.prod(shape[1:])
+    rows = max(1, BLOCK // max(row, 1))
+    buffer = np.empty(min(shape[0], rows) * row, dtype=np.int64)
+    for first in range(0, shape[0], rows):
+        last = min(shape[0], first + rows)
+        block = buffer[: (last - first) * row].reshape((last - first, *shape[1:]))
+        if not parts:
+            block.fill(0)
+        for k, part in enumerate(parts):
+            piece = part[first:last] if part.shape[0] > 1 else part
+            if k == 0:
+                np.copyto(block, piece)
+            else:
+                np.add(block, piece, out=block)
+        yield first * row, block.reshape(-1)
 
 
 @dataclass(frozen=True)
@@ -118,7 +170,11 @@ def modular_argument(totals: np.ndarray, claimed: int) -> str:
     """ "every total is ≡ r (mod g)" when the claim is not, else ""."""
     flat = totals.ravel()
     base = int(flat.min())
-    g = int(np.gcd.reduce(flat - base)) if flat.size > 1 else 0
+    return _modular(base, int(np.gcd.reduce(flat - base)) if flat.size > 1 else 0, claimed)
+
+
+def _modular(base: int, g: int, claimed: int) -> str:
+    """The argument for totals ``base + multiples of g`` (``g`` their differences' greatest common divisor)."""
     if g <= 1:
         return ""
     if (claimed - base) % g == 0:
@@ -136,55 +192,75 @@ def modular_argument(totals: np.ndarray, claimed: int) -> str:
     return text
 
 
-def nearest_indices(distance: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` smallest distances' flat indices, ordered by (distance, index): a total order.
-
-    ``np.argpartition`` alone would break ties by whichever CPU kernel numpy dispatches to (AVX-512 machines
-    pick other configurations at the same distance), so it only finds the k-th smallest distance; every index
-    at or below it is then sorted by distance with a stable sort, which keeps grid order among equals.
-    """
-    k = min(k, distance.size)
-    if k <= 0:
-        return np.arange(0)
-    if distance.size > k:
-        kth = distance[np.argpartition(distance, k - 1)[k - 1]]
-        candidates = np.flatnonzero(distance <= kth)  # ascending indices, whatever the partition did
-    else:
-        candidates = np.arange(distance.size)
-    return candidates[np.argsort(distance[candidates], kind="stable")][:k]
+def _nearest(pool: list[tuple[np.ndarray, np.ndarray]], value: int, k: int) -> list[tuple[int, int]]:
+    """The ``k`` (index, total) pairs nearest ``value`` among ``pool`` (arrays of flat indices, ascending across the
+    pool, and their totals), ordered by (distance, index): a total order, the same on every machine."""
+    if not pool:
+        return []
+    indices = np.concatenate([i for i, _ in pool])
+    totals = np.concatenate([t for _, t in pool])
+    order = np.argsort(np.abs(totals - value), kind="stable")[:k]  # stable: grid order among equal distances
+    return [(int(indices[i]), int(totals[i])) for i in order]
 
 
 def solve(family: Family, figure: Figure, *, nearest: int = 5) -> SolverResult:
+    """Search the family's grid for ``figure``, a block of totals at a time (:func:`grid_blocks`): two passes, the
+    first for the range, the matches and the k-th smallest distance, the second for the configurations within it
+    (and the totals' common difference, when an argument needs it)."""
     start = time.perf_counter()
-    totals = evaluate_grid(family)
-    flat = totals.ravel()
-    admitted = (
-        (flat >= math.ceil(figure.low - 1e-9)) & (flat <= math.floor(figure.high + 1e-9))
-        if math.isfinite(figure.high)
-        else flat >= math.ceil(figure.low - 1e-9)
-    )
-    exact = int(admitted.sum())
-    distance = np.abs(flat - round(figure.value))
-    best = nearest_indices(distance, nearest)
+    low = math.ceil(figure.low - 1e-9)
+    high = math.floor(figure.high + 1e-9) if math.isfinite(figure.high) else None
+    value = round(figure.value)
+    k = max(0, min(nearest, family.size))
+    exact, smallest, largest = 0, None, None
+    closest: list[np.ndarray] = []
+    scratch = np.empty(0, dtype=np.int64)
+    for _, block in grid_blocks(family):
+        lo, hi = int(block.min()), int(block.max())
+        smallest = lo if smallest is None else min(smallest, lo)
+        largest = hi if largest is None else max(largest, hi)
+        inside = block >= low if high is None else (block >= low) & (block <= high)
+        exact += int(np.count_nonzero(inside))
+        if k:
+            if scratch.size < block.size:
+                scratch = np.empty(block.size, dtype=np.int64)
+            distance = scratch[: block.size]
+            np.subtract(block, value, out=distance)
+            np.abs(distance, out=distance)
+            if distance.size > k:
+                distance.partition(k - 1)  # the block's k smallest distances first (which of equals: no matter)
+            closest.append(distance[:k].copy())
+    assert smallest is not None and largest is not None  # a grid has at least one configuration
+    # the k-th smallest distance over the grid is the k-th over the blocks' k smallest
+    kth = int(np.sort(np.concatenate(closest))[k - 1]) if k else -1
+    modular_wanted = exact == 0 and figure.tolerance == 0 and float(figure.value).is_integer()
+    pool: list[tuple[np.ndarray, np.ndarray]] = []
+    g = 0
+    if k or modular_wanted:
+        for offset, block in grid_blocks(family):
+            if k:
+                found = np.flatnonzero((block >= value - kth) & (block <= value + kth))
+                pool.append((found + offset, block[found]))
+            if modular_wanted:
+                g = math.gcd(g, int(np.gcd.reduce(block - smallest)))
+    best = _nearest(pool, value, k)
     seconds = time.perf_counter() - start
-    matches = tuple(Match(family.config(int(i)), int(flat[i]), int(i)) for i in best)
-    smallest, largest = int(flat.min()), int(flat.max())
+    matches = tuple(Match(family.config(i), total, i) for i, total in best)
     arguments: list[str] = []
     if exact == 0:
         if figure.high < smallest:
             arguments.append(f"the smallest configuration has {smallest:,} parameters, more than {figure.text} allows")
         elif figure.low > largest:
             arguments.append(f"the largest configuration has {largest:,} parameters, fewer than {figure.text} needs")
-        if figure.tolerance == 0 and float(figure.value).is_integer():
-            modular = modular_argument(totals, int(figure.value))
+        if modular_wanted:
+            modular = _modular(smallest, g if family.size > 1 else 0, int(figure.value))
             if modular:
                 arguments.append(modular)
         if not arguments:
-            arguments.append(
-                f"no configuration lands within {figure.text}'s rounding: the nearest is {matches[0].total:,}"
-            )
+            nearest_one = f": the nearest is {matches[0].total:,}" if matches else ""
+            arguments.append(f"no configuration lands within {figure.text}'s rounding{nearest_one}")
     argument = "; and ".join(arguments)
-    return SolverResult(family.name, figure.text, int(flat.size), exact, matches, smallest, largest, argument, seconds)
+    return SolverResult(family.name, figure.text, family.size, exact, matches, smallest, largest, argument, seconds)
 
 
 def sample_configs(family: Family, count: int, seed: int = 0) -> Sequence[dict[str, Any]]:
