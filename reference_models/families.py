@@ -6,6 +6,7 @@ Each component counts its parameters with archaudit's analytic formulas on froze
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 from typing import Any
@@ -30,7 +31,13 @@ def _cnn(cnn_channels: Sequence[int], kernel_size: int, conv_bias: bool, batchno
 
 
 def _lstm(cnn_channels: Sequence[int], lstm_hidden: int, lstm_layers: int) -> int:
-    return recurrent_params(RecurrentSpec("LSTM", cnn_channels[-1], lstm_hidden, lstm_layers, True, True))
+    return _bilstm(cnn_channels[-1], lstm_hidden, lstm_layers)
+
+
+@functools.cache
+def _bilstm(input_size: int, hidden: int, layers: int) -> int:
+    """The BiLSTM reads only the last CNN width: a grid's thousands of CNN configurations share a few dozen."""
+    return recurrent_params(RecurrentSpec("LSTM", input_size, hidden, layers, True, True))
 
 
 def _lstm_norm(lstm_hidden: int, lstm_norm: bool) -> int:

@@ -115,7 +115,10 @@ def grid_blocks(family: Family) -> Iterator[tuple[int, np.ndarray]]:
     """The grid's totals in C order (as ``evaluate_grid(family).ravel()``), as (flat offset, block) pairs: each
     block whole slices of the leading axis, at most :data:`BLOCK` totals unless one slice is larger. A block is a
     view of one buffer that the next block overwrites: read it before asking for the next."""
-    shape, parts = _parts(family, BLOCK)
+    return _blocks(*_parts(family, BLOCK))
+
+
+def _blocks(shape: tuple[int, ...], parts: list[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
     if not shape:  # no axes: one configuration
         shape, parts = (1,), [p.reshape(1) for p in parts]
     row = math.prod(shape[1:])
@@ -215,7 +218,8 @@ def solve(family: Family, figure: Figure, *, nearest: int = 5) -> SolverResult:
     exact, smallest, largest = 0, None, None
     closest: list[np.ndarray] = []
     scratch = np.empty(0, dtype=np.int64)
-    for _, block in grid_blocks(family):
+    grid = _parts(family, BLOCK)  # the components evaluated once, for both passes
+    for _, block in _blocks(*grid):
         lo, hi = int(block.min()), int(block.max())
         smallest = lo if smallest is None else min(smallest, lo)
         largest = hi if largest is None else max(largest, hi)
@@ -237,7 +241,7 @@ def solve(family: Family, figure: Figure, *, nearest: int = 5) -> SolverResult:
     pool: list[tuple[np.ndarray, np.ndarray]] = []
     g = 0
     if k or modular_wanted:
-        for offset, block in grid_blocks(family):
+        for offset, block in _blocks(*grid):
             if k:
                 found = np.flatnonzero((block >= value - kth) & (block <= value + kth))
                 pool.append((found + offset, block[found]))
