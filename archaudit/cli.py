@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import gc
 import json
 import os
 import sys
@@ -646,7 +647,24 @@ def _version() -> str:
     return __version__
 
 
+GC_THRESHOLDS = (10_000, 50, 100)
+"""The CLI's garbage-collection thresholds (Python's are 700, 10, 10). After torch, a process holds some 170,000
+objects, and a full collection over them, which a command's own new objects trigger about once by default, costs
+about a tenth of a second: a command's objects mostly die young, by reference counting. See ``archaudit.cli.main``."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns its exit code. Collects garbage less often while it runs (:data:`GC_THRESHOLDS`),
+    then restores the thresholds it found."""
+    found = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        return _main(argv)
+    finally:
+        gc.set_threshold(*found)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

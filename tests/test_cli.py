@@ -114,3 +114,23 @@ def test_the_console_script_runs_atexit_handlers_and_flushes_before_it_exits(tmp
         report, goodbye = done.stdout.rsplit("\n", 2)[0], done.stdout.rsplit("\n", 2)[1]
         assert goodbye == "goodbye from the model"
         assert json.loads(report)["total"] == 200 * (8 * 8 + 8)
+
+
+def test_a_command_collects_garbage_less_often_and_restores_the_thresholds_it_found(tmp_path, capsys):
+    """Oracle: ``gc.get_threshold()`` as the model's builder sees it, and after the command returns."""
+    import gc
+
+    from archaudit.cli import GC_THRESHOLDS
+
+    seen = tmp_path / "seen"
+    target = tmp_path / "model.py"
+    target.write_text(
+        "import gc\nfrom torch import nn\n"
+        f"def build():\n    open({str(seen)!r}, 'w').write(repr(gc.get_threshold()))\n    return nn.Linear(2, 2)\n",
+        encoding="utf-8",
+    )
+    found = gc.get_threshold()
+    code, _, err = run(capsys, "params", f"{target}:build")
+    assert code == EXIT_OK, err
+    assert seen.read_text() == repr(GC_THRESHOLDS) != repr(found)
+    assert gc.get_threshold() == found
