@@ -174,9 +174,12 @@ def main() -> None:
              "Regenerate with `python benchmarks/run.py` (figures are specific to the machine above).", ""]
 
     exe = [sys.executable, "-m", "archaudit"]
-    torch_s, meta_s, report_s, no_compare_s, params_s, flops_s = walls(
+    torch_s, quick_exit_s, meta_s, report_s, no_compare_s, params_s, flops_s = walls(
         [
             [sys.executable, "-c", "import torch"],
+            # what the anchor costs when it ends as archaudit's entry points end (archaudit.cli.exit_process)
+            [sys.executable, "-c", "import torch, atexit, os, sys; atexit._run_exitfuncs(); sys.stdout.flush(); "
+             "sys.stderr.flush(); os._exit(0)"],
             # torch's Python meta kernels import torch._dynamo and sympy on first use: any meta forward outside
             # archaudit pays it
             [sys.executable, "-c", "import torch; torch.nn.ReLU()(torch.empty(1, device='meta'))"],
@@ -192,6 +195,8 @@ def main() -> None:
               "| command | seconds | ratio to import torch | ratio to import torch + one meta op |",
               "|---|---:|---:|---:|",
               f"| `python -c \"import torch\"` (anchor) | {torch_s:.2f} | 1.00x | |",
+              f"| `import torch` ending as archaudit's commands end, without Python's teardown of its modules "
+              f"(for comparison) | {quick_exit_s:.2f} | {quick_exit_s / torch_s:.2f}x | |",
               f"| `import torch` + one meta op, `nn.ReLU()` on a meta tensor (second anchor) | {meta_s:.2f} | "
               f"{meta_s / torch_s:.2f}x | 1.00x |",
               f"| `archaudit report amnl` | {report_s:.2f} | {report_s / torch_s:.2f}x | {report_s / meta_s:.2f}x |",
@@ -203,6 +208,11 @@ def main() -> None:
               "The second anchor is what any shape capture on meta tensors pays outside archaudit: torch's Python "
               "meta kernels import torch._dynamo (and a meta convolution sympy) on first use, whatever the model. "
               "archaudit lets those kernels run without importing dynamo while nothing else has imported it.",
+              "Every archaudit command ends its process once its atexit handlers have run and its output is "
+              "flushed, without Python's teardown of torch's modules (archaudit.cli.exit_process); the anchors "
+              "pay that teardown, as any script that imports torch does. The third row shows what it costs: "
+              "the anchor less that row is the part of each ratio that the quick exit saves. A command also "
+              "collects garbage less often while it runs (archaudit.cli.GC_THRESHOLDS).",
               "`flops amnl` and `report amnl --no-compare` trace the model, and measure its memory, on a zero CPU "
               "copy (a small model). The full report runs torchinfo, fvcore and FlopCounterMode (on meta and on "
               "CPU) for its cross-tool section: FlopCounterMode on meta (the BiLSTM's Python meta decompositions) "
@@ -287,14 +297,19 @@ def main() -> None:
     for (label, _), seconds in zip(commands, seconds_each, strict=True):
         lines.append(f"| `archaudit {label}` | {seconds:.2f} | {seconds / anchor_s:.2f}x |")
     lines += ["", "`--vary` evaluates the model at as many sizes as the fit needs (degree + 1, and 2 more to verify: 5 "
-              "for a transformer), a large model's next sizes side by side in forked workers (one per CPU); "
+              "for a transformer), a large model's next sizes side by side in forked workers (one per CPU), and only "
+              "sizes the fit will ask for (those a polynomial of the degree its values prove needs): here the "
+              "sizes go in rounds of two, two and one; "
               "`memory --vary` runs a pass with gradients at each size its training figures need and one without "
               "at each its inference peak needs, on fake tensors, each several times a trace. No command imports "
               "torch._dynamo on this stack: those that trace on meta spare it (archaudit.trace.spare_dynamo), and "
               "`memory`'s "
               "fake tensor mode reads only dynamo's configuration module, loaded alone "
               "(archaudit.trace.lend_dynamo_config). What `memory` pays beyond a trace is the fake mode's work per "
-              "op and its import of torch's symbolic shapes (sympy) at its first uncached op.", ""]
+              "op and, in each process at its first pass, its import of torch's symbolic shapes (sympy) at its "
+              "first uncached op and of torch.distributed.tensor at its first view (torch's C++ dispatch of a "
+              "tensor subclass looks DTensor up). A warm training pass on fake tensors takes about 0.45 s here, a "
+              "first one about 1.1 s; `memory --vary` needs five, which two processes share.", ""]
     lines += section5
 
     from archaudit.output import atomic_write
