@@ -422,7 +422,7 @@ def fit_many(
     refused: list[str] = []
     for count, size in enumerate(sizes, start=1):
         if ahead is not None:
-            ahead(sizes[count - 1 : _needed(sizes, seen, open_keys, degree, verify, variable)])
+            ahead(sizes[count - 1 : _needed(sizes, seen, open_keys, degree, max_degree, verify, variable)])
         seen.append(_values(evaluate(size), size, variable, keys))
         if count == 1:
             keys = tuple(seen[0])
@@ -458,17 +458,20 @@ def _needed(
     seen: Sequence[Mapping[str, int]],
     open_keys: Sequence[str],
     degree: Mapping[str, int],
+    max_degree: int,
     verify: int,
     variable: str,
 ) -> int:
     """How many sizes the fit evaluates at least, from the values seen: for each open count, a fit of the higher
     of the degree it is trying and the degree of the polynomial through its values (which any polynomial through
-    them has at least), needs that degree + 1 + ``verify``."""
+    them has at least), needs that degree + 1 + ``verify``; a count whose values prove more than ``max_degree`` is
+    refused once that degree's fit fails, so it needs no more than ``max_degree``'s."""
     if not seen:
         return min(len(sizes), 1 + verify)
     xs = sizes[: len(seen)]
     proved = (
-        max(degree[key], _interpolate(xs, [values[key] for values in seen], variable).degree) for key in open_keys
+        min(max_degree, max(degree[key], _interpolate(xs, [values[key] for values in seen], variable).degree))
+        for key in open_keys
     )
     return min(len(sizes), max((d + 1 + verify for d in proved), default=len(seen) + 1))
 

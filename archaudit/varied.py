@@ -112,7 +112,7 @@ def vary(
     measured: dict[tuple[str, int], dict[str, int] | Exception] = {}
     planned: list[int] = []
     positional, named = varied.at(DEFAULT_POINTS[0])
-    ahead = workers() if trace_device(built.model, [*positional, *named.values()]) == "meta" else 1
+    together = workers() if trace_device(built.model, [*positional, *named.values()]) == "meta" else 1
 
     def plan(sizes: Sequence[int]) -> None:
         planned[:] = sizes
@@ -121,7 +121,7 @@ def vary(
         name = source.__name__
         if (name, size) not in measured:
             later = planned[planned.index(size) + 1 :] if size in planned else []
-            sizes = [size, *(n for n in later if (name, n) not in measured)][: ahead if name != "weights" else 1]
+            sizes = [size, *(n for n in later if (name, n) not in measured)][: together if name != "weights" else 1]
             for n, value in zip(sizes, run_all([_task(source, varied, n) for n in sizes]), strict=True):
                 measured[name, n] = value
         value = measured[name, size]

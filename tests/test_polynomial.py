@@ -108,7 +108,6 @@ def test_fit_many_evaluates_each_size_once_and_no_more_than_needed() -> None:
     assert fits["parameters"].verified_at == DEFAULT_POINTS[1:5]
 
 
-
 def test_ahead_is_told_the_sizes_the_fit_will_evaluate_at_least() -> None:
     """Oracle: the sizes evaluated, and the degree the values so far prove (that of the polynomial through them):
     before each evaluation ``ahead`` hears the sizes from this one to the last that a fit of the proved degree (at
@@ -127,6 +126,23 @@ def test_ahead_is_told_the_sizes_the_fit_will_evaluate_at_least() -> None:
     assert told == [p[0:3], p[1:3], p[2:4], p[3:5], p[4:5]]
     assert calls == p[:5]
     assert all(size in calls for sizes in told for size in sizes)
+
+
+def test_ahead_names_only_sizes_evaluated_when_a_count_is_no_polynomial() -> None:
+    """Oracle: the sizes evaluated. A count that is no polynomial (2^n) makes the fit refuse it after degree 4 has
+    failed at its seventh size; ``ahead`` must not name the eighth, which only a degree-5 fit (above max_degree)
+    would need."""
+    told: list[list[int]] = []
+    calls: list[int] = []
+
+    def evaluate(n: int) -> int:
+        calls.append(n)
+        return 2**n
+
+    with pytest.raises(NotPolynomialError):
+        fit_polynomial(evaluate, ahead=lambda sizes: told.append(list(sizes)))
+    assert calls == list(DEFAULT_POINTS[:7])  # degree 4 fitted on five, refused at the sixth or seventh
+    assert {size for sizes in told for size in sizes} <= set(calls)
 
 
 def test_ahead_follows_a_fit_that_fails_and_goes_up_a_degree() -> None:

@@ -119,8 +119,8 @@ SCENARIOS = textwrap.dedent(
 
     # vary side by side (three workers) and in a loop: a convolution with a kernel of 40 fails at T=31, the fifth
     # size of DEFAULT_POINTS, which a fit of the linear MACs never needs (121, 77, 48, 148): three workers measure
-    # the first three together (a fit needs at least three), then 148 alone (two values proved degree 1, which
-    # needs four), never 31. A model whose passes run on meta is measured ahead; this one is made to count as one.
+    # the first three together (a fit needs at least three), then 148 alone (the three values prove degree 1,
+    # which needs four), never 31. A model whose passes run on meta is measured ahead; this one is made to count as one.
     from torch import nn
     from archaudit import varied
     from archaudit.polynomial import parse_varied
