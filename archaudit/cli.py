@@ -648,9 +648,10 @@ def _version() -> str:
 
 
 GC_THRESHOLDS = (10_000, 50, 100)
-"""The CLI's garbage-collection thresholds (Python's are 700, 10, 10). After torch, a process holds some 170,000
-objects, and a full collection over them, which a command's own new objects trigger about once by default, costs
-about a tenth of a second: a command's objects mostly die young, by reference counting. See ``archaudit.cli.main``."""
+"""The CLI's garbage-collection thresholds (CPython 3.11's defaults are 700, 10, 10). After torch, a process holds
+some 170,000 objects, and a full collection over them, which a command's own new objects trigger about once by
+default, costs about a tenth of a second: a command's objects mostly die young, by reference counting. See
+``archaudit.cli.main``."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -717,9 +718,17 @@ def exit_process(code: int) -> NoReturn:
     closed by then (atomically written files included); a file the model's code left open and unflushed is not
     flushed, and a thread it left running is not waited for, as after a crash."""
     atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(BrokenPipeError, ValueError):  # the reader went away, or the stream was closed
-            stream.flush()
+    try:
+        if sys.stdout is not None:  # None where the process was started without one (`archaudit list >&-`)
+            sys.stdout.flush()
+    except (BrokenPipeError, ValueError):  # the reader went away (as in main), or the stream was closed
+        pass
+    except OSError as exc:  # a full disk, /dev/full: the output is lost, and the exit says so, as --output's would
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            print(f"archaudit: could not write standard output: {exc.strerror or exc}", file=sys.stderr)
+        code = code or EXIT_BAD_INPUT
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        sys.stderr.flush()
     os._exit(code)
 
 

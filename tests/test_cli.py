@@ -134,3 +134,19 @@ def test_a_command_collects_garbage_less_often_and_restores_the_thresholds_it_fo
     assert code == EXIT_OK, err
     assert seen.read_text() == repr(GC_THRESHOLDS) != repr(found)
     assert gc.get_threshold() == found
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_exit_process_says_when_the_output_cannot_be_written_and_exits_2():
+    """Oracle: the exit code and stderr of a process whose last output cannot be flushed (to /dev/full), and of
+    one that has no stdout at all; a normal exit would print a traceback, or fail on None."""
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    end = "from archaudit.cli import exit_process\n"
+    with open("/dev/full", "w") as full:
+        lost = subprocess.run([sys.executable, "-c", end + "print('lost')\nexit_process(0)"], stdout=full,
+                              stderr=subprocess.PIPE, text=True, env=buffered)
+    assert lost.returncode == EXIT_BAD_INPUT
+    assert lost.stderr == "archaudit: could not write standard output: No space left on device\n"
+    none = subprocess.run([sys.executable, "-c", end + "import sys\nsys.stdout = None\nexit_process(0)"],
+                          capture_output=True, text=True, env=buffered)
+    assert (none.returncode, none.stderr) == (EXIT_OK, "")
