@@ -2,8 +2,9 @@
 
 A :class:`Family` is a grid of hyperparameter axes and a list of components, each a function of a few axes
 that returns its parameter count through archaudit's analytic formulas (no module is built). The grid's
-totals are computed component by component: each component is evaluated over its own axes only, then the
-arrays are broadcast-added over the whole grid with numpy, so millions of configurations cost milliseconds.
+totals are computed component by component: each component is evaluated over its own axes only, the small
+arrays are broadcast-added with numpy, and a grid of millions is summed and searched a block at a time
+(:func:`grid_blocks`), never held whole, so millions of configurations cost milliseconds.
 
 For a claimed figure the solver reports how many configurations it admits, the nearest ones, and, when none
 matches, why: a range argument (the claim lies outside every total the grid can produce) or a modular one
@@ -46,6 +47,17 @@ class Family:
     components: tuple[Component, ...]
     build: Callable[..., Any] | None = field(default=None, repr=False)
     """Optional: builds a real module for a configuration (``build(**config)``), for cross-checks."""
+
+    def __post_init__(self) -> None:
+        """A grid has at least one configuration: every axis takes a value, and every component names axes."""
+        names = [a.name for a in self.axes]
+        for axis in self.axes:
+            if not axis.values:
+                raise ValueError(f"family {self.name!r}: axis {axis.name!r} has no values")
+        for component in self.components:
+            unknown = [n for n in component.axes if n not in names]
+            if unknown:
+                raise ValueError(f"family {self.name!r}: component {component.name!r} names no axis {unknown[0]!r}")
 
     @property
     def size(self) -> int:
@@ -169,13 +181,6 @@ class SolverResult:
         return self.configurations / self.seconds if self.seconds > 0 else float("inf")
 
 
-def modular_argument(totals: np.ndarray, claimed: int) -> str:
-    """ "every total is ≡ r (mod g)" when the claim is not, else ""."""
-    flat = totals.ravel()
-    base = int(flat.min())
-    return _modular(base, int(np.gcd.reduce(flat - base)) if flat.size > 1 else 0, claimed)
-
-
 def _modular(base: int, g: int, claimed: int) -> str:
     """The argument for totals ``base + multiples of g`` (``g`` their differences' greatest common divisor)."""
     if g <= 1:
@@ -211,7 +216,7 @@ def solve(family: Family, figure: Figure, *, nearest: int = 5) -> SolverResult:
     first for the range, the matches and the k-th smallest distance, the second for the configurations within it
     (and the totals' common difference, when an argument needs it)."""
     start = time.perf_counter()
-    low = math.ceil(figure.low - 1e-9)
+    low = math.ceil(figure.low - 1e-9) if math.isfinite(figure.low) else None  # None: "at most", no lower end
     high = math.floor(figure.high + 1e-9) if math.isfinite(figure.high) else None
     value = round(figure.value)
     k = max(0, min(nearest, family.size))
@@ -223,7 +228,10 @@ def solve(family: Family, figure: Figure, *, nearest: int = 5) -> SolverResult:
         lo, hi = int(block.min()), int(block.max())
         smallest = lo if smallest is None else min(smallest, lo)
         largest = hi if largest is None else max(largest, hi)
-        inside = block >= low if high is None else (block >= low) & (block <= high)
+        if low is None:
+            inside = block <= high if high is not None else np.ones(block.shape, dtype=bool)
+        else:
+            inside = block >= low if high is None else (block >= low) & (block <= high)
         exact += int(np.count_nonzero(inside))
         if k:
             if scratch.size < block.size:
