@@ -52,7 +52,22 @@ class _UsageError(Exception):
 
 
 def _emit(text: str) -> None:
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    """A command's output, to standard output; one that cannot take it (closed, a full disk) is an
+    :class:`~archaudit.output.OutputError` (exit 2, one line), as an ``--output`` file's would be. A reader that
+    went away (``| head``) is main's ``BrokenPipeError``."""
+    from .output import OutputError
+
+    if sys.stdout is None:
+        raise OutputError(
+            "standard output is closed: nothing can be written (give --output PATH where a command has it)"
+        )
+    try:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"standard output: cannot be written: {exc.strerror or exc}") from None
 
 
 def _cmd_params(args: argparse.Namespace) -> int:

@@ -150,3 +150,17 @@ def test_exit_process_says_when_the_output_cannot_be_written_and_exits_2():
     none = subprocess.run([sys.executable, "-c", end + "import sys\nsys.stdout = None\nexit_process(0)"],
                           capture_output=True, text=True, env=buffered)
     assert (none.returncode, none.stderr) == (EXIT_OK, "")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_command_whose_output_cannot_be_written_says_so_in_one_line_and_exits_2():
+    """Oracle: exit code and stderr of ``archaudit list`` writing to /dev/full and with its stdout closed."""
+    script = str(Path(sys.executable).with_name("archaudit"))
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([script, "list"], stdout=full, stderr=subprocess.PIPE, text=True)
+    assert (done.returncode, done.stderr) == (
+        EXIT_BAD_INPUT, "archaudit: standard output: cannot be written: No space left on device\n"
+    )
+    closed = subprocess.run(f"{script} list >&-", shell=True, stderr=subprocess.PIPE, text=True)
+    assert closed.returncode == EXIT_BAD_INPUT
+    assert closed.stderr.startswith("archaudit: standard output is closed") and closed.stderr.count("\n") == 1
