@@ -308,7 +308,7 @@ def main() -> None:
               "(archaudit.trace.lend_dynamo_config). What `memory` pays beyond a trace is the fake mode's work per "
               "op and, in each process at its first pass, its import of torch's symbolic shapes (sympy) at its "
               "first uncached op and of torch.distributed.tensor at its first view (torch's C++ dispatch of a "
-              "tensor subclass looks DTensor up), which makes a process's first pass about twice as long as its next. "
+              "tensor subclass looks DTensor up), which makes a process's first pass the longest. "
               "`memory --vary` needs five training passes, which two processes share.", ""]
     lines += section5
 
