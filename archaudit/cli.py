@@ -67,7 +67,12 @@ def _emit(text: str) -> None:
     except BrokenPipeError:
         raise
     except OSError as exc:
+        _lost.append(exc)  # said once, here: exit_process's last flush fails again on what is still buffered
         raise OutputError(f"standard output: cannot be written: {exc.strerror or exc}") from None
+
+
+_lost: list[OSError] = []
+"""The write errors a command's output met (see :func:`_emit`)."""
 
 
 def _cmd_params(args: argparse.Namespace) -> int:
@@ -739,8 +744,9 @@ def exit_process(code: int) -> NoReturn:
     except (BrokenPipeError, ValueError):  # the reader went away (as in main), or the stream was closed
         pass
     except OSError as exc:  # a full disk, /dev/full: the output is lost, and the exit says so, as --output's would
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            print(f"archaudit: could not write standard output: {exc.strerror or exc}", file=sys.stderr)
+        if not _lost:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                print(f"archaudit: could not write standard output: {exc.strerror or exc}", file=sys.stderr)
         code = code or EXIT_BAD_INPUT
     with contextlib.suppress(OSError, ValueError, AttributeError):
         sys.stderr.flush()
