@@ -216,8 +216,10 @@ def solve(family: Family, figure: Figure, *, nearest: int = 5) -> SolverResult:
     first for the range, the matches and the k-th smallest distance, the second for the configurations within it
     (and the totals' common difference, when an argument needs it)."""
     start = time.perf_counter()
-    low = math.ceil(figure.low - 1e-9) if math.isfinite(figure.low) else None  # None: "at most", no lower end
-    high = math.floor(figure.high + 1e-9) if math.isfinite(figure.high) else None
+    # an open end ("at most", "at least") is int64's own bound: every total lies within it
+    bounds = np.iinfo(np.int64)
+    low = math.ceil(figure.low - 1e-9) if math.isfinite(figure.low) else int(bounds.min)
+    high = math.floor(figure.high + 1e-9) if math.isfinite(figure.high) else int(bounds.max)
     value = round(figure.value)
     k = max(0, min(nearest, family.size))
     exact, smallest, largest = 0, None, None
@@ -228,11 +230,7 @@ def solve(family: Family, figure: Figure, *, nearest: int = 5) -> SolverResult:
         lo, hi = int(block.min()), int(block.max())
         smallest = lo if smallest is None else min(smallest, lo)
         largest = hi if largest is None else max(largest, hi)
-        if low is None:
-            inside = block <= high if high is not None else np.ones(block.shape, dtype=bool)
-        else:
-            inside = block >= low if high is None else (block >= low) & (block <= high)
-        exact += int(np.count_nonzero(inside))
+        exact += int(np.count_nonzero((block >= low) & (block <= high)))
         if k:
             if scratch.size < block.size:
                 scratch = np.empty(block.size, dtype=np.int64)
@@ -265,7 +263,7 @@ def solve(family: Family, figure: Figure, *, nearest: int = 5) -> SolverResult:
         elif figure.low > largest:
             arguments.append(f"the largest configuration has {largest:,} parameters, fewer than {figure.text} needs")
         if modular_wanted:
-            modular = _modular(smallest, g if family.size > 1 else 0, int(figure.value))
+            modular = _modular(smallest, g, int(figure.value))  # g is 0 for one configuration
             if modular:
                 arguments.append(modular)
         if not arguments:
