@@ -31,8 +31,9 @@ The rules, per family (``F`` is the forward MACs of the call):
   (``T*g*h*x``) iff the layer's input needs a gradient; the state's gradient through ``W_hh`` (``g*h*r`` a step) for
   ``T - B`` steps (every step but each sequence's first, whose state is the initial one) iff anything in or before
   the layer needs a gradient, and for the first steps too iff the initial ``h`` requires grad; through ``W_hr``
-  (``r*h`` a step) iff anything does; each weight's gradient for all ``T`` steps (the first step's product with a
-  zero state is still computed) iff it is trainable.
+  (``r*h`` a step) for the same ``T - B`` steps iff anything does, and for the first steps iff anything but ``W_hr``
+  does (the first step's state comes before ``W_hr`` is applied); each weight's gradient for all ``T`` steps (the
+  first step's product with a zero state is still computed) iff it is trainable.
 * ``recurrent_cell``: ``dx`` through ``W_ih`` iff the input needs a gradient, through ``W_hh`` iff the given ``h``
   does; weight gradients as ``linear``.
 * ``bilinear``: estimated (the record says so): ``dx1`` ``rows*out*(in1*in2 + in1)``, ``dx2`` ``rows*out*(in1*in2 +
@@ -350,18 +351,25 @@ def recurrent_backward(m: nn.RNNBase, call: Call, grads: Grads, forward: MacCoun
     for layer in range(s.num_layers):
         ih = steps * g * h * s.layer_input(layer)
         hh = g * h * r
-        hr = steps * r * h if s.proj_size else 0
+        hr = r * h if s.proj_size else 0
         layer_trainable = False
         for direction in range(s.directions):
             suffix = f"_l{layer}" + ("_reverse" if direction else "")
             w_ih, w_hh = getattr(m, f"weight_ih{suffix}"), getattr(m, f"weight_hh{suffix}")
             w_hr = getattr(m, f"weight_hr{suffix}", None)
-            own = _trainable(
-                w_ih, w_hh, w_hr, getattr(m, f"bias_ih{suffix}", None), getattr(m, f"bias_hh{suffix}", None)
+            # A hidden state of a sequence's first step needs a gradient iff the step's input, the initial state or
+            # a weight or bias it reads does; W_hr is not among them (it is applied after), but a later step reads
+            # the state W_hr made, so there it counts too.
+            before_hr = _trainable(
+                w_ih, w_hh, getattr(m, f"bias_ih{suffix}", None), getattr(m, f"bias_hh{suffix}", None)
             )
-            active = x_needs or state or own
-            inputs += ih * x_needs + hh * (steps - sequences) * active + hh * sequences * h0 + hr * active
-            weights += ih * _trainable(w_ih) + steps * hh * _trainable(w_hh) + hr * _trainable(w_hr)
+            own = before_hr or _trainable(w_hr)
+            active, first = x_needs or state or own, x_needs or state or before_hr
+            later = steps - sequences
+            inputs += (
+                ih * x_needs + hh * later * active + hh * sequences * h0 + hr * (later * active + sequences * first)
+            )
+            weights += ih * _trainable(w_ih) + steps * hh * _trainable(w_hh) + steps * hr * _trainable(w_hr)
             layer_trainable = layer_trainable or own
         x_needs = x_needs or state or layer_trainable
     return Backward(input=inputs, weight=weights)

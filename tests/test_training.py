@@ -452,3 +452,15 @@ def test_json_totals_are_sums_of_the_records() -> None:
     assert data["total"] == data["forward"] + data["backward"]
     text = {"name", "type", "note", "exactness"}
     assert all(isinstance(v, int) for m in modules for k, v in m.items() if k not in text)
+
+
+@pytest.mark.parametrize("length", [1, 2, 3])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_a_projected_lstm_with_only_its_projection_trainable(length: int, bidirectional: bool) -> None:
+    """Oracle: FlopCounterMode on meta (forward + backward). Only W_hr trains: a sequence's first step needs no
+    gradient of its hidden state (nothing before it trains: the initial state is a constant), every later one does,
+    to reach W_hr through the previous step's projected state (found by the property test above:
+    LSTM(1, 2, proj_size=1, bias=False), 2 steps of 1 sequence, counted 2 MACs over)."""
+    model = nn.LSTM(1, 2, bias=False, proj_size=1, bidirectional=bidirectional, device="meta")
+    freeze(model, [True, True, False])  # weight_ih, weight_hh frozen; weight_hr trains
+    check_against_oracle(model, [meta(length, 2, 1)])
