@@ -14,8 +14,11 @@ math kernel and saves the full score matrix, meta's LSTM runs cell by cell, and 
   hooks keep a stack, as :func:`archaudit.trace.capture` does), to the first such call when several save it.
   Tensors are de-duplicated by storage (views of one storage count once, at the storage's full size), and
   storages of parameters and buffers are left out (they are weights). Only storages still alive when the
-  forward returns count: those are what the backward pass holds. The model's inputs count where a layer saves
-  them. Stock RNN layers run their real forward here (the trace stubs them); on oneDNN their run-time workspace,
+  forward returns count: those are what the backward pass holds (the hook saves an alias of each tensor, so a
+  saved tensor lives exactly as long as the node that saved it, as without hooks: a branch whose output is
+  dropped frees what it saved). The model's inputs count where a layer saves them. On fake tensors, a call of
+  a block repeated in the model (a transformer's layers) is measured once and replayed at its twins, with the
+  same figures (:class:`_Repeats`; ``MemoryMeter(replay=False)`` runs every call). Stock RNN layers run their real forward here (the trace stubs them); on oneDNN their run-time workspace,
   whose size only oneDNN knows, counts 0 (noted in the audit when such a layer ran).
 * **Weights** are parameters at their dtype, tied tensors once (at the first module path holding them, as
   :func:`archaudit.walker.audit_params` counts them); **buffers** are reported apart. **Gradients**: trainable
@@ -46,16 +49,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import enum
 import sys
+import types
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
-from torch.utils._pytree import tree_leaves
+from torch.utils._pytree import tree_flatten, tree_leaves, tree_unflatten
 
 from .errors import ArchauditError, ForwardError
 from .inputs import InputSpec, zero_tensors
@@ -326,6 +331,7 @@ class _LiveTracker:
         self.finalizers: list[weakref.finalize[Any, Any]] = []
         self.ops: set[str] = set()
         self.workspaces: list[weakref.ref[torch.Tensor]] = []
+        self.window: _Window | None = None
 
     def track(self, tensor: torch.Tensor) -> None:
         key = storage_key(tensor)
@@ -341,6 +347,12 @@ class _LiveTracker:
             entry[1] += 1
         self.finalizers.append(weakref.finalize(tensor, self._release, key))
 
+    def hold(self, tensor: torch.Tensor) -> None:
+        """Another tensor on a tracked storage (a saved alias) keeps it alive as long as itself; an untracked storage
+        stays untracked."""
+        if storage_key(tensor) in self.live:
+            self.track(tensor)
+
     def _release(self, key: int) -> None:
         entry = self.live.get(key)
         if entry is None:
@@ -353,6 +365,9 @@ class _LiveTracker:
     def mark(self) -> None:
         if self.current > self.peak:
             self.peak, self.peak_path = self.current, self.stack[-1] if self.stack else ""
+        window = self.window
+        if window is not None and self.current - window.entry > window.rise:
+            window.rise, window.path = self.current - window.entry, self.stack[-1] if self.stack else ""
 
     def op(self, func: Any, out: Any) -> None:
         """One op ran and returned ``out``: its tensors are tracked and the peak read. A oneDNN RNN's workspace (its
@@ -375,6 +390,16 @@ class _LiveTracker:
         for finalizer in self.finalizers:
             finalizer.detach()
         self.finalizers.clear()
+
+
+@dataclass
+class _Window:
+    """What :class:`_LiveTracker` sees during one module call: the most bytes it added over those alive at its start
+    (``rise``), and the innermost module path running then."""
+
+    entry: int
+    rise: int = 0
+    path: str = ""
 
 
 _PRIM_DEVICE = torch.ops.prim.device.default
@@ -442,6 +467,399 @@ class _Saved:
         return found
 
 
+# --- repeated blocks -------------------------------------------------------------------------------------------
+#
+# A stack of identical blocks (a transformer's layers) runs the same ops at every layer: the fake mode's work per
+# op, which is most of a pass, is paid once per layer for one answer. So a training pass on fake tensors measures a
+# block's call once and replays what it did at each later call of a twin: a module whose every attribute, parameter
+# shape and submodule is the same, called with inputs of the same shapes, in the same grad and autocast state. The
+# replay leaves the pass as the call would have: the same outputs (fresh storages of the same layouts, with an
+# autograd node over the same inputs), the same saved storages charged to the same relative module paths and held
+# as long as that node, and the same rise of live bytes above those alive at the call, largest storage and ops.
+#
+# A call is replayed only when what it did can be read off it completely; otherwise every call of it runs: it
+# changed its module or the grad or autocast state, an outer storage died during it, it saved or returned a storage
+# it did not make (a weight, a plain tensor attribute, an input returned as it is), it left a storage alive that
+# neither its output nor its saved tensors hold, its autograd graph reads a tensor that is neither its input nor its
+# own parameter, it returns more than one tensor that needs gradients, or an attribute or argument is anything but a
+# plain value, a function or a class (an object's state is not read). A forward that reads state outside its module
+# and inputs (a global, a counter in another object) is not detected: ``MemoryMeter(replay=False)`` runs every call.
+
+_PLAIN = (bool, int, float, complex, str, bytes, type(None), torch.dtype, torch.device, torch.layout, enum.Enum)
+_BY_IDENTITY = (types.FunctionType, types.BuiltinFunctionType, type)
+_GRAPH_LIMIT = 100_000
+"""Most autograd nodes one block's graph is walked through before its call is left to run unreplayed."""
+
+
+class _Unreadable(Exception):
+    """A call's effect, or a value a forward may read, that cannot be read off completely: the call runs."""
+
+
+def _encode(value: Any, depth: int = 0) -> Any:
+    """A hashable stand-in for a value a forward may read: plain values by type and value, functions and classes by
+    identity, sequences and sets element-wise, an empty dict as such; anything else is :class:`_Unreadable`."""
+    if isinstance(value, _PLAIN):
+        return (type(value), value)
+    if isinstance(value, _BY_IDENTITY):
+        return ("object", id(value))
+    if isinstance(value, (tuple, list, set, frozenset)) and depth < 8:
+        items = [_encode(item, depth + 1) for item in value]
+        if isinstance(value, (set, frozenset)):
+            items.sort(key=repr)
+        return (type(value), tuple(items))
+    if isinstance(value, dict) and not value:
+        return (type(value), ())
+    raise _Unreadable
+
+
+def _layout(tensor: torch.Tensor) -> tuple[Any, ...]:
+    return (tuple(tensor.shape), tuple(tensor.stride()), tensor.storage_offset(), tensor.dtype, tensor.requires_grad)
+
+
+_BUSY = object()
+
+
+def _module_shape(module: nn.Module, memo: dict[int, Any]) -> Any:
+    """What a module's forward can read of itself, hashable (``None`` where something is :class:`_Unreadable`): its
+    class, its attributes, its parameters' and buffers' layouts and its submodules', recursively. A forward hook
+    anywhere makes it unreadable (a hook's effect is the hook's)."""
+    key = id(module)
+    if key in memo:
+        return None if memo[key] is _BUSY else memo[key]
+    memo[key] = _BUSY
+    try:
+        parts: list[Any] = [("class", id(type(module)))]
+        for name, value in sorted(module.__dict__.items()):
+            if name in ("_parameters", "_buffers", "_modules") or getattr(value, "__archaudit_replay__", False):
+                continue
+            parts.append((name, _encode(value)))
+        parts += [("parameter", k, None if p is None else _layout(p)) for k, p in module._parameters.items()]
+        parts += [("buffer", k, None if b is None else _layout(b)) for k, b in module._buffers.items()]
+        for name, child in module._modules.items():
+            shape = None if child is None else _module_shape(child, memo)
+            if child is not None and shape is None:
+                raise _Unreadable
+            parts.append(("module", name, shape))
+        found: Any = tuple(parts)
+    except _Unreadable:
+        found = None
+    memo[key] = found
+    return found
+
+
+def _state() -> tuple[Any, ...]:
+    return (
+        torch.is_grad_enabled(),
+        torch.is_inference_mode_enabled(),
+        torch.is_autocast_enabled("cpu"),
+        torch.get_autocast_dtype("cpu"),
+    )
+
+
+def _relative(path: str, base: str) -> str:
+    """``path`` below ``base`` (``""`` for ``base`` itself); a path outside it is :class:`_Unreadable`."""
+    if path == base:
+        return ""
+    if base and path.startswith(base + "."):
+        return path[len(base) + 1 :]
+    raise _Unreadable
+
+
+def _join(base: str, relative: str) -> str:
+    return f"{base}.{relative}" if relative else base
+
+
+def _extent(tensor: torch.Tensor) -> int:
+    """Bytes a storage needs for ``tensor``'s layout from its offset on."""
+    if tensor.numel() == 0:
+        return 0
+    last = sum((size - 1) * stride for size, stride in zip(tensor.shape, tensor.stride(), strict=True))
+    return (last + 1) * tensor.element_size()
+
+
+@dataclass(frozen=True)
+class _Effect:
+    """What one call left in a pass, relative to its inputs and its module path."""
+
+    news: tuple[int, ...]
+    """Bytes of each storage the call made that was alive when it returned, in the order it made them."""
+    outputs: tuple[tuple[Any, ...], ...]
+    """Per output leaf: ``("new", storage index, shape, stride, dtype, requires_grad)`` or ``("value", value)``."""
+    spec: Any
+    saved: tuple[tuple[str, int, str], ...]
+    """Per saved tensor alive when it returned, in order, with the module path it is charged to: ``("new", storage
+    index, path)`` or ``("input", leaf index, path)``. Each lives as long as the node that saved it (the pass saves
+    aliases, :func:`_run`), and every node of the call alive when it returned lives as long as its output's."""
+    rise: int
+    rise_path: str
+    """The most bytes the call added over those alive at its start, and the module path running then. The largest
+    storage and the ops of a replayed call are its twin's, already counted in the pass."""
+
+
+class _Replay(torch.autograd.Function):
+    """The autograd node a replayed call's outputs hang from: over the inputs that need gradients (so it holds
+    their graphs as the call's nodes did) and holding the storages the call saved. It has no backward: a pass
+    never runs one."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, build: Callable[[], tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]], *inputs: Any
+    ) -> Any:
+        outputs, fixed, held = build()
+        ctx.held = held
+        ctx.mark_non_differentiable(*fixed)
+        return tuple(outputs)
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:  # pragma: no cover - a memory pass never runs backward
+        raise RuntimeError("a replayed block has no backward")
+
+
+class _Repeats:
+    """A training pass's repeated blocks: each twin's first call measured, the later ones replayed (see above)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        paths: dict[int, str],
+        mode: _FakeCPU,
+        tracker: _LiveTracker,
+        saved: _Saved,
+        exclude: set[int],
+    ) -> None:
+        self.mode, self.tracker, self.saved, self.exclude = mode, tracker, saved, exclude
+        self.effects: dict[Any, _Effect | None] = {}
+        memo: dict[int, Any] = {}
+        found: dict[Any, list[tuple[str, nn.Module]]] = {}
+        for path, module in model.named_modules():
+            if path and "forward" not in module.__dict__:
+                shape = _module_shape(module, memo)
+                if shape is not None and all(paths.get(id(m)) == _join(path, n) for n, m in module.named_modules()):
+                    found.setdefault(shape, []).append((path, module))
+        twins = sorted((path for group in found.values() if len(group) > 1 for path, _ in group), key=len)
+        named = dict(model.named_modules())
+        self.blocks: list[tuple[str, nn.Module]] = []
+        for path in twins:  # outermost first: a block inside a replayed block never runs
+            if not any(path.startswith(outer + ".") for outer, _ in self.blocks):
+                self.blocks.append((path, named[path]))
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        for path, module in self.blocks:
+            object.__setattr__(module, "forward", self._forward(module, path))
+        try:
+            yield
+        finally:
+            for _, module in self.blocks:
+                module.__dict__.pop("forward", None)
+
+    def _forward(self, module: nn.Module, path: str) -> Callable[..., Any]:
+        original = types.MethodType(type(module).forward, module)
+
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            if self.tracker.window is not None or self.mode.tracker is None:
+                return original(*args, **kwargs)  # inside a block being measured, or a pass not tracked
+            shape = _module_shape(module, {})
+            leaves, spec = tree_flatten((args, kwargs))
+            try:
+                key = (shape, spec, self._inputs(leaves), _state())
+            except _Unreadable:
+                key = None
+            if shape is None or key is None:
+                return original(*args, **kwargs)
+            if key not in self.effects:
+                output, self.effects[key] = self._measure(module, path, original, args, kwargs, leaves, shape)
+                return output
+            effect = self.effects[key]
+            if effect is None:
+                return original(*args, **kwargs)
+            return self._replay(effect, module, path, leaves)
+
+        forward.__archaudit_replay__ = True  # type: ignore[attr-defined]  # skipped by _module_shape
+        return forward
+
+    def _inputs(self, leaves: list[Any]) -> tuple[Any, ...]:
+        parts: list[Any] = []
+        storages: dict[int, int] = {}
+        for leaf in leaves:
+            if isinstance(leaf, torch.Tensor):
+                key = storage_key(leaf)
+                if key in self.exclude:
+                    raise _Unreadable  # a weight passed in
+                shared = storages.setdefault(key, len(storages))
+                parts.append((type(leaf), _layout(leaf), leaf.is_leaf, storage_bytes(leaf), shared))
+            else:
+                parts.append(_encode(leaf))
+        return tuple(parts)
+
+    def _measure(
+        self,
+        module: nn.Module,
+        path: str,
+        original: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        leaves: list[Any],
+        shape: Any,
+    ) -> tuple[Any, _Effect | None]:
+        tracker = self.tracker
+        before, count, workspaces, state = set(tracker.live), len(self.saved.entries), len(tracker.workspaces), _state()
+        window = tracker.window = _Window(tracker.current)
+        try:
+            output = original(*args, **kwargs)
+        finally:
+            tracker.window = None
+        try:
+            if _state() != state or _module_shape(module, {}) != shape or len(tracker.workspaces) != workspaces:
+                raise _Unreadable
+            effect = self._effect(module, path, output, leaves, before, count, window)
+        except _Unreadable:
+            effect = None
+        return output, effect
+
+    def _effect(
+        self,
+        module: nn.Module,
+        path: str,
+        output: Any,
+        leaves: list[Any],
+        before: set[int],
+        count: int,
+        window: _Window,
+    ) -> _Effect:
+        live = self.tracker.live
+        if not before <= live.keys():
+            raise _Unreadable  # an outer storage died during the call
+        news = [key for key in live if key not in before]  # in the order the call made them
+        index = {key: i for i, key in enumerate(news)}
+        out_leaves, spec = tree_flatten(output)
+        outputs: list[tuple[Any, ...]] = []
+        returned: set[int] = set()
+        graded = [t for t in out_leaves if isinstance(t, torch.Tensor) and t.requires_grad]
+        if len(graded) > 1 or any(t.grad_fn is None for t in graded):
+            raise _Unreadable
+        for leaf in out_leaves:
+            if not isinstance(leaf, torch.Tensor):
+                _encode(leaf)
+                outputs.append(("value", leaf))
+                continue
+            key = storage_key(leaf)
+            if key not in index or key in returned or leaf.storage_offset() or storage_bytes(leaf) != _extent(leaf):
+                raise _Unreadable
+            returned.add(key)
+            outputs.append(("new", index[key], tuple(leaf.shape), tuple(leaf.stride()), leaf.dtype, leaf.requires_grad))
+        tensors = [(j, leaf) for j, leaf in enumerate(leaves) if isinstance(leaf, torch.Tensor)]
+        saved: list[tuple[str, int, str]] = []
+        held: set[int] = set()
+        for ref, key, _, where in self.saved.entries[count:]:
+            tensor = ref()
+            if tensor is None or key in self.exclude:
+                continue
+            relative = _relative(where, path)
+            if key in index:
+                saved.append(("new", index[key], relative))
+                held.add(key)
+                continue
+            same = [j for j, leaf in tensors if storage_key(leaf) == key]
+            if not same:
+                raise _Unreadable  # a storage from outside the call
+            saved.append(("input", same[0], relative))
+        if (saved and not graded) or any(key not in returned and key not in held for key in news):
+            raise _Unreadable
+        if graded:
+            self._check_graph(graded[0], module, tensors)
+        return _Effect(
+            news=tuple(live[key][0] for key in news),
+            outputs=tuple(outputs),
+            spec=spec,
+            saved=tuple(saved),
+            rise=window.rise,
+            rise_path=_relative(window.path, path) if window.rise > 0 else "",
+        )
+
+    @staticmethod
+    def _check_graph(output: torch.Tensor, module: nn.Module, tensors: list[tuple[int, torch.Tensor]]) -> None:
+        """The output's autograd graph, walked down to the inputs, reads only the inputs and the module's own
+        parameters, and every input that needs gradients: the replay's one node over those inputs holds what the
+        call's nodes held."""
+        wanted = [leaf for _, leaf in tensors if leaf.requires_grad]
+        stops = {id(leaf.grad_fn): i for i, leaf in enumerate(wanted) if leaf.grad_fn is not None}
+        leaf_inputs = {id(leaf): i for i, leaf in enumerate(wanted) if leaf.grad_fn is None}
+        own = {id(p) for p in module.parameters()}
+        reached: set[int] = set()
+        seen: set[int] = set()
+        pending = [output.grad_fn]
+        while pending:
+            node = pending.pop()
+            if node is None or id(node) in seen:
+                continue
+            seen.add(id(node))
+            if len(seen) > _GRAPH_LIMIT:
+                raise _Unreadable
+            if id(node) in stops:
+                reached.add(stops[id(node)])
+                continue
+            variable = getattr(node, "variable", None)
+            if variable is not None:  # an AccumulateGrad: a leaf's
+                if id(variable) in leaf_inputs:
+                    reached.add(leaf_inputs[id(variable)])
+                elif id(variable) not in own:
+                    raise _Unreadable
+                continue
+            pending.extend(next_node for next_node, _ in node.next_functions)
+        if len(reached) != len(wanted):
+            raise _Unreadable
+
+    def _replay(self, effect: _Effect, module: nn.Module, path: str, leaves: list[Any]) -> Any:
+        tracker, mode = self.tracker, self.mode
+        entry = tracker.current
+        made: list[torch.Tensor] = []
+        saved_objects: list[torch.Tensor] = []
+
+        def build() -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+            layouts = {part[1]: part for part in effect.outputs if part[0] == "new"}
+            for i, size in enumerate(effect.news):
+                if i in layouts:
+                    _, _, shape, stride, dtype, _ = layouts[i]
+                    made.append(torch.empty_strided(shape, stride, dtype=dtype, device="cpu"))
+                else:
+                    made.append(torch.empty(size, dtype=torch.uint8, device="cpu"))
+            for kind, i, _ in effect.saved:
+                if kind == "new":
+                    saved_objects.append(made[i].detach() if i in layouts else made[i])
+                else:
+                    saved_objects.append(leaves[i].detach())
+            outputs = [made[part[1]] for part in effect.outputs if part[0] == "new"]
+            fixed = [made[part[1]] for part in effect.outputs if part[0] == "new" and not part[5]]
+            # the node holds what the call saved, as the call's nodes did; an output it did not save it does not
+            return outputs, fixed, saved_objects
+
+        mode.tracker = None  # the replay's own ops are not the pass's
+        try:
+            graded = [leaf for leaf in leaves if isinstance(leaf, torch.Tensor) and leaf.requires_grad]
+            if any(part[0] == "new" and part[5] for part in effect.outputs):
+                if not graded:  # the call's gradients come from its own parameters alone
+                    graded = [next(p for p in module.parameters() if p.requires_grad)]
+                tensors = list(_Replay.apply(build, *graded))  # type: ignore[no-untyped-call]  # unannotated in torch
+            else:
+                tensors = build()[0]
+        finally:
+            mode.tracker = tracker
+        tracked = {id(leaf) for leaf in leaves}  # an input is tracked already, where it was made
+        for tensor in (*made, *saved_objects):
+            if id(tensor) not in tracked:
+                tracked.add(id(tensor))
+                tracker.track(tensor)
+        for (_, _, relative), tensor in zip(effect.saved, saved_objects, strict=True):
+            where = _join(path, relative)
+            self.saved.entries.append((weakref.ref(tensor), storage_key(tensor), storage_bytes(tensor), where))
+        if entry + effect.rise > tracker.peak:
+            tracker.peak, tracker.peak_path = entry + effect.rise, _join(path, effect.rise_path)
+        returned = iter(tensors)
+        flat = [next(returned) if part[0] == "new" else part[1] for part in effect.outputs]
+        return tree_unflatten(flat, effect.spec)
+
+
 # --- the passes ------------------------------------------------------------------------------------------------
 
 
@@ -486,11 +904,13 @@ def _run(
     *,
     grad: bool,
     precision: Precision,
+    replay: bool = True,
 ) -> _Pass:
     """One forward of ``model`` with ``state`` (fake tensors of ``mode``) swapped in, or of a zero CPU copy as it is
     (``state=None``): with ``grad``, a training step's (train mode, saved tensors charged per module call), else
-    inference's (eval mode, no autograd); live activation bytes are tracked op by op either way. Every module's mode
-    is restored afterwards."""
+    inference's (eval mode, no autograd); live activation bytes are tracked op by op either way. A training pass on
+    fake tensors replays repeated blocks where ``replay`` (:class:`_Repeats`). Every module's mode is restored
+    afterwards."""
     paths = {id(m): name for name, m in model.named_modules()}
     stack: list[str] = []
     saved = _Saved([])
@@ -509,8 +929,21 @@ def _run(
             stack.pop()
 
     def pack(tensor: torch.Tensor) -> torch.Tensor:
-        saved.entries.append((weakref.ref(tensor), storage_key(tensor), storage_bytes(tensor), stack[-1]))
-        return tensor
+        # Autograd holds what this returns for as long as the node saving it. The tensor itself would hold its own
+        # grad_fn: a node saving its output (a ReLU's, a softmax's) and that output would hold each other, and the
+        # node's whole graph would outlive its call until Python's cycle collector ran (when, depends on
+        # allocations), as autograd without hooks never keeps it. An alias on the same storage is held as autograd
+        # holds a saved tensor.
+        tracking, mode.tracker = mode.tracker, None  # the alias is no op of the model's
+        try:
+            alias = tensor.detach()
+        finally:
+            mode.tracker = tracking
+        tracker.hold(alias)
+        if any(ref() is tensor for ref in tracker.workspaces):  # a oneDNN workspace's alias is one too
+            tracker.workspaces.append(weakref.ref(alias))
+        saved.entries.append((weakref.ref(alias), storage_key(alias), storage_bytes(alias), stack[-1]))
+        return alias
 
     def unpack(tensor: torch.Tensor) -> torch.Tensor:
         return tensor
@@ -524,6 +957,11 @@ def _run(
     modes = [(module, module.training) for module in model.modules()]
     try:
         model.train(grad)
+        repeats = (
+            _Repeats(model, paths, mode, tracker, saved, exclude)
+            if replay and grad and isinstance(mode, _FakeCPU)
+            else None
+        )
         for tensor in (*inputs, *keywords.values()):
             tracker.track(tensor)
         tracker.mark()
@@ -533,6 +971,7 @@ def _run(
             torch.set_grad_enabled(grad),
             autocast,
             torch.autograd.graph.saved_tensors_hooks(pack, unpack),
+            repeats.installed() if repeats is not None else contextlib.nullcontext(),
         ):
             mode.tracker = tracker
             try:
@@ -656,10 +1095,11 @@ class MemoryMeter:
         precision: Precision | str = "fp32",
         registry: FormulaRegistry = REGISTRY,
         on: str = "auto",
+        replay: bool = True,
     ) -> None:
         if on not in MEASURED_ON:
             raise ValueError(f"{on=}: one of {', '.join(MEASURED_ON)}")
-        self.model, self.on = model, on
+        self.model, self.on, self.replay = model, on, replay
         self.optimizer, self.precision = parse_optimizer(optimizer), parse_precision(precision)
         params = audit_params(model, registry=registry)  # refuses lazy modules; weights per path, ties once
         self.built_on = model_device(model)
@@ -801,6 +1241,7 @@ class MemoryMeter:
             setting.exclude,
             grad=grad,
             precision=self.precision,
+            replay=self.replay,
         )
 
     def training_bytes(
