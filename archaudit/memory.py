@@ -18,8 +18,9 @@ math kernel and saves the full score matrix, meta's LSTM runs cell by cell, and 
   saved tensor lives exactly as long as the node that saved it, as without hooks: a branch whose output is
   dropped frees what it saved). The model's inputs count where a layer saves them. On fake tensors, a call of
   a block repeated in the model (a transformer's layers) is measured once and replayed at its twins, with the
-  same figures (:class:`_Repeats`; ``MemoryMeter(replay=False)`` runs every call). Stock RNN layers run their real forward here (the trace stubs them); on oneDNN their run-time workspace,
-  whose size only oneDNN knows, counts 0 (noted in the audit when such a layer ran).
+  same figures (:class:`_Repeats`; ``MemoryMeter(replay=False)`` runs every call). Stock RNN layers run their
+  real forward here (the trace stubs them); on oneDNN their run-time workspace, whose size only oneDNN knows,
+  counts 0 (noted in the audit when such a layer ran).
 * **Weights** are parameters at their dtype, tied tensors once (at the first module path holding them, as
   :func:`archaudit.walker.audit_params` counts them); **buffers** are reported apart. **Gradients**: trainable
   parameters, at their dtype. **Optimizer state**, as ``torch.optim`` lays it out for a parameter of that dtype
@@ -687,7 +688,7 @@ class _Repeats:
                 if key in self.exclude:
                     raise _Unreadable  # a weight passed in
                 shared = storages.setdefault(key, len(storages))
-                parts.append((type(leaf), _layout(leaf), leaf.is_leaf, storage_bytes(leaf), shared))
+                parts.append((type(leaf), _layout(leaf), leaf.is_leaf, leaf._is_view(), storage_bytes(leaf), shared))
             else:
                 parts.append(_encode(leaf))
         return tuple(parts)
@@ -744,8 +745,14 @@ class _Repeats:
                 outputs.append(("value", leaf))
                 continue
             key = storage_key(leaf)
-            if key not in index or key in returned or leaf.storage_offset() or storage_bytes(leaf) != _extent(leaf):
-                raise _Unreadable
+            if (
+                key not in index
+                or key in returned
+                or leaf._is_view()
+                or leaf.storage_offset()
+                or storage_bytes(leaf) != _extent(leaf)
+            ):
+                raise _Unreadable  # the replay makes each output a fresh tensor filling its own storage
             returned.add(key)
             outputs.append(("new", index[key], tuple(leaf.shape), tuple(leaf.stride()), leaf.dtype, leaf.requires_grad))
         tensors = [(j, leaf) for j, leaf in enumerate(leaves) if isinstance(leaf, torch.Tensor)]

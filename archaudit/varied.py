@@ -3,8 +3,9 @@
 The model is built once; at each size the fit asks for (:data:`archaudit.polynomial.DEFAULT_POINTS`, in their
 order) it is traced again (``flops --vary``: MACs and the columns, one pass on meta) or its memory measured
 again (``memory --vary``: a pass with gradients for the saved activations and the training peak, and one without
-for the inference peak, on fake tensors, which cost several times a trace; each pass only at the sizes its own
-quantities' fits ask for, over fake weights made once).
+for the inference peak, on fake tensors, a repeated block's later calls replayed:
+:class:`archaudit.memory.MemoryMeter`; each pass only at the sizes its own quantities' fits ask for, over fake
+weights made once).
 
 Every quantity is fitted on its own as an exact polynomial in the dimension and verified at sizes the fit did not
 use; a quantity that is no polynomial (a peak that is a maximum of two, a stride's rounding) is reported as such
