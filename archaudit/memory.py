@@ -479,12 +479,17 @@ class _Saved:
 # as long as that node, and the same rise of live bytes above those alive at the call, largest storage and ops.
 #
 # A call is replayed only when what it did can be read off it completely; otherwise every call of it runs: it
-# changed its module or the grad or autocast state, an outer storage died during it, it saved or returned a storage
-# it did not make (a weight, a plain tensor attribute, an input returned as it is), it left a storage alive that
-# neither its output nor its saved tensors hold, its autograd graph reads a tensor that is neither its input nor its
-# own parameter, it returns more than one tensor that needs gradients, or an attribute or argument is anything but a
-# plain value, a function or a class (an object's state is not read). A forward that reads state outside its module
-# and inputs (a global, a counter in another object) is not detected: ``MemoryMeter(replay=False)`` runs every call.
+# changed its module (an attribute, a parameter or buffer replaced) or the grad or autocast state, changed an input
+# in place or filled a list passed in, an outer storage died during it, it saved or returned a storage it did not
+# make (a weight, a plain tensor attribute, an input returned as it is), it returned a view, it left a storage alive
+# that neither its output nor its saved tensors hold, its autograd graph reads a tensor that is neither its input nor
+# its own parameter, it returns more than one tensor that needs gradients or anything but plain values beside them,
+# or an attribute or argument is anything but a plain value, a function or a class (an object's state is not read).
+# Nothing is replayed under autocast (its cache of each weight's cast copy, kept to the forward's end, is state no
+# call shows) or with a global module hook of the caller's set; a forward that differentiates through a replayed
+# block (``torch.autograd.grad`` in it) is run again without replays. A forward that reads state outside its
+# module and inputs (a global, a counter in another object) is not detected: ``MemoryMeter(replay=False)`` runs
+# every call.
 
 _PLAIN = (bool, int, float, complex, str, bytes, type(None), torch.dtype, torch.device, torch.layout, enum.Enum)
 _BY_IDENTITY = (types.FunctionType, types.BuiltinFunctionType, type)
@@ -566,6 +571,35 @@ def _relative(path: str, base: str) -> str:
     raise _Unreadable
 
 
+def _given(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """What a call's arguments are: their structure, each leaf by identity, a tensor also by version and grad_fn
+    (an in-place change moves both)."""
+    leaves, spec = tree_flatten((args, kwargs))
+    return (
+        spec,
+        tuple(
+            (id(leaf), leaf._version, id(leaf.grad_fn)) if isinstance(leaf, torch.Tensor) else (id(leaf),)
+            for leaf in leaves
+        ),
+    )
+
+
+def _holdings(module: nn.Module) -> tuple[tuple[int, int], ...]:
+    """Each parameter and buffer of ``module``, by identity and storage."""
+    return tuple((id(t), storage_key(t)) for t in (*module.parameters(), *module.buffers()))
+
+
+def _foreign_hooks() -> bool:
+    """Whether a global module hook other than a memory pass's own two (its stack of module paths) is set."""
+    hooks = nn.modules.module
+    return (
+        len(hooks._global_forward_pre_hooks) > 1
+        or len(hooks._global_forward_hooks) > 1
+        or bool(hooks._global_backward_hooks)
+        or bool(hooks._global_backward_pre_hooks)
+    )
+
+
 def _join(base: str, relative: str) -> str:
     return f"{base}.{relative}" if relative else base
 
@@ -604,16 +638,27 @@ class _Replay(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any, build: Callable[[], tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]], *inputs: Any
+        ctx: Any,
+        build: Callable[[], tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]],
+        owner: _Repeats,
+        *inputs: Any,
     ) -> Any:
         outputs, fixed, held = build()
-        ctx.held = held
+        ctx.held, ctx.owner = held, owner
         ctx.mark_non_differentiable(*fixed)
         return tuple(outputs)
 
     @staticmethod
-    def backward(ctx: Any, *grads: Any) -> Any:  # pragma: no cover - a memory pass never runs backward
-        raise RuntimeError("a replayed block has no backward")
+    def backward(ctx: Any, *grads: Any) -> Any:
+        # A forward that differentiates (torch.autograd.grad in it: forces, gradient penalties) reaches a replay's
+        # node; what the replayed call's own nodes would have done there is not known. The pass is run again
+        # without replays (:func:`_run`), also if the model catches this.
+        ctx.owner.differentiated = True
+        raise _Differentiated("a memory pass differentiated through a replayed block")
+
+
+class _Differentiated(RuntimeError):
+    """A pass's forward differentiated through a replayed block: it runs again with every call run."""
 
 
 class _Repeats:
@@ -630,6 +675,7 @@ class _Repeats:
     ) -> None:
         self.mode, self.tracker, self.saved, self.exclude = mode, tracker, saved, exclude
         self.effects: dict[Any, _Effect | None] = {}
+        self.differentiated = False
         memo: dict[int, Any] = {}
         found: dict[Any, list[tuple[str, nn.Module]]] = {}
         for path, module in model.named_modules():
@@ -638,6 +684,8 @@ class _Repeats:
                 if shape is not None and all(paths.get(id(m)) == _join(path, n) for n, m in module.named_modules()):
                     found.setdefault(shape, []).append((path, module))
         twins = sorted((path for group in found.values() if len(group) > 1 for path, _ in group), key=len)
+        if _foreign_hooks():
+            twins = []  # a hook of the caller's would see the modules inside a replayed block not run
         named = dict(model.named_modules())
         self.blocks: list[tuple[str, nn.Module]] = []
         for path in twins:  # outermost first: a block inside a replayed block never runs
@@ -658,8 +706,11 @@ class _Repeats:
         original = types.MethodType(type(module).forward, module)
 
         def forward(*args: Any, **kwargs: Any) -> Any:
-            if self.tracker.window is not None or self.mode.tracker is None:
-                return original(*args, **kwargs)  # inside a block being measured, or a pass not tracked
+            if self.tracker.window is not None or self.mode.tracker is None or torch.is_autocast_enabled("cpu"):
+                # inside a block being measured, a pass not tracked, or under autocast, whose cache of each
+                # weight's cast copy (made at its first use in a forward, kept to the forward's end) is state no
+                # call shows
+                return original(*args, **kwargs)
             shape = _module_shape(module, {})
             leaves, spec = tree_flatten((args, kwargs))
             try:
@@ -705,13 +756,20 @@ class _Repeats:
     ) -> tuple[Any, _Effect | None]:
         tracker = self.tracker
         before, count, workspaces, state = set(tracker.live), len(self.saved.entries), len(tracker.workspaces), _state()
+        given, holdings = _given(args, kwargs), _holdings(module)
         window = tracker.window = _Window(tracker.current)
         try:
             output = original(*args, **kwargs)
         finally:
             tracker.window = None
         try:
-            if _state() != state or _module_shape(module, {}) != shape or len(tracker.workspaces) != workspaces:
+            if (
+                _state() != state
+                or _module_shape(module, {}) != shape
+                or len(tracker.workspaces) != workspaces
+                or _given(args, kwargs) != given  # an input changed in place, a list or dict passed in filled
+                or _holdings(module) != holdings  # a parameter or buffer replaced, or its storage swapped
+            ):
                 raise _Unreadable
             effect = self._effect(module, path, output, leaves, before, count, window)
         except _Unreadable:
@@ -741,7 +799,8 @@ class _Repeats:
             raise _Unreadable
         for leaf in out_leaves:
             if not isinstance(leaf, torch.Tensor):
-                _encode(leaf)
+                if not isinstance(leaf, _PLAIN):
+                    raise _Unreadable  # every replay would hand back this one object
                 outputs.append(("value", leaf))
                 continue
             key = storage_key(leaf)
@@ -847,7 +906,7 @@ class _Repeats:
             if any(part[0] == "new" and part[5] for part in effect.outputs):
                 if not graded:  # the call's gradients come from its own parameters alone
                     graded = [next(p for p in module.parameters() if p.requires_grad)]
-                tensors = list(_Replay.apply(build, *graded))  # type: ignore[no-untyped-call]  # unannotated in torch
+                tensors = list(_Replay.apply(build, self, *graded))  # type: ignore[no-untyped-call]  # unannotated
             else:
                 tensors = build()[0]
         finally:
@@ -913,6 +972,26 @@ def _run(
     precision: Precision,
     replay: bool = True,
 ) -> _Pass:
+    """:func:`_run_once`, again with every call run when its forward differentiated through a replayed block."""
+    arguments = (mode, model, state, inputs, keywords, exclude)
+    try:
+        return _run_once(*arguments, grad=grad, precision=precision, replay=replay)
+    except _Differentiated:
+        return _run_once(*arguments, grad=grad, precision=precision, replay=False)
+
+
+def _run_once(
+    mode: _FakeCPU | _RealCPU,
+    model: nn.Module,
+    state: dict[str, torch.Tensor] | None,
+    inputs: list[torch.Tensor],
+    keywords: dict[str, torch.Tensor],
+    exclude: set[int],
+    *,
+    grad: bool,
+    precision: Precision,
+    replay: bool = True,
+) -> _Pass:
     """One forward of ``model`` with ``state`` (fake tensors of ``mode``) swapped in, or of a zero CPU copy as it is
     (``state=None``): with ``grad``, a training step's (train mode, saved tensors charged per module call), else
     inference's (eval mode, no autograd); live activation bytes are tracked op by op either way. A training pass on
@@ -962,6 +1041,7 @@ def _run(
     dtype = _AUTOCAST_DTYPE.get(precision)
     autocast = torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext()
     modes = [(module, module.training) for module in model.modules()]
+    repeats: _Repeats | None = None
     try:
         model.train(grad)
         repeats = (
@@ -985,9 +1065,13 @@ def _run(
                 if state is None:
                     output = model(*inputs, **keywords)
                 else:
-                    output = torch.func.functional_call(model, state, tuple(inputs), dict(keywords), strict=False)
+                    # a copy: functional_call writes the buffers a forward reassigns back into the dict it is given,
+                    # and the next pass would start from this one's
+                    output = torch.func.functional_call(model, dict(state), tuple(inputs), dict(keywords), strict=False)
             finally:
                 mode.tracker = None
+        if repeats is not None and repeats.differentiated:
+            raise _Differentiated("the forward differentiated through a replayed block")  # whatever it caught
         workspaces = {storage_key(t) for ref in tracker.workspaces if (t := ref()) is not None}
         result = _Pass(
             saved.alive(exclude | workspaces), tracker.peak, tracker.peak_path, tracker.largest, set(tracker.ops)
@@ -997,6 +1081,8 @@ def _run(
     except (KeyboardInterrupt, ArchauditError):
         raise
     except BaseException as exc:  # noqa: BLE001 - the user's forward: SystemExit included
+        if repeats is not None and repeats.differentiated:
+            raise _Differentiated("the forward differentiated through a replayed block") from None
         where = stack[-1] if stack else ""
         kind = type(dict(model.named_modules()).get(where, model)).__name__
         shapes = ", ".join(
