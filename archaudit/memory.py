@@ -960,6 +960,28 @@ def _quiet() -> Iterator[None]:
         sys.argv = saved_argv
 
 
+class _Kept:
+    """Every module's attributes, parameters, buffers and submodules as they are, put back by :meth:`restore`: what
+    a forward assigns (``self.last = y``, a buffer replaced, a cache built at a first call) leaves neither the
+    caller's model nor the next pass changed. Tensors changed in place stay changed (their values are no figure's)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.modules = [
+            (m, dict(m.__dict__), dict(m._parameters), dict(m._buffers), dict(m._modules)) for m in model.modules()
+        ]
+
+    def restore(self) -> None:
+        for module, attributes, parameters, buffers, modules in self.modules:
+            module.__dict__.clear()
+            module.__dict__.update(attributes)
+            module._parameters.clear()
+            module._parameters.update(parameters)
+            module._buffers.clear()
+            module._buffers.update(buffers)
+            module._modules.clear()
+            module._modules.update(modules)
+
+
 def _run(
     mode: _FakeCPU | _RealCPU,
     model: nn.Module,
@@ -1041,6 +1063,7 @@ def _run_once(
     dtype = _AUTOCAST_DTYPE.get(precision)
     autocast = torch.autocast("cpu", dtype=dtype) if dtype is not None else contextlib.nullcontext()
     modes = [(module, module.training) for module in model.modules()]
+    kept = _Kept(model)
     repeats: _Repeats | None = None
     try:
         model.train(grad)
@@ -1097,6 +1120,7 @@ def _run_once(
         tracker.close()
         for handle in handles:
             handle.remove()
+        kept.restore()
         for module, training in modes:  # by train(), top down: a module's own train() runs as it would
             module.train(training)
 

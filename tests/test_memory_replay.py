@@ -398,11 +398,11 @@ MIXED = {
 
 @pytest.mark.parametrize("how", ["chain", "drop"])
 def test_a_block_replacing_a_buffer_is_not_replayed(how: str) -> None:
-    """ORACLE: the pass with every call run (the zero CPU copy keeps the buffers a forward assigns from one pass
-    to the next, which the fake passes do not: test_a_pass_starts_from_the_model_as_built)."""
+    """ORACLES: the pass with every call run; the zero CPU copy (whose buffers, as the fake passes' weights, are put
+    back after each pass: test_a_pass_starts_from_the_model_as_built)."""
     torch.manual_seed(0)
     model = Callers(KeepsItsLast, how)
-    assert_replay_exact(model, [_x(3, 8)], cpu=False)
+    assert_replay_exact(model, [_x(3, 8)])
 
 
 def test_a_block_changing_its_input_in_place_is_not_replayed() -> None:
@@ -438,13 +438,30 @@ def test_a_forward_that_differentiates_runs_again_without_replays(monkeypatch: p
     assert replayed == MemoryMeter(model, on="cpu").training_bytes(specs)
 
 
-def test_a_pass_starts_from_the_model_as_built() -> None:
-    """A forward that replaces a buffer leaves the next pass unchanged: each pass starts from the fake weights as
-    made (torch's functional_call writes reassigned buffers back into the dict it is given). An inference pass
-    alone, or after two training passes, gives the same bytes."""
-    model, specs = Callers(KeepsItsLast, "chain"), [InputSpec((3, 8))]
-    alone = MemoryMeter(model, on="fake", replay=False).inference_bytes(specs)
-    meter = MemoryMeter(model, on="fake", replay=False)
+class Remembers(nn.Module):
+    """Keeps its last output as a plain attribute and, once it has one, saves more."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(8, 8)
+        self.last: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.a(x) if self.last is None else self.a(x) * torch.sigmoid(x)
+        self.last = y
+        return y
+
+
+@pytest.mark.parametrize("on", ["fake", "cpu"])
+@pytest.mark.parametrize("make", [lambda: Callers(KeepsItsLast, "chain"), Remembers], ids=["buffer", "attribute"])
+def test_a_pass_starts_from_the_model_as_built(on: str, make: Any) -> None:
+    """A forward that replaces a buffer or sets an attribute leaves the next pass unchanged: each pass starts from
+    the weights as made (torch's functional_call writes reassigned buffers
+    back into the dict it is given; a zero CPU copy is kept between passes). An inference pass alone, or after two
+    training passes, gives the same bytes."""
+    model, specs = make(), [InputSpec((3, 8))]
+    alone = MemoryMeter(model, on=on, replay=False).inference_bytes(specs)
+    meter = MemoryMeter(model, on=on, replay=False)
     meter.training_bytes(specs)
     meter.training_bytes(specs)
     assert meter.inference_bytes(specs) == alone
