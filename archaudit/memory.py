@@ -476,7 +476,8 @@ class _Saved:
 # shape and submodule is the same, called with inputs of the same shapes, in the same grad and autocast state. The
 # replay leaves the pass as the call would have: the same outputs (fresh storages of the same layouts, with an
 # autograd node over the same inputs), the same saved storages charged to the same relative module paths and held
-# as long as that node, and the same rise of live bytes above those alive at the call, largest storage and ops.
+# as long as that node, and the same rise of live bytes above those alive at the call (its largest storage and its
+# ops are its twin's, counted already in the pass).
 #
 # A call is replayed only when what it did can be read off it completely; otherwise every call of it runs: it
 # changed its module (an attribute, a parameter or buffer replaced) or the grad or autocast state, changed an input
@@ -487,9 +488,9 @@ class _Saved:
 # or an attribute or argument is anything but a plain value, a function or a class (an object's state is not read).
 # Nothing is replayed under autocast (its cache of each weight's cast copy, kept to the forward's end, is state no
 # call shows) or with a global module hook of the caller's set; a forward that differentiates through a replayed
-# block (``torch.autograd.grad`` in it) is run again without replays. A forward that reads state outside its
-# module and inputs (a global, a counter in another object) is not detected: ``MemoryMeter(replay=False)`` runs
-# every call.
+# block (``torch.autograd.grad`` in it) is run again without replays (``MemoryMeter._pass``). A forward that
+# reads state outside its module and inputs (a global, a counter in another object) is not detected:
+# ``MemoryMeter(replay=False)`` runs every call.
 
 _PLAIN = (bool, int, float, complex, str, bytes, type(None), torch.dtype, torch.device, torch.layout, enum.Enum)
 _BY_IDENTITY = (types.FunctionType, types.BuiltinFunctionType, type)
@@ -571,10 +572,9 @@ def _relative(path: str, base: str) -> str:
     raise _Unreadable
 
 
-def _given(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
-    """What a call's arguments are: their structure, each leaf by identity, a tensor also by version and grad_fn
-    (an in-place change moves both)."""
-    leaves, spec = tree_flatten((args, kwargs))
+def _given(leaves: list[Any], spec: Any) -> tuple[Any, ...]:
+    """What a call's arguments (flattened: ``leaves``, ``spec``) are: their structure, each leaf by identity, a
+    tensor also by version and grad_fn (an in-place change moves both)."""
     return (
         spec,
         tuple(
@@ -633,8 +633,8 @@ class _Effect:
 
 class _Replay(torch.autograd.Function):
     """The autograd node a replayed call's outputs hang from: over the inputs that need gradients (so it holds
-    their graphs as the call's nodes did) and holding the storages the call saved. It has no backward: a pass
-    never runs one."""
+    their graphs as the call's nodes did) and holding the storages the call saved. Its backward only says that it
+    was reached, for the pass to run again without replays."""
 
     @staticmethod
     def forward(
@@ -652,7 +652,7 @@ class _Replay(torch.autograd.Function):
     def backward(ctx: Any, *grads: Any) -> Any:
         # A forward that differentiates (torch.autograd.grad in it: forces, gradient penalties) reaches a replay's
         # node; what the replayed call's own nodes would have done there is not known. The pass is run again
-        # without replays (:func:`_run`), also if the model catches this.
+        # without replays (MemoryMeter._pass), also if the model catches this.
         ctx.owner.differentiated = True
         raise _Differentiated("a memory pass differentiated through a replayed block")
 
@@ -683,14 +683,13 @@ class _Repeats:
                 shape = _module_shape(module, memo)
                 if shape is not None and all(paths.get(id(m)) == _join(path, n) for n, m in module.named_modules()):
                     found.setdefault(shape, []).append((path, module))
-        twins = sorted((path for group in found.values() if len(group) > 1 for path, _ in group), key=len)
+        twins = sorted((twin for group in found.values() if len(group) > 1 for twin in group), key=lambda t: len(t[0]))
         if _foreign_hooks():
             twins = []  # a hook of the caller's would see the modules inside a replayed block not run
-        named = dict(model.named_modules())
         self.blocks: list[tuple[str, nn.Module]] = []
-        for path in twins:  # outermost first: a block inside a replayed block never runs
+        for path, module in twins:  # outermost first: a block inside a replayed block never runs
             if not any(path.startswith(outer + ".") for outer, _ in self.blocks):
-                self.blocks.append((path, named[path]))
+                self.blocks.append((path, module))
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[None]:
@@ -712,15 +711,15 @@ class _Repeats:
                 # call shows
                 return original(*args, **kwargs)
             shape = _module_shape(module, {})
+            if shape is None:
+                return original(*args, **kwargs)
             leaves, spec = tree_flatten((args, kwargs))
             try:
                 key = (shape, spec, self._inputs(leaves), _state())
             except _Unreadable:
-                key = None
-            if shape is None or key is None:
                 return original(*args, **kwargs)
             if key not in self.effects:
-                output, self.effects[key] = self._measure(module, path, original, args, kwargs, leaves, shape)
+                output, self.effects[key] = self._measure(module, path, original, args, kwargs, leaves, spec, shape)
                 return output
             effect = self.effects[key]
             if effect is None:
@@ -752,11 +751,12 @@ class _Repeats:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         leaves: list[Any],
+        spec: Any,
         shape: Any,
     ) -> tuple[Any, _Effect | None]:
         tracker = self.tracker
         before, count, workspaces, state = set(tracker.live), len(self.saved.entries), len(tracker.workspaces), _state()
-        given, holdings = _given(args, kwargs), _holdings(module)
+        given, holdings = _given(leaves, spec), _holdings(module)
         window = tracker.window = _Window(tracker.current)
         try:
             output = original(*args, **kwargs)
@@ -767,7 +767,7 @@ class _Repeats:
                 _state() != state
                 or _module_shape(module, {}) != shape
                 or len(tracker.workspaces) != workspaces
-                or _given(args, kwargs) != given  # an input changed in place, a list or dict passed in filled
+                or _given(*tree_flatten((args, kwargs))) != given  # an input changed in place, a list passed filled
                 or _holdings(module) != holdings  # a parameter or buffer replaced, or its storage swapped
             ):
                 raise _Unreadable
@@ -983,26 +983,6 @@ class _Kept:
 
 
 def _run(
-    mode: _FakeCPU | _RealCPU,
-    model: nn.Module,
-    state: dict[str, torch.Tensor] | None,
-    inputs: list[torch.Tensor],
-    keywords: dict[str, torch.Tensor],
-    exclude: set[int],
-    *,
-    grad: bool,
-    precision: Precision,
-    replay: bool = True,
-) -> _Pass:
-    """:func:`_run_once`, again with every call run when its forward differentiated through a replayed block."""
-    arguments = (mode, model, state, inputs, keywords, exclude)
-    try:
-        return _run_once(*arguments, grad=grad, precision=precision, replay=replay)
-    except _Differentiated:
-        return _run_once(*arguments, grad=grad, precision=precision, replay=False)
-
-
-def _run_once(
     mode: _FakeCPU | _RealCPU,
     model: nn.Module,
     state: dict[str, torch.Tensor] | None,
@@ -1349,17 +1329,11 @@ class MemoryMeter:
         setting = self._setting(kind)
         if kind == "fake":
             spare_dynamo()  # any imported since the fake weights were made
-        return _run(
-            setting.mode,
-            setting.model,
-            setting.state,
-            inputs,
-            keywords,
-            setting.exclude,
-            grad=grad,
-            precision=self.precision,
-            replay=self.replay,
-        )
+        arguments = (setting.mode, setting.model, setting.state, inputs, keywords, setting.exclude)
+        try:
+            return _run(*arguments, grad=grad, precision=self.precision, replay=self.replay)
+        except _Differentiated:  # the forward differentiated through a replayed block: every call run
+            return _run(*arguments, grad=grad, precision=self.precision, replay=False)
 
     def training_bytes(
         self,

@@ -237,24 +237,22 @@ class Ignored(nn.Module):
         return x
 
 
-class InPlaceOnInput(nn.Module):
-    """Changes its input in place: the input's own graph then holds what the call saved."""
-
+class TwoLinears(nn.Module):
     def __init__(self, width: int) -> None:
         super().__init__()
         self.a, self.b = nn.Linear(width, width), nn.Linear(width, width)
+
+
+class InPlaceOnInput(TwoLinears):
+    """Changes its input in place: the input's own graph then holds what the call saved."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x.mul_(torch.sigmoid(self.a(x)))
         return self.b(x)
 
 
-class FillsAList(nn.Module):
+class FillsAList(TwoLinears):
     """Hands a tensor back through a list its caller passed in."""
-
-    def __init__(self, width: int) -> None:
-        super().__init__()
-        self.a, self.b = nn.Linear(width, width), nn.Linear(width, width)
 
     def forward(self, x: torch.Tensor, out: list[torch.Tensor]) -> torch.Tensor:
         h = torch.relu(self.a(x))
@@ -276,11 +274,7 @@ class KeepsItsLast(nn.Module):
         return y
 
 
-class Tanh(nn.Module):
-    def __init__(self, width: int) -> None:
-        super().__init__()
-        self.a, self.b = nn.Linear(width, width), nn.Linear(width, width)
-
+class Tanh(TwoLinears):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.b(torch.tanh(self.a(x)))
 
@@ -425,13 +419,13 @@ def test_a_forward_that_differentiates_runs_again_without_replays(monkeypatch: p
     torch.manual_seed(0)
     model, specs = Callers(Tanh, "gradient"), [InputSpec((3, 8))]
     runs: list[bool] = []
-    run_once = memory._run_once
+    run = memory._run
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         runs.append(kwargs["replay"])
-        return run_once(*args, **kwargs)
+        return run(*args, **kwargs)
 
-    monkeypatch.setattr(memory, "_run_once", counted)
+    monkeypatch.setattr(memory, "_run", counted)
     replayed = MemoryMeter(model, on="fake").training_bytes(specs)
     assert runs == [True, False]
     assert replayed == MemoryMeter(model, on="fake", replay=False).training_bytes(specs)
